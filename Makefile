@@ -1,0 +1,62 @@
+# The front door. `make demo` then `make test` is the whole set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+CUSTOMERS ?= 5000
+SEED ?= 42
+WORKSPACE ?= data
+export CDP_WORKSPACE := $(abspath $(WORKSPACE))
+
+.PHONY: help venv demo run test ui bench lint format clean
+
+help:
+	@echo "make demo   create .venv, generate $(CUSTOMERS) demo customers into $(WORKSPACE)/, run the pipeline"
+	@echo "make test   run the test suite"
+	@echo "make ui     open the Dagster UI on the workspace (http://127.0.0.1:3000)"
+	@echo "make bench  measure every stage at scale against plain Splink (writes BENCHMARKS.md)"
+	@echo "make lint   ruff and sqlfluff"
+
+# The venv is rebuilt when the pinned set or the package metadata changes.
+$(BIN)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/cdp generate --customers $(CUSTOMERS) --seed $(SEED)
+	$(BIN)/cdp run
+
+run: venv
+	$(BIN)/cdp run
+
+test: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
+
+ui: venv
+	test -f $(WORKSPACE)/cdp.yml || $(BIN)/cdp init $(WORKSPACE)
+	DAGSTER_HOME=$(CDP_WORKSPACE)/.cdp/dagster_home PATH="$(abspath $(BIN)):$$PATH" \
+		$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+bench: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.run
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Lock the dependency set again after changing pyproject.toml.
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache dbt_models/target dbt_models/logs

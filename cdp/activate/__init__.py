@@ -1,0 +1,1 @@
+"""Segments over customer_360 and consent-checked exports for activation."""

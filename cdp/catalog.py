@@ -1,0 +1,67 @@
+"""catalog.duckdb: named views over the lake, rebuilt atomically, opened read-only.
+
+The catalog holds no data, only views, so it can be rebuilt in a second after every
+run, and a reader (`cdp sql`, a notebook) never blocks a run or is blocked by one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from cdp.errors import CdpError
+from cdp.io.atomic import atomic_path
+from cdp.workspace import Workspace
+
+_IDENT = re.compile(r"[^a-z0-9_]")
+
+
+def _view_name(name: str) -> str:
+    return _IDENT.sub("_", name.lower())
+
+
+def catalog_views(ws: Workspace) -> dict[str, str]:
+    """View name -> SQL, for every dataset that exists in the lake now."""
+    views: dict[str, str] = {}
+
+    def glob_view(name: str, directory: Path, pattern: str = "*/*.parquet") -> None:
+        if directory.is_dir() and any(directory.glob(pattern)):
+            views[_view_name(name)] = (
+                f"select * from read_parquet('{directory}/{pattern}', union_by_name = true)"
+            )
+
+    if ws.raw_dir.is_dir():
+        for d in sorted(p for p in ws.raw_dir.iterdir() if p.is_dir()):
+            glob_view(f"raw_{d.name}", d)
+    if ws.quarantine_dir.is_dir():
+        for d in sorted(p for p in ws.quarantine_dir.iterdir() if p.is_dir()):
+            glob_view(f"quarantine_{d.name}", d)
+    for sub, name in (("manifest", "ingest_manifest"), ("dq", "ingest_data_quality")):
+        glob_view(name, ws.meta_dir / sub, "*.parquet")
+    for directory in (ws.harmonised_dir, ws.identity_dir, ws.marts_dir):
+        if directory.is_dir():
+            for f in sorted(directory.glob("*.parquet")):
+                views[_view_name(f.stem)] = f"select * from read_parquet('{f}')"
+    return views
+
+
+def rebuild_catalog(ws: Workspace) -> list[str]:
+    """Write a fresh catalog beside the old one and swap it in. Returns the view names."""
+    views = catalog_views(ws)
+    with atomic_path(ws.catalog_file) as tmp:
+        con = duckdb.connect(str(tmp))
+        try:
+            for name, sql in views.items():
+                con.execute(f'create or replace view "{name}" as {sql}')
+        finally:
+            con.close()
+    return sorted(views)
+
+
+def connect_catalog(ws: Workspace) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the catalog; a clear error if the pipeline never ran."""
+    if not ws.catalog_file.exists():
+        raise CdpError(f"no catalog in {ws.root}: run `cdp run` first")
+    return duckdb.connect(str(ws.catalog_file), read_only=True)

@@ -1,0 +1,193 @@
+"""The `cdp` command line: init, generate, run, sql, profile, explain, identity."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cdp.cli.errors import friendly_errors
+from cdp.cli.render import print_profile, print_query, print_run_summary
+from cdp.errors import CdpError
+from cdp.workspace import resolve_workspace
+
+app = typer.Typer(
+    help="CDP lakehouse: ingest, harmonise, resolve identities, segment and activate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="CDP_WORKSPACE",
+        help="Workspace folder (default: $CDP_WORKSPACE, else ./data).",
+        show_default=False,
+    ),
+]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+@friendly_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")],
+    force: Annotated[bool, typer.Option(help="Write the example files even if they exist.")] = False,
+) -> None:
+    """Make a new workspace with commented example configuration."""
+    ws = resolve_workspace(directory, must_exist=False)
+    template = resources.files("cdp") / "templates" / "workspace"
+    written = []
+    with resources.as_file(template) as src:
+        for path in sorted(Path(src).rglob("*")):
+            if path.is_dir():
+                continue
+            target = ws.root / path.relative_to(src)
+            if target.exists() and not force:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            written.append(target.relative_to(ws.root))
+    ws.ensure_dirs()
+    console.print(f"workspace [bold]{ws.root}[/]: {len(written)} file(s) written")
+    for w in written:
+        console.print(f"  {w}")
+    console.print("next: drop files in landing/<source>/, declare them in sources/, then `cdp run`")
+
+
+@app.command()
+@friendly_errors
+def generate(
+    workspace: WorkspaceOpt = None,
+    customers: Annotated[int, typer.Option(min=1, help="How many true people.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 42,
+) -> None:
+    """Generate a realistic multi-source demo (with ground truth) into the workspace."""
+    from cdp.generate import generate as run_generate
+
+    ws = resolve_workspace(workspace, must_exist=False)
+    if not ws.settings_file.exists():
+        init(ws.root, force=False)
+    with _progress() as progress:
+        task = progress.add_task("generating", total=None)
+
+        def on_progress(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=label or "generating")
+
+        summary = run_generate(ws, customers=customers, seed=seed, progress=on_progress)
+    console.print(
+        f"generated {summary.customers:,} customers (seed {summary.seed}) in "
+        f"{summary.seconds:.1f}s: {sum(summary.rows.values()):,} source rows"
+    )
+    for name, rows in sorted(summary.rows.items()):
+        console.print(f"  {name:<24} {rows:>12,}")
+
+
+@app.command()
+@friendly_errors
+def run(
+    workspace: WorkspaceOpt = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild the lake from landing/.")
+    ] = False,
+) -> None:
+    """Materialise every asset in order, in-process, through Dagster."""
+    from dagster_project.run import require_success, run_pipeline
+
+    ws = resolve_workspace(workspace)
+    started = time.monotonic()
+    with _progress() as progress:
+        task = progress.add_task("running", total=None)
+        done: set[str] = set()
+
+        def on_step(step: str, state: str) -> None:
+            if state == "start":
+                progress.update(task, description=f"running {step}")
+            else:
+                done.add(step)
+                progress.update(task, completed=len(done))
+                if state == "failure":
+                    progress.console.print(f"[red]failed:[/] {step}")
+
+        outcome = run_pipeline(ws, full_refresh=full_refresh, on_step=on_step)
+        progress.update(task, description="done", total=len(done))
+    require_success(outcome)
+    print_run_summary(console, ws, outcome, time.monotonic() - started)
+
+
+@app.command()
+@friendly_errors
+def sql(
+    query: Annotated[str, typer.Argument(help="A SQL query over the catalog's views.")],
+    workspace: WorkspaceOpt = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+) -> None:
+    """Query the lake through the read-only catalog."""
+    import duckdb
+
+    from cdp.catalog import connect_catalog
+
+    if format not in ("table", "csv", "json"):
+        raise CdpError(f"--format must be table, csv or json, not {format!r}")
+    ws = resolve_workspace(workspace)
+    con = connect_catalog(ws)
+    try:
+        cur = con.execute(query)
+    except duckdb.Error as e:
+        raise CdpError(f"query failed: {str(e).splitlines()[0]}") from None
+    print_query(console, cur, format, limit)
+
+
+@app.command()
+@friendly_errors
+def profile(
+    query: Annotated[str, typer.Argument(help="An email, a phone number or a unified id.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Show one person's full, harmonised profile."""
+    from cdp.profile import lookup_profile
+
+    ws = resolve_workspace(workspace)
+    started = time.perf_counter()
+    profiles = lookup_profile(ws, query)
+    if not profiles:
+        raise CdpError("no unified individual matches that email, phone or id")
+    for p in profiles:
+        print_profile(console, p)
+    console.print(f"[dim]{len(profiles)} profile(s) in {time.perf_counter() - started:.3f}s[/]")
+
+
+def _mount_identity() -> None:
+    """The identity commands live with identity resolution."""
+    from cdp.identity import cli as identity_cli
+
+    app.add_typer(identity_cli.app, name="identity", help="Train and inspect identity resolution.")
+    app.command("explain")(friendly_errors(identity_cli.explain))
+
+
+_mount_identity()
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()

@@ -1,0 +1,137 @@
+"""Rich output for the CLI: run summaries, query results and profiles."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+
+import duckdb
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from cdp.workspace import Workspace
+
+
+def _count(path_glob: str) -> int:
+    try:
+        return duckdb.execute(f"select count(*) from read_parquet('{path_glob}')").fetchone()[0]
+    except duckdb.Error:
+        return 0
+
+
+def lake_summary(ws: Workspace) -> dict:
+    """Totals read back from the lake (not from this run only, which may load nothing)."""
+    sources = {}
+    if ws.raw_dir.is_dir():
+        for d in sorted(p for p in ws.raw_dir.iterdir() if p.is_dir()):
+            q = ws.quarantine_dir / d.name
+            sources[d.name] = (
+                _count(f"{d}/*/*.parquet"),
+                _count(f"{q}/*/*.parquet") if q.is_dir() and any(q.glob("*/*.parquet")) else 0,
+            )
+    profiles = _count(str(ws.identity_dir / "unified_individual.parquet"))
+    records = _count(str(ws.identity_dir / "unified_link_individual.parquet"))
+    segments: dict[str, int] = {}
+    membership = ws.marts_dir / "segment_membership.parquet"
+    if membership.exists():
+        segments = dict(
+            duckdb.execute(
+                f"select segment_name, count(*) from read_parquet('{membership}') group by 1 order by 1"
+            ).fetchall()
+        )
+    return {"sources": sources, "profiles": profiles, "records": records, "segments": segments}
+
+
+def print_run_summary(console: Console, ws: Workspace, outcome, seconds: float) -> None:
+    summary = lake_summary(ws)
+    table = Table(title="rows per source (lake totals)", title_justify="left")
+    table.add_column("source")
+    table.add_column("rows kept", justify="right")
+    table.add_column("quarantined", justify="right")
+    for name, (kept, quarantined) in summary["sources"].items():
+        table.add_row(name, f"{kept:,}", f"{quarantined:,}")
+    console.print(table)
+    console.print(
+        f"unified profiles: [bold]{summary['profiles']:,}[/] "
+        f"(from {summary['records']:,} person records and linked visitors)"
+    )
+    for name, size in summary["segments"].items():
+        console.print(f"segment [bold]{name}[/]: {size:,} members")
+    for key, meta in sorted(outcome.materializations.items()):
+        if key.startswith("activation/") and "path" in meta:
+            console.print(
+                f"export [bold]{key.split('/', 1)[1]}[/]: {meta.get('rows', 0):,} rows -> {meta['path']}"
+            )
+    for check in outcome.failed_checks:
+        console.print(f"[yellow]check failed:[/] {check}")
+    console.print(f"run {outcome.run_id} finished in {seconds:.1f}s")
+
+
+def _plain(v):
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    return v
+
+
+def print_query(console: Console, cur: duckdb.DuckDBPyConnection, fmt: str, limit: int) -> None:
+    cols = [d[0] for d in cur.description]
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(cols)
+        while batch := cur.fetchmany(10_000):
+            writer.writerows(batch)
+        return
+    if fmt == "json":
+        rows = [dict(zip(cols, map(_plain, r), strict=True)) for r in cur.fetchall()]
+        sys.stdout.write(json.dumps(rows, default=str, indent=1) + "\n")
+        return
+    rows = cur.fetchmany(limit + 1)
+    table = Table(*cols)
+    for r in rows[:limit]:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    console.print(table)
+    more = " (more not shown; use --limit or --format csv)" if len(rows) > limit else ""
+    console.print(f"[dim]{min(len(rows), limit)} row(s){more}[/]")
+
+
+def _kv_table(title: str, rows: list[dict]) -> Table | None:
+    if not rows:
+        return None
+    t = Table(title=title, title_justify="left")
+    for c in rows[0]:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else str(_plain(v)) for v in r.values()))
+    return t
+
+
+def print_profile(console: Console, p) -> None:
+    s = p.summary
+    name = " ".join(str(x) for x in (s.get("first_name"), s.get("last_name")) if x) or "(no name)"
+    lines = [
+        f"[bold]{name}[/]  born {s.get('birth_date') or '?'}",
+        f"email {s.get('email_address') or '-'}   phone {s.get('phone_e164') or '-'}",
+        f"address {', '.join(str(s[k]) for k in ('address_line1', 'city', 'postal_code', 'region') if s.get(k)) or '-'}",
+        f"orders {s.get('order_count', 0)}  spend {s.get('total_spend') or 0:.2f}  "
+        f"web events {s.get('web_events', 0)}  email opens {s.get('email_opens', 0)}  "
+        f"cases {s.get('service_cases', 0)}",
+        f"segments {', '.join(p.segments) or '-'}",
+    ]
+    console.print(Panel("\n".join(lines), title=p.unified_individual_id, title_align="left"))
+    for title, rows in (
+        ("source records", p.records),
+        ("emails", p.emails),
+        ("phones", p.phones),
+        ("addresses", p.addresses),
+        ("recent orders", p.orders),
+        ("consent (latest per purpose and channel)", p.consents),
+    ):
+        t = _kv_table(title, rows)
+        if t is not None:
+            console.print(t)

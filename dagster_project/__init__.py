@@ -1,0 +1,1 @@
+"""Dagster wiring of the CDP lakehouse. The logic lives in the `cdp` package."""

@@ -1,0 +1,84 @@
+"""dbt wiring: harmonisation (staging + intermediate) before identity, marts after it.
+
+Two `@dbt_assets` definitions split the one dbt project by layer, because identity
+resolution (a Python asset) sits between them: it reads intermediate models and the
+marts read its output as dbt sources whose `meta.dagster.asset_key` names it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from cdp.harmonise.dbt_env import DBT_PROJECT_DIR
+from cdp.workspace import Workspace
+from dagster_project.resources import CdpResource
+
+LAYERS = ("staging", "intermediate", "marts")
+
+
+def dbt_executable() -> str:
+    """The dbt next to this interpreter, so runs work without activating the venv."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+class CdpDbtTranslator(DagsterDbtTranslator):
+    """Model name as key; the layer (from the model's tags or folder) as group."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        tags = dbt_resource_props.get("tags") or []
+        fqn = dbt_resource_props.get("fqn") or []
+        for layer in LAYERS:
+            if layer in tags or layer in fqn:
+                return layer
+        return "harmonisation"
+
+
+def dbt_project(ws: Workspace) -> DbtProject:
+    return DbtProject(
+        project_dir=DBT_PROJECT_DIR,
+        profiles_dir=DBT_PROJECT_DIR,
+        target_path=ws.dbt_target_dir,
+    )
+
+
+def dbt_resource(ws: Workspace) -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project(ws), dbt_executable=dbt_executable())
+
+
+def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
+    project = dbt_project(ws)
+    manifest = project.manifest_path
+    translator = CdpDbtTranslator()
+
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        select="tag:staging tag:intermediate",
+        name="dbt_harmonise",
+        dagster_dbt_translator=translator,
+    )
+    def dbt_harmonise(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
+        """Staging and intermediate models: every source harmonised to the canonical model."""
+        target = cdp.workspace().state_dir / "dbt_runs" / "harmonise"
+        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        select="tag:marts",
+        name="dbt_marts",
+        dagster_dbt_translator=translator,
+    )
+    def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
+        """Marts on the unified profile: customer_360 and insights."""
+        target = cdp.workspace().state_dir / "dbt_runs" / "marts"
+        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+
+    return [dbt_harmonise, dbt_marts]

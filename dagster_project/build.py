@@ -1,0 +1,82 @@
+"""Assemble the Definitions for one workspace from its declared sources, segments and exports."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from cdp.activate.specs import load_activations, load_segments
+from cdp.config.sources import load_sources
+from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, prepare
+from cdp.workspace import Workspace
+from dagster_project.assets.activation import (
+    build_activation_asset,
+    build_catalog_asset,
+    build_segment_asset,
+)
+from dagster_project.assets.dbt import build_dbt_assets, dbt_project, dbt_resource
+from dagster_project.assets.identity import identity_resolution
+from dagster_project.assets.ingestion import build_ingestion_asset
+from dagster_project.resources import CdpResource
+from dagster_project.schedules import build_nightly_schedule
+from dagster_project.sensors import build_landing_sensor
+
+JOB_NAME = "cdp_pipeline"
+
+
+def ensure_dbt_manifest(ws: Workspace, force: bool = False) -> None:
+    """Generate the per-source dbt models and parse the project when needed.
+
+    `make`, the tests and `cdp run` call this before loading definitions; it re-parses
+    when the manifest is missing or older than any source, segment or dbt file.
+    """
+    manifest = dbt_project(ws).manifest_path
+    if force or not manifest.exists() or _newest_input(ws) > manifest.stat().st_mtime:
+        prepare(ws)
+
+
+def _newest_input(ws: Workspace) -> float:
+    paths = [*ws.sources_dir.glob("*.y*ml"), ws.settings_file]
+    paths += [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in {".sql", ".yml", ".yaml"}]
+    paths = [p for p in paths if p.exists() and "target" not in p.parts]
+    return max((p.stat().st_mtime for p in paths), default=0.0)
+
+
+def build_definitions(
+    ws: Workspace,
+    *,
+    full_refresh: bool = False,
+    loggers: dict[str, dg.LoggerDefinition] | None = None,
+) -> dg.Definitions:
+    ws.ensure_dirs()
+    specs = load_sources(ws.sources_dir)
+    segments = load_segments(ws.segments_dir) if ws.segments_dir.exists() else []
+    activations = (
+        load_activations(ws.activations_dir, segments) if ws.activations_dir.exists() else []
+    )
+    # dbt (a subprocess) reads the workspace paths from the environment.
+    os.environ.update(dbt_env(ws))
+    ensure_dbt_manifest(ws)
+
+    assets: list[dg.AssetsDefinition] = [build_ingestion_asset(s) for s in specs]
+    assets += build_dbt_assets(ws)
+    assets.append(identity_resolution)
+    if segments:
+        assets.append(build_segment_asset(segments))
+        assets += [build_activation_asset(a) for a in activations]
+    upstream = [key for a in assets for key in a.keys]
+    assets.append(build_catalog_asset(upstream))
+
+    job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.all())
+    return dg.Definitions(
+        assets=assets,
+        resources={
+            "cdp": CdpResource(workspace_dir=str(ws.root), full_refresh=full_refresh),
+            "dbt": dbt_resource(ws),
+        },
+        jobs=[job],
+        sensors=[build_landing_sensor(ws, specs, job)],
+        schedules=[build_nightly_schedule(job)],
+        loggers=loggers,
+    )

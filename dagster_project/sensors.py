@@ -1,0 +1,35 @@
+"""Start the whole pipeline when new or changed files land in `landing/`."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dagster as dg
+
+from cdp.config.sources import SourceSpec
+from cdp.ingest import pending_files
+from cdp.workspace import Workspace
+
+
+def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="landing_files",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Runs ingestion and everything downstream when files land in landing/.",
+    )
+    def landing_files(context: dg.SensorEvaluationContext):
+        changed: list[str] = []
+        for spec in specs:
+            for path in pending_files(ws, spec):
+                stat = path.stat()
+                changed.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+        if not changed:
+            return dg.SkipReason("no new or changed files in landing/")
+        # Same files, same key: Dagster starts one run per distinct set of arrivals.
+        run_key = hashlib.sha256("\n".join(sorted(changed)).encode()).hexdigest()[:16]
+        context.log.info(f"{len(changed)} new or changed file(s) in landing/")
+        return dg.RunRequest(run_key=run_key, tags={"cdp/trigger": "landing_files"})
+
+    return landing_files

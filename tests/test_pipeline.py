@@ -62,9 +62,10 @@ def test_segment_and_consent_checked_export(ran):
     assert rows == manifest["rows"] == meta["rows"]
     segment = _count(ws.marts_dir / "segment_membership.parquet")
     assert manifest["segment_size"] == segment
-    assert manifest["rows"] + manifest["excluded_no_consent"] + manifest[
-        "excluded_no_contact_point"
-    ] == segment
+    assert (
+        manifest["rows"] + manifest["excluded_no_consent"] + manifest["excluded_no_contact_point"]
+        == segment
+    )
     assert manifest["excluded_no_consent"] > 0  # consent is really checked
 
 
@@ -86,7 +87,9 @@ def test_rerun_with_no_new_files_loads_nothing_and_keeps_ids(ran):
 def test_catalog_is_readable_read_only(ran):
     ws, _, _ = ran
     con = duckdb.connect(str(ws.catalog_file), read_only=True)
-    names = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    names = {
+        r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+    }
     assert {"customer_360", "unified_link_individual", "raw_crm_contacts"} <= names
     assert con.execute("select count(*) from customer_360").fetchone()[0] > 0
 

@@ -78,7 +78,9 @@ def export_activation(ws: Workspace, spec: ActivationSpec, run_id: str) -> Expor
             partition by coalesce(email_match_key, ''), coalesce(phone_e164, '')
             order by captured_ts desc nulls last, status
         ) = 1
-        """.replace("$purpose", _quote(spec.consent_purpose)).replace("$channel", _quote(consent_channel))
+        """.replace("$purpose", _quote(spec.consent_purpose)).replace(
+            "$channel", _quote(consent_channel)
+        )
     )
     segment_size = con.execute("select count(*) from members").fetchone()[0]
     contact = _contact_column(spec.channel)

@@ -36,7 +36,9 @@ def _order(specs: list[SegmentSpec], directory: Path) -> list[SegmentSpec]:
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as e:
         cycle = " -> ".join(e.args[1])
-        raise ConfigError(directory, f"segments include/exclude each other in a cycle: {cycle}") from None
+        raise ConfigError(
+            directory, f"segments include/exclude each other in a cycle: {cycle}"
+        ) from None
     return [by_name[n] for n in order]
 
 
@@ -53,7 +55,8 @@ def evaluate_segments(ws: Workspace, specs: list[SegmentSpec], run_id: str) -> S
         except duckdb.Error as e:
             first_line = str(e).splitlines()[0]
             raise ConfigError(
-                ws.segments_dir / f"{spec.name}.yml", f"filter: not valid over customer_360: {first_line}"
+                ws.segments_dir / f"{spec.name}.yml",
+                f"filter: not valid over customer_360: {first_line}",
             ) from None
         ids = {r[0] for r in rows}
         for inc in spec.include:
@@ -111,8 +114,12 @@ def _append_history(path, previous, current, run_id, result: SegmentResult) -> N
             "event": [e[3] for e in events],
         },
         schema=pa.schema(
-            [("run_id", pa.string()), ("segment_name", pa.string()),
-             ("unified_individual_id", pa.string()), ("event", pa.string())]
+            [
+                ("run_id", pa.string()),
+                ("segment_name", pa.string()),
+                ("unified_individual_id", pa.string()),
+                ("event", pa.string()),
+            ]
         ),
     )
     if path.exists():

@@ -52,7 +52,9 @@ def _progress() -> Progress:
 @friendly_errors
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")],
-    force: Annotated[bool, typer.Option(help="Write the example files even if they exist.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Write the example files even if they exist.")
+    ] = False,
 ) -> None:
     """Make a new workspace with commented example configuration."""
     ws = resolve_workspace(directory, must_exist=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -20,10 +22,8 @@ class Measured:
 def _tree_rss(proc: psutil.Process) -> int:
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += p.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     return total
 
 
@@ -36,8 +36,6 @@ def measure(cmd: list[str], env: dict | None = None, interval: float = 0.1) -> M
     proc = psutil.Process(popen.pid)
     peak = 0
     chunks: list[str] = []
-    import threading
-
     reader = threading.Thread(target=lambda: chunks.append(popen.stdout.read()), daemon=True)
     reader.start()
     while popen.poll() is None:

@@ -1,0 +1,78 @@
+"""`make bench`: every stage at scale, in its own process, timed and memory-sampled.
+
+Two workspaces under .bench/:
+- accuracy (BENCH_CUSTOMERS, default 100,000): generate, ingest, harmonise, identity,
+  plain Splink on the same records, marts; then pairwise scores against ground truth;
+- scale (BENCH_SCALE_CUSTOMERS, default 1,000,000; 0 skips it): generate, ingest,
+  harmonise and identity, for throughput and peak memory.
+Results go to BENCHMARKS.md (the measured section) and bench/results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.monitor import measure
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / ".bench"
+
+
+def run_stage(stage: str, ws: Path, *args: str) -> dict:
+    cmd = [sys.executable, "-m", "bench.stages", stage, str(ws), *args]
+    print(f"[bench] {stage:<10} {ws.name} ...", flush=True)
+    m = measure(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if m.returncode != 0:
+        print(m.output[-6000:])
+        raise SystemExit(f"[bench] stage {stage} failed with exit code {m.returncode}")
+    stats = json.loads(m.output.strip().splitlines()[-1])
+    rows = stats.get("rows") or 0
+    stats.update(
+        seconds=round(m.seconds, 2),
+        peak_rss_mb=round(m.peak_rss_mb),
+        rows_per_min=round(rows / m.seconds * 60) if rows else None,
+    )
+    print(
+        f"[bench] {stage:<10} {m.seconds:8.1f}s  peak {m.peak_rss_mb:8.0f} MB  "
+        f"{stats['rows_per_min'] or '-':>12} rows/min",
+        flush=True,
+    )
+    return stats
+
+
+def main() -> None:
+    customers = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
+    scale = int(os.environ.get("BENCH_SCALE_CUSTOMERS", "1000000"))
+    from bench.compare import score_workspace
+
+    results: dict = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
+        "accuracy": {"customers": customers, "stages": {}},
+    }
+    ws = BENCH_DIR / f"accuracy_{customers}"
+    stages = results["accuracy"]["stages"]
+    stages["generate"] = run_stage("generate", ws, str(customers))
+    for stage in ("ingest", "harmonise", "identity", "baseline", "marts"):
+        stages[stage] = run_stage(stage, ws)
+    results["accuracy"]["scores"] = score_workspace(ws)
+    if scale:
+        ws = BENCH_DIR / f"scale_{scale}"
+        results["scale"] = {"customers": scale, "stages": {}}
+        results["scale"]["stages"]["generate"] = run_stage("generate", ws, str(scale))
+        for stage in ("ingest", "harmonise", "identity"):
+            results["scale"]["stages"][stage] = run_stage(stage, ws)
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    from bench.report import write_report
+
+    write_report(results, ROOT / "BENCHMARKS.md")
+    print(f"[bench] wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -360,7 +360,7 @@ def _schema_warnings(spec, path, rel, columns, previous) -> list[str]:
 
 def _blank(col: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        return pc.or_(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), ""))
+        return pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), ""))
     return pc.is_null(col)
 
 
@@ -382,10 +382,10 @@ def _split_keyless(spec: SourceSpec, batch: Batch) -> tuple[pa.Table, list[Rejec
             blank = pa.array([True] * table.num_rows)
         else:
             blank = _blank(table.column(col)).combine_chunks()
-        for i in pc.indices_nonzero(pc.and_(blank, pc.invert(bad))).to_pylist():
+        for i in pc.indices_nonzero(pc.and_kleene(blank, pc.invert(bad))).to_pylist():
             kind = "primary key" if col in spec.primary_key else "required column"
             reasons[i] = f"no {kind}: {col} is empty"
-        bad = pc.or_(bad, blank)
+        bad = pc.or_kleene(bad, blank)
     if pc.any(bad).as_py():
         idx = pc.indices_nonzero(bad).to_pylist()
         numbers = table.column("_row_number").to_pylist()

@@ -1,0 +1,1 @@
+"""Harmonisation: the dbt project's per-workspace models and the normalisation it calls."""

@@ -1,0 +1,71 @@
+"""How dbt finds a workspace: environment variables, generated models, parse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from cdp.config.settings import load_settings
+from cdp.config.sources import load_sources
+from cdp.errors import CdpError
+from cdp.workspace import Workspace
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent / "dbt_models"
+
+
+def generated_dir(ws: Workspace) -> Path:
+    return ws.state_dir / "dbt_generated"
+
+
+def dbt_env(ws: Workspace) -> dict[str, str]:
+    settings = load_settings(ws.settings_file)
+    return {
+        "CDP_WORKSPACE": str(ws.root),
+        "CDP_DBT_DATABASE": str(ws.dbt_database),
+        "CDP_DBT_GENERATED": str(generated_dir(ws)),
+        "CDP_DEFAULT_REGION": settings.default_region,
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def dbt_executable() -> str:
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
+
+
+def run_dbt(
+    ws: Workspace, args: list[str], target: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Run dbt in a subprocess (dbt keeps locks in-process), failing with dbt's own message."""
+    env = {**os.environ, **dbt_env(ws)}
+    cmd = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target or ws.dbt_target_dir),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+    if proc.returncode != 0:
+        errors = [ln for ln in proc.stdout.splitlines() if "Error" in ln or "error" in ln]
+        detail = "; ".join(errors[-5:]) or proc.stdout[-2000:] or proc.stderr[-2000:]
+        raise CdpError(f"dbt {args[0]} failed: {detail}")
+    return proc
+
+
+def prepare(ws: Workspace) -> Path:
+    """Generate this workspace's dbt models and parse the project. Returns manifest.json."""
+    from cdp.harmonise.dbt_codegen import write_generated_models
+
+    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    specs = load_sources(ws.sources_dir)
+    write_generated_models(ws, specs, load_settings(ws.settings_file))
+    run_dbt(ws, ["parse", "--quiet"])
+    return ws.dbt_target_dir / "manifest.json"

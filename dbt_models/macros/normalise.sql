@@ -1,0 +1,92 @@
+{#- Normalisation rules used by the staging models. Each returns a SQL expression. -#}
+
+{% macro clean_text(col) -%}
+    nullif(trim(nfc_normalize(cast({{ col }} as varchar))), '')
+{%- endmacro %}
+
+{% macro normalise_email(col) -%}
+    nullif(lower(trim(cast({{ col }} as varchar))), '')
+{%- endmacro %}
+
+{#- Obviously invalid: no single @, no dot-TLD, spaces, or a placeholder address. -#}
+{% macro email_is_valid(email) -%}
+    coalesce(
+        regexp_full_match({{ email }}, '[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}')
+        and split_part({{ email }}, '@', 1) not in ('test', 'noemail', 'none', 'na', 'n/a', 'null', 'unknown', 'noreply', 'no-reply', 'x')
+        and split_part({{ email }}, '@', 2) not in ('example.com', 'example.org', 'test.com', 'none.com', 'noemail.com', 'email.com'),
+        false
+    )
+{%- endmacro %}
+
+{#- The key two emails of one mailbox share: +tags dropped; gmail also ignores dots. -#}
+{% macro email_match_key(email) -%}
+    case
+        when {{ email_is_valid(email) }} then
+            case
+                when split_part({{ email }}, '@', 2) in ('gmail.com', 'googlemail.com')
+                    then replace(split_part(split_part({{ email }}, '@', 1), '+', 1), '.', '') || '@gmail.com'
+                else split_part(split_part({{ email }}, '@', 1), '+', 1) || '@' || split_part({{ email }}, '@', 2)
+            end
+    end
+{%- endmacro %}
+
+{% macro phone_e164(col, region_col=none) -%}
+    cdp_phone_e164(
+        {{ clean_text(col) }},
+        {% if region_col %}coalesce(upper(trim({{ region_col }})), '{{ env_var("CDP_DEFAULT_REGION", "US") }}'){% else %}'{{ env_var("CDP_DEFAULT_REGION", "US") }}'{% endif %}
+    )
+{%- endmacro %}
+
+{#- Titles are split off the first name, suffixes off the last name. -#}
+{% macro title_pattern() %}'^(mr|mrs|ms|miss|mx|dr|prof|sir)\.?\s+'{% endmacro %}
+{% macro suffix_pattern() %}'[\s,]+(jr|sr|ii|iii|iv|phd|md|esq)\.?$'{% endmacro %}
+
+{% macro strip_title(col) -%}
+    nullif(regexp_replace({{ clean_text(col) }}, {{ title_pattern() }}, '', 'i'), '')
+{%- endmacro %}
+
+{% macro extract_title(col) -%}
+    nullif(regexp_extract({{ clean_text(col) }}, {{ title_pattern() }}, 1, 'i'), '')
+{%- endmacro %}
+
+{% macro strip_suffix(col) -%}
+    nullif(regexp_replace({{ clean_text(col) }}, {{ suffix_pattern() }}, '', 'i'), '')
+{%- endmacro %}
+
+{% macro extract_suffix(col) -%}
+    nullif(regexp_extract({{ clean_text(col) }}, {{ suffix_pattern() }}, 1, 'i'), '')
+{%- endmacro %}
+
+{% macro normalise_gender(col) -%}
+    case lower(trim(cast({{ col }} as varchar)))
+        when 'm' then 'M' when 'male' then 'M' when 'man' then 'M'
+        when 'f' then 'F' when 'female' then 'F' when 'woman' then 'F'
+        when '' then null
+        else case when {{ col }} is null then null else 'X' end
+    end
+{%- endmacro %}
+
+{#- Street line as a match key: folded case, punctuation gone, street types abbreviated. -#}
+{% macro address_line_key(col) -%}
+    {%- set types = [
+        ('street', 'st'), ('avenue', 'ave'), ('road', 'rd'), ('drive', 'dr'), ('lane', 'ln'),
+        ('boulevard', 'blvd'), ('court', 'ct'), ('place', 'pl'), ('terrace', 'ter'),
+        ('highway', 'hwy'), ('parkway', 'pkwy'), ('circle', 'cir'), ('square', 'sq'),
+        ('apartment', 'apt'), ('suite', 'ste'), ('unit', 'apt'), ('north', 'n'), ('south', 's'),
+        ('east', 'e'), ('west', 'w')
+    ] -%}
+    {%- set ns = namespace(expr="regexp_replace(regexp_replace(lower(strip_accents(" ~ clean_text(col) ~ ")), '#\\s*', ' apt ', 'g'), '[^a-z0-9]+', ' ', 'g')") -%}
+    {%- for long, short in types -%}
+        {%- set ns.expr = "regexp_replace(" ~ ns.expr ~ ", '\\b" ~ long ~ "\\b', '" ~ short ~ "', 'g')" -%}
+    {%- endfor -%}
+    nullif(trim(regexp_replace({{ ns.expr }}, '\s+', ' ', 'g')), '')
+{%- endmacro %}
+
+{#- Postal code: no spaces, upper case; a US ZIP+4 keeps its five digits. -#}
+{% macro postal_code_key(col) -%}
+    case
+        when regexp_full_match(upper(replace(trim(cast({{ col }} as varchar)), ' ', '')), '\d{5}(-?\d{4})?')
+            then left(trim(cast({{ col }} as varchar)), 5)
+        else nullif(upper(replace(replace(trim(cast({{ col }} as varchar)), ' ', ''), '-', '')), '')
+    end
+{%- endmacro %}

@@ -1,0 +1,17 @@
+with
+
+unioned as (
+    select * from {{ ref('int_contact_point_consents_unioned') }}
+),
+
+latest as (
+    {{ dedupe_latest('unioned', ['source_name', 'source_record_id']) }}
+),
+
+final as (
+    select
+        *
+    from latest
+)
+
+select * from final

@@ -1,0 +1,161 @@
+"""Clustering that does not over-merge.
+
+Plain connected components lets one weak link, or a chain of them, join different
+people into a giant cluster. Here records are merged in order of evidence, strongest
+first, and a merge happens only when:
+- the joined group stays within `max_cluster_size`;
+- it would not hold conflicting strong facts: two different strong identifiers of one
+  type (two loyalty ids), or birth dates more than a typo apart;
+- two groups that already have several members are joined by at least `min_cross_edges`
+  edges, or by one edge at `strong_match_threshold`.
+Deterministic links (a shared strong identifier) are applied first and bypass the
+support rule, but not the size and identifier-frequency guards.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Edge:
+    left: int
+    right: int
+    probability: float
+    stage: str  # "deterministic:<type>" | "probabilistic"
+
+
+@dataclass
+class Group:
+    members: list[int]
+    ids: dict[str, set[str]] = field(default_factory=dict)  # strong ids by type
+    dates: set[str] = field(default_factory=set)
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance, for short strings like dates."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+class GuardedClusterer:
+    def __init__(
+        self,
+        n: int,
+        birth_dates: list[str | None],
+        strong: dict[int, dict[str, set[str]]],
+        *,
+        max_size: int,
+        min_cross_edges: int,
+        strong_threshold: float,
+        date_conflict_edits: int,
+    ):
+        self.parent = list(range(n))
+        self.groups: dict[int, Group] = {}
+        self.max_size = max_size
+        self.min_cross = min_cross_edges
+        self.strong_threshold = strong_threshold
+        self.date_edits = date_conflict_edits
+        self.birth_dates = birth_dates
+        self.strong = strong
+        self.refused: list[tuple[Edge, str]] = []
+
+    def group(self, i: int) -> Group:
+        g = self.groups.get(i)
+        if g is None:
+            g = Group(members=[i], ids={k: set(v) for k, v in self.strong.get(i, {}).items()})
+            if self.birth_dates[i]:
+                g.dates.add(self.birth_dates[i])
+            self.groups[i] = g
+        return g
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:
+            self.parent[i], i = root, self.parent[i]
+        return root
+
+    def conflict(self, a: Group, b: Group) -> str | None:
+        if len(a.members) + len(b.members) > self.max_size:
+            return "size"
+        for t, vals in a.ids.items():
+            other = b.ids.get(t)
+            if other and not (vals & other):
+                return f"different {t}"
+        for da in a.dates:
+            for db in b.dates:
+                if da != db and _edits(da, db) > self.date_edits:
+                    return "different birth dates"
+        return None
+
+    def union(self, ra: int, rb: int) -> int:
+        a, b = self.group(ra), self.group(rb)
+        if len(a.members) < len(b.members):
+            ra, rb, a, b = rb, ra, b, a
+        self.parent[rb] = ra
+        a.members += b.members
+        for t, vals in b.ids.items():
+            a.ids.setdefault(t, set()).update(vals)
+        a.dates |= b.dates
+        del self.groups[rb]
+        return ra
+
+    def add_deterministic(self, edges: list[Edge]) -> list[Edge]:
+        used = []
+        for e in edges:
+            ra, rb = self.find(e.left), self.find(e.right)
+            if ra == rb:
+                continue
+            if len(self.group(ra).members) + len(self.group(rb).members) > self.max_size:
+                self.refused.append((e, "size"))
+                continue
+            self.union(ra, rb)
+            used.append(e)
+        return used
+
+    def add_probabilistic(self, edges: list[Edge]) -> list[Edge]:
+        """Edges sorted strongest first; returns the edges that joined groups."""
+        used = []
+        pending: dict[tuple[int, int], list[Edge]] = defaultdict(list)
+        for e in sorted(edges, key=lambda x: (-x.probability, x.left, x.right)):
+            ra, rb = self.find(e.left), self.find(e.right)
+            if ra == rb:
+                used.append(e)  # evidence inside a group already joined
+                continue
+            a, b = self.group(ra), self.group(rb)
+            key = (min(ra, rb), max(ra, rb))
+            pending[key].append(e)
+            support = len(pending[key])
+            both_plural = len(a.members) > 1 and len(b.members) > 1
+            if (
+                both_plural
+                and e.probability < self.strong_threshold
+                and support < min(self.min_cross, len(a.members) * len(b.members))
+            ):
+                continue  # wait for more support between these two groups
+            reason = self.conflict(a, b)
+            if reason:
+                self.refused.append((e, reason))
+                continue
+            self.union(ra, rb)
+            used += pending.pop(key)
+        return used
+
+    def clusters(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = defaultdict(list)
+        for i in range(len(self.parent)):
+            out[self.find(i)].append(i)
+        return out

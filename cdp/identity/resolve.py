@@ -1,0 +1,530 @@
+"""Resolve every source person record and logged-in visitor to a unified individual.
+
+Stages: deterministic stitching on strong identifiers, Splink matching, guarded
+clustering, stable ids. Writes unified_link_individual, unified_individual,
+identity_edges, identity_near_misses and appends identity_history.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from splink import DuckDBAPI, Linker
+
+from cdp.config.settings import load_settings
+from cdp.identity.cluster import Edge, GuardedClusterer
+from cdp.identity.model import check_blocking, splink_settings, train_model
+from cdp.identity.prepare import build_records, connect_inputs, cookie_links, strong_ids
+from cdp.identity.settings import IdentitySettings
+from cdp.identity.stable_ids import assign_ids
+from cdp.io.atomic import write_parquet
+from cdp.workspace import Workspace
+
+Progress = Callable[[int, int, str], None]
+ANONYMOUS = "anonymous_visitor"
+STEPS = 6
+
+
+@dataclass
+class TrainResult:
+    records: int
+    trained: bool
+    path: str
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ResolveResult:
+    records: int = 0
+    anonymous_visitors: int = 0
+    clusters: int = 0
+    cluster_size_distribution: dict[int, int] = field(default_factory=dict)
+    largest_cluster: int = 0
+    share_by_stage: dict[str, float] = field(default_factory=dict)
+    ignored_identifiers: list[tuple[str, int]] = field(default_factory=list)
+    blocking_comparisons: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    paths: list[str] = field(default_factory=list)
+
+
+def _settings(ws: Workspace, settings: IdentitySettings | None) -> IdentitySettings:
+    if settings is not None:
+        return settings
+    return IdentitySettings.from_dict(load_settings(ws.settings_file).identity, ws.settings_file)
+
+
+def _splink_db(ws: Workspace) -> DuckDBAPI:
+    work = ws.tmp_dir / "splink"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    # Big intermediate tables go to Parquet on disk, not memory.
+    return DuckDBAPI(duckdb.connect(), materialisation="parquet", materialisation_dir=str(work))
+
+
+def train(
+    ws: Workspace, settings: IdentitySettings | None = None, progress: Progress | None = None
+) -> TrainResult:
+    from cdp.errors import CdpError
+
+    started = time.perf_counter()
+    settings = _settings(ws, settings)
+    con = connect_inputs(ws)
+    records = build_records(con)
+    if records.num_rows < settings.min_training_records:
+        raise CdpError(
+            f"{records.num_rows} person records are too few to train on (identity.min_training_records "
+            f"is {settings.min_training_records}); resolution uses the documented default parameters"
+        )
+    train_model(_splink_db(ws), records, settings, ws.identity_model_file)
+    return TrainResult(
+        records.num_rows, True, str(ws.identity_model_file), time.perf_counter() - started
+    )
+
+
+def _model_matches(ws: Workspace, settings: IdentitySettings) -> bool:
+    import json
+
+    try:
+        model = json.loads(ws.identity_model_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    saved = [c.get("output_column_name") for c in model.get("comparisons", [])]
+    return saved == [r.column for r in settings.comparisons]
+
+
+def resolve(
+    ws: Workspace,
+    run_id: str,
+    settings: IdentitySettings | None = None,
+    progress: Progress | None = None,
+) -> ResolveResult:
+    started = time.perf_counter()
+    settings = _settings(ws, settings)
+    result = ResolveResult()
+    step = _stepper(progress)
+    con = connect_inputs(ws)
+    records = build_records(con)
+    n = records.num_rows
+    result.records = n
+    uids: list[str] = records.column("unique_id").to_pylist()
+    index = {u: i for i, u in enumerate(uids)}
+    step("deterministic stitching")
+
+    det_edges, strong_map, ignored = _deterministic(con, settings, index)
+    result.ignored_identifiers = ignored
+    for t, count in ignored:
+        result.warnings.append(
+            f"ignored {count} {t} value(s) shared by more than {settings.max_identifier_records} records"
+        )
+
+    step("matching")
+    prob_edges, near, mw_rows = _probabilistic(ws, records, settings, index, result)
+
+    step("clustering")
+    clusterer = GuardedClusterer(
+        n,
+        records.column("birth_date").to_pylist(),
+        strong_map,
+        max_size=settings.max_cluster_size,
+        min_cross_edges=settings.min_cross_edges,
+        strong_threshold=settings.strong_match_threshold,
+        date_conflict_edits=settings.birth_date_conflict_edits,
+    )
+    used_det = clusterer.add_deterministic(det_edges)
+    used_prob = clusterer.add_probabilistic(prob_edges)
+    groups = sorted(
+        (sorted(uids[i] for i in m) for m in clusterer.clusters().values()), key=lambda g: g[0]
+    )
+
+    step("stable ids")
+    previous, prev_sizes, prev_order, prev_created = _previous(ws)
+    ids, events = assign_ids(groups, previous, prev_sizes, prev_order)
+    cluster_of = {m: uid for uid, members in zip(ids, groups, strict=True) for m in members}
+
+    step("writing")
+    link_rows = _link_rows(uids, cluster_of, used_det, used_prob, run_id)
+    cookies = _cookie_rows(con, cluster_of, run_id)
+    result.anonymous_visitors = len(cookies)
+    _write_outputs(
+        ws,
+        run_id,
+        records,
+        link_rows + cookies,
+        ids,
+        groups,
+        prev_created,
+        previous,
+        used_det + used_prob,
+        near,
+        mw_rows,
+        uids,
+        cluster_of,
+        events,
+        result,
+    )
+    sizes = Counter(len(g) for g in groups)
+    result.clusters = len(groups)
+    result.cluster_size_distribution = dict(sorted(sizes.items()))
+    result.largest_cluster = max(sizes, default=0)
+    by_stage = Counter(r["linked_by"].split(":")[0] for r in link_rows)
+    result.share_by_stage = {k: v / max(n, 1) for k, v in sorted(by_stage.items())}
+    result.seconds = time.perf_counter() - started
+    step("done")
+    return result
+
+
+def _stepper(progress: Progress | None):
+    state = {"i": 0}
+
+    def step(label: str) -> None:
+        state["i"] += 1
+        if progress:
+            progress(min(state["i"], STEPS), STEPS, label)
+
+    return step
+
+
+def _deterministic(con, settings: IdentitySettings, index: dict[str, int]):
+    ids = strong_ids(con, settings.strong_identifiers).to_pylist()
+    by_value: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in ids:
+        if r["unique_id"] in index:
+            by_value[(r["id_type"], r["id_value"])].append(index[r["unique_id"]])
+    edges, ignored = [], Counter()
+    strong: dict[int, dict[str, set[str]]] = defaultdict(dict)
+    for (t, v), members in sorted(by_value.items()):
+        members = sorted(set(members))
+        if len(members) > settings.max_identifier_records:
+            ignored[t] += 1
+            continue
+        for m in members:
+            strong[m].setdefault(t, set()).add(v)
+        edges += [Edge(members[0], m, 1.0, f"deterministic:{t}") for m in members[1:]]
+    return edges, dict(strong), sorted(ignored.items())
+
+
+def _probabilistic(ws, records: pa.Table, settings: IdentitySettings, index, result: ResolveResult):
+    if records.num_rows < 2:
+        return [], [], []
+    db = _splink_db(ws)
+    check_con = duckdb.connect()
+    check_con.register("records", records)
+    result.blocking_comparisons = check_blocking(check_con, "records", settings)
+    trained = ws.identity_model_file.exists() and _model_matches(ws, settings)
+    if not trained and records.num_rows >= settings.min_training_records:
+        train_model(_splink_db(ws), records, settings, ws.identity_model_file)
+        trained = True
+    if trained:
+        model = str(ws.identity_model_file)
+    else:
+        result.warnings.append(
+            f"only {records.num_rows} person records: too few to train, so the documented default "
+            "match parameters are used (see docs/identity.md)"
+        )
+        model = splink_settings(settings, trained=False)
+    linker = Linker(db.register(records), model)
+    preds = linker.inference.predict(threshold_match_probability=settings.near_miss_threshold)
+    rel = preds.as_duckdbpyrelation()
+    mw_cols = [c for c in rel.columns if c.startswith("mw_")]
+    rows = rel.select(
+        ", ".join(["unique_id_l", "unique_id_r", "match_probability", "match_weight", *mw_cols])
+    ).fetchall()
+    edges, near, mw_rows = [], [], {}
+    for row in rows:
+        left, right, p, w = index[row[0]], index[row[1]], float(row[2]), float(row[3])
+        key = (min(left, right), max(left, right))
+        mw_rows[key] = (w, dict(zip(mw_cols, row[4:], strict=True)))
+        if p >= settings.match_threshold:
+            edges.append(Edge(key[0], key[1], p, "probabilistic"))
+        else:
+            near.append(Edge(key[0], key[1], p, "near_miss"))
+    return edges, near, mw_rows
+
+
+def _previous(ws: Workspace):
+    path = ws.identity_dir / "unified_link_individual.parquet"
+    previous, sizes, order, created = {}, Counter(), {}, {}
+    if path.exists():
+        for r in pq.read_table(
+            path, columns=["source_name", "source_record_id", "unified_individual_id"]
+        ).to_pylist():
+            if r["source_name"] == ANONYMOUS:
+                continue
+            previous[f"{r['source_name']}:{r['source_record_id']}"] = r["unified_individual_id"]
+            sizes[r["unified_individual_id"]] += 1
+    upath = ws.identity_dir / "unified_individual.parquet"
+    if upath.exists():
+        for i, r in enumerate(
+            sorted(
+                pq.read_table(
+                    upath, columns=["unified_individual_id", "created_run_id"]
+                ).to_pylist(),
+                key=lambda r: (r["created_run_id"] or "", r["unified_individual_id"]),
+            )
+        ):
+            order[r["unified_individual_id"]] = i
+            created[r["unified_individual_id"]] = r["created_run_id"]
+    return previous, dict(sizes), order, created
+
+
+def _link_rows(uids, cluster_of, used_det, used_prob, run_id):
+    best: dict[int, tuple[float, str]] = {}
+    for e in used_det + used_prob:
+        for i in (e.left, e.right):
+            cur = best.get(i)
+            if (
+                cur is None
+                or e.probability > cur[0]
+                or (e.probability == cur[0] and e.stage < cur[1])
+            ):
+                best[i] = (e.probability, e.stage)
+    rows = []
+    for i, u in enumerate(uids):
+        source_name, source_record_id = u.split(":", 1)
+        p, stage = best.get(i, (None, "singleton"))
+        rows.append(
+            {
+                "source_name": source_name,
+                "source_record_id": source_record_id,
+                "unified_individual_id": cluster_of[u],
+                "record_kind": "person",
+                "match_probability": p,
+                "linked_by": stage,
+                "run_id": run_id,
+            }
+        )
+    return rows
+
+
+def _cookie_rows(con, cluster_of, run_id):
+    """A cookie joins the person it logged into most; it never joins two people together."""
+    best: dict[str, tuple[int, object, str]] = {}
+    for r in cookie_links(con).to_pylist():
+        if r["unique_id"] not in cluster_of:
+            continue
+        key = (r["login_events"] or 0, r["last_login_ts"] or 0, r["unique_id"])
+        cur = best.get(r["anonymous_id"])
+        if cur is None or key > cur:
+            best[r["anonymous_id"]] = key
+    return [
+        {
+            "source_name": ANONYMOUS,
+            "source_record_id": cookie,
+            "unified_individual_id": cluster_of[key[2]],
+            "record_kind": ANONYMOUS,
+            "match_probability": 1.0,
+            "linked_by": "deterministic:login",
+            "run_id": run_id,
+        }
+        for cookie, key in sorted(best.items())
+    ]
+
+
+LINK_SCHEMA = pa.schema(
+    [
+        ("source_name", pa.string()),
+        ("source_record_id", pa.string()),
+        ("unified_individual_id", pa.string()),
+        ("record_kind", pa.string()),
+        ("match_probability", pa.float64()),
+        ("linked_by", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+
+def _write_outputs(
+    ws,
+    run_id,
+    records,
+    link_rows,
+    ids,
+    groups,
+    prev_created,
+    previous,
+    used_edges,
+    near,
+    mw_rows,
+    uids,
+    cluster_of,
+    events,
+    result,
+):
+    ws.identity_dir.mkdir(parents=True, exist_ok=True)
+    recs = records.to_pylist()
+    by_uid = {r["unique_id"]: r for r in recs}
+    prev_members = defaultdict(set)
+    for m, old in previous.items():
+        prev_members[old].add(m)
+    uni_rows = []
+    for uid, members in zip(ids, groups, strict=True):
+        rs = [by_uid[m] for m in members]
+        uni_rows.append(
+            {
+                "unified_individual_id": uid,
+                "record_count": len(members),
+                "source_count": len({r["source_name"] for r in rs}),
+                "sources": sorted({r["source_name"] for r in rs}),
+                "first_name": _reconcile(rs, "first_name"),
+                "last_name": _reconcile(rs, "last_name"),
+                "birth_date": _reconcile(rs, "birth_date"),
+                "created_run_id": prev_created.get(uid, run_id),
+                "updated_run_id": run_id if set(members) != prev_members.get(uid, set()) else None,
+            }
+        )
+    uni = pa.Table.from_pylist(
+        uni_rows,
+        schema=pa.schema(
+            [
+                ("unified_individual_id", pa.string()),
+                ("record_count", pa.int64()),
+                ("source_count", pa.int64()),
+                ("sources", pa.list_(pa.string())),
+                ("first_name", pa.string()),
+                ("last_name", pa.string()),
+                ("birth_date", pa.string()),
+                ("created_run_id", pa.string()),
+                ("updated_run_id", pa.string()),
+            ]
+        ),
+    )
+    # Unchanged clusters keep the run that last changed them.
+    old_updated = _old_updated(ws)
+    uni = uni.set_column(
+        uni.schema.get_field_index("updated_run_id"),
+        "updated_run_id",
+        pa.array(
+            [
+                r["updated_run_id"] or old_updated.get(r["unified_individual_id"], run_id)
+                for r in uni_rows
+            ],
+            pa.string(),
+        ),
+    )
+    uni = uni.set_column(
+        uni.schema.get_field_index("birth_date"),
+        "birth_date",
+        uni.column("birth_date").cast(pa.date32()),
+    )
+    edge_rows = []
+    mw_names = sorted({k for _, mws in mw_rows.values() for k in mws})
+    for e in used_edges + near:
+        key = (min(e.left, e.right), max(e.left, e.right))
+        w, mws = mw_rows.get(key, (None, {}))
+        row = {
+            "unified_individual_id": cluster_of[uids[e.left]] if e.stage != "near_miss" else None,
+            "unique_id_l": uids[key[0]],
+            "unique_id_r": uids[key[1]],
+            "cluster_l": cluster_of[uids[key[0]]],
+            "cluster_r": cluster_of[uids[key[1]]],
+            "stage": e.stage,
+            "match_probability": e.probability,
+            "match_weight": w,
+        }
+        row.update({m: mws.get(m) for m in mw_names})
+        edge_rows.append(row)
+    edges = _edges_table(edge_rows, mw_names)
+    kept = edges.filter(pa.compute.not_equal(edges["stage"], "near_miss"))
+    near_t = edges.filter(pa.compute.equal(edges["stage"], "near_miss"))
+    near_t = near_t.filter(pa.compute.not_equal(near_t["cluster_l"], near_t["cluster_r"]))
+    link = pa.Table.from_pylist(link_rows, schema=LINK_SCHEMA)
+    write_parquet(ws.identity_dir / "identity_edges.parquet", kept)
+    write_parquet(ws.identity_dir / "identity_near_misses.parquet", near_t)
+    write_parquet(ws.identity_dir / "unified_individual.parquet", uni)
+    # The link table last: it is what the next run carries ids forward from.
+    write_parquet(ws.identity_dir / "unified_link_individual.parquet", link)
+    _append_history(ws, run_id, events)
+    result.paths = [
+        str(ws.identity_dir / f)
+        for f in (
+            "unified_link_individual.parquet",
+            "unified_individual.parquet",
+            "identity_edges.parquet",
+            "identity_near_misses.parquet",
+            "identity_history.parquet",
+        )
+    ]
+
+
+def _edges_table(rows, mw_names) -> pa.Table:
+    fields = [
+        ("unified_individual_id", pa.string()),
+        ("unique_id_l", pa.string()),
+        ("unique_id_r", pa.string()),
+        ("cluster_l", pa.string()),
+        ("cluster_r", pa.string()),
+        ("stage", pa.string()),
+        ("match_probability", pa.float64()),
+        ("match_weight", pa.float64()),
+    ] + [(m, pa.float64()) for m in mw_names]
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+def _old_updated(ws) -> dict[str, str]:
+    path = ws.identity_dir / "unified_individual.parquet"
+    if not path.exists():
+        return {}
+    t = pq.read_table(path, columns=["unified_individual_id", "updated_run_id"])
+    return dict(
+        zip(t["unified_individual_id"].to_pylist(), t["updated_run_id"].to_pylist(), strict=True)
+    )
+
+
+def _reconcile(rows: list[dict], column: str):
+    """Most frequent value across the records; ties go to the most recently updated."""
+    values = [(r[column], r["updated_ts"]) for r in rows if r[column]]
+    if not values:
+        return None
+    counts = Counter(v for v, _ in values)
+    latest = {}
+    for v, ts in values:
+        if ts is not None and (v not in latest or ts > latest[v]):
+            latest[v] = ts
+    return max(counts, key=lambda v: (counts[v], str(latest.get(v, "")), v))
+
+
+HISTORY_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("event", pa.string()),
+        ("unified_individual_id", pa.string()),
+        ("related_id", pa.string()),
+        ("record_count", pa.int64()),
+    ]
+)
+
+
+def _append_history(ws, run_id, events) -> None:
+    path = ws.identity_dir / "identity_history.parquet"
+    old = (
+        pq.read_table(path, schema=HISTORY_SCHEMA)
+        if path.exists()
+        else HISTORY_SCHEMA.empty_table()
+    )
+    # A rerun of the same run id replaces its own events instead of adding them twice.
+    old = old.filter(pa.compute.not_equal(old["run_id"], run_id)) if old.num_rows else old
+    if not events and path.exists():
+        return
+    new = pa.Table.from_pylist(
+        [
+            {
+                "run_id": run_id,
+                "event": e.event,
+                "unified_individual_id": e.unified_individual_id,
+                "related_id": e.related_id,
+                "record_count": e.record_count,
+            }
+            for e in events
+        ],
+        schema=HISTORY_SCHEMA,
+    )
+    write_parquet(path, pa.concat_tables([old, new]))

@@ -1,0 +1,147 @@
+"""The `identity:` section of cdp.yml: match rules, thresholds and cluster guards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cdp.config.yamlio import format_validation_error
+from cdp.errors import ConfigError
+
+# Columns of the identity input (see cdp.identity.prepare) that rules may name.
+MATCH_COLUMNS = (
+    "first_name_key",
+    "first_name_canon",
+    "last_name_key",
+    "birth_date",
+    "email_key",
+    "phone",
+    "postal_code",
+    "address_line1_key",
+    "city_key",
+)
+
+
+class ComparisonRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    column: str
+    # exact: equal or not; name: exact / nickname / close spelling; fuzzy: exact or close;
+    # date: exact / one typo away.
+    kind: Literal["exact", "name", "fuzzy", "date"] = "exact"
+    term_frequency: bool = True
+
+    @field_validator("column")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in MATCH_COLUMNS:
+            raise ValueError(f"unknown column {v!r} (expected one of: {', '.join(MATCH_COLUMNS)})")
+        return v
+
+
+DEFAULT_COMPARISONS = [
+    ComparisonRule(column="first_name_key", kind="name"),
+    ComparisonRule(column="last_name_key", kind="name"),
+    ComparisonRule(column="birth_date", kind="date", term_frequency=False),
+    ComparisonRule(column="email_key", kind="exact"),
+    ComparisonRule(column="phone", kind="exact"),
+    ComparisonRule(column="postal_code", kind="exact"),
+    ComparisonRule(column="address_line1_key", kind="fuzzy"),
+]
+
+DEFAULT_BLOCKING = [
+    ["first_name_key", "last_name_key"],
+    ["email_key"],
+    ["phone"],
+    ["first_name_canon", "birth_date"],
+    ["last_name_key", "birth_date"],
+    ["address_line1_key", "postal_code"],
+]
+
+
+class IdentitySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # An edge joins two records only at or above this match probability ...
+    match_threshold: float = Field(0.99, gt=0, lt=1)
+    # ... and two groups of records that already hold several members need this many
+    # edges between them, or one edge at `strong_match_threshold`: no merge on one weak link.
+    min_cross_edges: int = Field(2, ge=1)
+    strong_match_threshold: float = Field(0.9999, gt=0, lt=1)
+    # Pairs at or above this, kept apart, are recorded as near misses for `cdp explain`.
+    near_miss_threshold: float = Field(0.5, gt=0, lt=1)
+    # Identifier types that join records on their own (deterministic stitching).
+    strong_identifiers: list[str] = Field(
+        default_factory=lambda: ["loyalty_id", "ecommerce_account", "login_id", "customer_id"]
+    )
+    # An identifier value shared by more records than this is a default or test value.
+    max_identifier_records: int = Field(5, ge=2)
+    # Birth dates further apart than this many character edits conflict.
+    birth_date_conflict_edits: int = Field(2, ge=1)
+    # No unified individual is built beyond this many person records; the asset check
+    # fails if one is.
+    max_cluster_size: int = Field(30, ge=2)
+    # A blocking rule generating more comparisons than this is refused.
+    max_comparisons_per_rule: int = Field(50_000_000, ge=1)
+    # Below this many records, the model is not trained: documented defaults are used.
+    min_training_records: int = Field(500, ge=10)
+    training_max_pairs: float = Field(3e6, gt=0)
+    seed: int = 42
+    comparisons: list[ComparisonRule] = Field(default_factory=lambda: list(DEFAULT_COMPARISONS))
+    blocking_rules: list[list[str]] = Field(
+        default_factory=lambda: [list(r) for r in DEFAULT_BLOCKING]
+    )
+
+    @field_validator("blocking_rules")
+    @classmethod
+    def _rules(cls, rules: list[list[str]]) -> list[list[str]]:
+        for r in rules:
+            if not r:
+                raise ValueError("a blocking rule needs at least one column")
+            for c in r:
+                if c not in MATCH_COLUMNS:
+                    raise ValueError(
+                        f"unknown column {c!r} in blocking rule {r} "
+                        f"(expected one of: {', '.join(MATCH_COLUMNS)})"
+                    )
+        return rules
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any] | None, path: Path | str | None = None
+    ) -> IdentitySettings:
+        try:
+            return cls.model_validate(data or {})
+        except ValidationError as e:
+            msg = format_validation_error(e)
+            raise ConfigError(
+                path or "cdp.yml", "; ".join(f"identity.{p}" for p in msg.split("; "))
+            ) from None
+
+
+EXAMPLE_YAML = """\
+identity:
+  match_threshold: 0.99          # an edge joins two records at or above this probability
+  min_cross_edges: 2             # groups merge on this many edges, or one strong edge:
+  strong_match_threshold: 0.9999 #   never on one weak link
+  strong_identifiers: [loyalty_id, ecommerce_account]   # join records on their own
+  max_identifier_records: 5      # an id shared by more records is ignored and reported
+  max_cluster_size: 30           # never build a person from more records than this
+  max_comparisons_per_rule: 50000000   # refuse a blocking rule that would explode
+  comparisons:                   # kind: exact | name | fuzzy | date
+    - {column: first_name_key, kind: name}
+    - {column: last_name_key, kind: name}
+    - {column: birth_date, kind: date, term_frequency: false}
+    - {column: email_key, kind: exact}
+    - {column: phone, kind: exact}
+    - {column: postal_code, kind: exact}
+    - {column: address_line1_key, kind: fuzzy}
+  blocking_rules:                # pairs are compared only when they agree on one rule
+    - [first_name_key, last_name_key]
+    - [email_key]
+    - [phone]
+    - [first_name_canon, birth_date]
+    - [last_name_key, birth_date]
+    - [address_line1_key, postal_code]
+"""

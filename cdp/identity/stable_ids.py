@@ -1,0 +1,86 @@
+"""Carry unified_individual_id forward between runs.
+
+- Same records, same id. A new record joining a person keeps that person's id.
+- Clusters that merge keep the id of the larger previous cluster (then the older id).
+- A cluster that splits: its largest part keeps the id, the other parts get new ones.
+- A brand-new cluster's id is derived from its smallest member, so two clean runs on the
+  same data give the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+
+
+@dataclass
+class HistoryEvent:
+    event: str  # created | merged | split | retired
+    unified_individual_id: str
+    related_id: str | None
+    record_count: int
+
+
+def new_id(smallest_member: str, taken: set[str]) -> str:
+    digest = hashlib.sha256(smallest_member.encode()).hexdigest()
+    candidate = f"UI{digest[:14].upper()}"
+    n = 1
+    while candidate in taken:
+        candidate = f"UI{digest[:14].upper()}{n}"
+        n += 1
+    return candidate
+
+
+def assign_ids(
+    clusters: list[list[str]],
+    previous: dict[str, str],
+    previous_sizes: dict[str, int],
+    previous_order: dict[str, int],
+) -> tuple[list[str], list[HistoryEvent]]:
+    """`clusters`: member unique_ids per new cluster. `previous`: unique_id -> old id.
+
+    `previous_order` ranks old ids by age (smaller is older). Returns one id per cluster
+    and the history events of this run.
+    """
+    # Candidate claims: (cluster index, old id, members of the old id that are here).
+    claims = []
+    for ci, members in enumerate(clusters):
+        counts = Counter(previous[m] for m in members if m in previous)
+        for old, n in counts.items():
+            claims.append((ci, old, n))
+    # Best claims first: most shared members, then larger old cluster, then older id.
+    claims.sort(
+        key=lambda c: (-c[2], -previous_sizes.get(c[1], 0), previous_order.get(c[1], 0), c[1])
+    )
+    assigned: dict[int, str] = {}
+    used: set[str] = set()
+    for ci, old, _ in claims:
+        if ci in assigned or old in used:
+            continue
+        assigned[ci] = old
+        used.add(old)
+    taken = set(previous_sizes) | used
+    ids = []
+    events: list[HistoryEvent] = []
+    for ci, members in enumerate(clusters):
+        uid = assigned.get(ci)
+        if uid is None:
+            uid = new_id(min(members), taken)
+            taken.add(uid)
+            olds = {previous[m] for m in members if m in previous}
+            if olds:
+                for old in sorted(olds):
+                    events.append(HistoryEvent("split", old, uid, len(members)))
+            else:
+                events.append(HistoryEvent("created", uid, None, len(members)))
+        else:
+            for old in sorted({previous[m] for m in members if m in previous} - {uid}):
+                if old not in used:
+                    events.append(HistoryEvent("merged", uid, old, len(members)))
+        ids.append(uid)
+    for old in sorted(set(previous_sizes) - set(ids)):
+        # An old id that kept no cluster: merged away (recorded above) or its records left.
+        if not any(e.related_id == old and e.event == "merged" for e in events):
+            events.append(HistoryEvent("retired", old, None, 0))
+    return ids, events

@@ -54,7 +54,12 @@ def render(results: dict) -> str:
     out += [f"- {n}" for n in extra]
     if "scale" in results:
         sc = results["scale"]
-        out += ["", f"### Scale run: {sc['customers']:,} customers", "", *_stage_table(sc["stages"])]
+        out += [
+            "",
+            f"### Scale run: {sc['customers']:,} customers",
+            "",
+            *_stage_table(sc["stages"]),
+        ]
     return "\n".join(out) + "\n"
 
 

@@ -8,14 +8,14 @@ import dagster as dg
 
 from cdp.activate.specs import load_activations, load_segments
 from cdp.config.sources import load_sources
-from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, prepare
+from cdp.harmonise.dbt_env import dbt_env, prepare
 from cdp.workspace import Workspace
 from dagster_project.assets.activation import (
     build_activation_asset,
     build_catalog_asset,
     build_segment_asset,
 )
-from dagster_project.assets.dbt import build_dbt_assets, dbt_project, dbt_resource
+from dagster_project.assets.dbt import build_dbt_assets, dbt_resource
 from dagster_project.assets.identity import identity_resolution
 from dagster_project.assets.ingestion import build_ingestion_asset
 from dagster_project.resources import CdpResource
@@ -23,24 +23,6 @@ from dagster_project.schedules import build_nightly_schedule
 from dagster_project.sensors import build_landing_sensor
 
 JOB_NAME = "cdp_pipeline"
-
-
-def ensure_dbt_manifest(ws: Workspace, force: bool = False) -> None:
-    """Generate the per-source dbt models and parse the project when needed.
-
-    `make`, the tests and `cdp run` call this before loading definitions; it re-parses
-    when the manifest is missing or older than any source, segment or dbt file.
-    """
-    manifest = dbt_project(ws).manifest_path
-    if force or not manifest.exists() or _newest_input(ws) > manifest.stat().st_mtime:
-        prepare(ws)
-
-
-def _newest_input(ws: Workspace) -> float:
-    paths = [*ws.sources_dir.glob("*.y*ml"), ws.settings_file]
-    paths += [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in {".sql", ".yml", ".yaml"}]
-    paths = [p for p in paths if p.exists() and "target" not in p.parts]
-    return max((p.stat().st_mtime for p in paths), default=0.0)
 
 
 def build_definitions(
@@ -57,7 +39,8 @@ def build_definitions(
     )
     # dbt (a subprocess) reads the workspace paths from the environment.
     os.environ.update(dbt_env(ws))
-    ensure_dbt_manifest(ws)
+    # Generated per-source models and the manifest are made before the definitions load.
+    prepare(ws)
 
     assets: list[dg.AssetsDefinition] = [build_ingestion_asset(s) for s in specs]
     assets += build_dbt_assets(ws)

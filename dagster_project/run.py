@@ -82,11 +82,11 @@ def run_pipeline(
                 err = event.step_failure_data.error
                 outcome.error = err.message.strip().splitlines()[0] if err else None
         elif event.event_type_value == "ASSET_MATERIALIZATION":
-            mat = event.asset_materialization
+            mat = event.materialization
             key = mat.asset_key.to_user_string()
             outcome.materializations[key] = {k: v.value for k, v in mat.metadata.items()}
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-            ev = event.event_specific_data
+            ev = event.asset_check_evaluation_data
             if not ev.passed:
                 outcome.failed_checks.append(f"{ev.asset_key.to_user_string()}:{ev.check_name}")
     return outcome

@@ -1,7 +1,5 @@
 """Start the whole pipeline when new or changed files land in `landing/`."""
 
-from __future__ import annotations
-
 import hashlib
 
 import dagster as dg

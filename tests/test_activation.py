@@ -121,5 +121,7 @@ def test_sms_export_uses_phone_consent_and_hashing(ws):
 def test_unknown_export_field_is_a_config_error(ws):
     evaluate_segments(ws, [SegmentSpec(name="buyers", filter="true")], "r1")
     spec = ActivationSpec(name="m", segment="buyers", channel="email", fields=["nope"])
-    with pytest.raises(ConfigError, match=r"activations/m\.yml: fields: unknown customer_360 column"):
+    with pytest.raises(
+        ConfigError, match=r"activations/m\.yml: fields: unknown customer_360 column"
+    ):
         export_activation(ws, spec, run_id="r1")

@@ -123,6 +123,6 @@ def _append_history(path, previous, current, run_id, result: SegmentResult) -> N
         ),
     )
     if path.exists():
-        old = duckdb.execute(f"select * from read_parquet('{path}')").fetch_arrow_table()
+        old = duckdb.execute(f"select * from read_parquet('{path}')").to_arrow_table()
         new = pa.concat_tables([old.cast(new.schema), new])
     write_parquet(path, new)

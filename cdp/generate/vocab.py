@@ -556,8 +556,15 @@ EMAIL_DOMAINS = (
 
 PRODUCT_CATEGORIES = ("shoes", "apparel", "outdoor", "home", "beauty", "electronics", "books")
 CAMPAIGNS = tuple(f"2026-{m:02d}-{name}" for m in range(1, 7) for name in ("news", "promo"))
-PAGES = ("/", "/search", "/cart", "/checkout", "/account", "/sale", "/new") + tuple(
-    f"/p/{c}" for c in PRODUCT_CATEGORIES
+PAGES = (
+    "/",
+    "/search",
+    "/cart",
+    "/checkout",
+    "/account",
+    "/sale",
+    "/new",
+    *(f"/p/{c}" for c in PRODUCT_CATEGORIES),
 )
 CASE_SUBJECTS = (
     "Where is my order",

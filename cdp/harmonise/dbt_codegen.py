@@ -201,7 +201,7 @@ def write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Set
     staged = target.with_name(f"{TMP_PREFIX}{target.name}")
     shutil.rmtree(staged, ignore_errors=True)
     (staged / "staging").mkdir(parents=True)
-    (staged / "intermediate").mkdir(parents=True)
+    (staged / "unioned").mkdir(parents=True)
     (staged / "staging" / "_lake_raw__sources.yml").write_text(sources_yml(specs), encoding="utf-8")
     by_object: dict[str, list[str]] = {o: [] for o in OBJECTS}
     for spec in specs:
@@ -212,7 +212,7 @@ def write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Set
             path = folder / f"{staging_model_name(spec.name, object_name)}.sql"
             path.write_text(staging_sql(spec, object_name), encoding="utf-8")
     for object_name, sources in by_object.items():
-        path = staged / "intermediate" / f"{union_model_name(object_name)}.sql"
+        path = staged / "unioned" / f"{union_model_name(object_name)}.sql"
         path.write_text(union_sql(object_name, sources), encoding="utf-8")
     if target.exists() and _same_tree(staged, target):
         shutil.rmtree(staged)  # unchanged: keep mtimes so dbt's partial parse stays valid

@@ -60,12 +60,35 @@ def run_dbt(
     return proc
 
 
-def prepare(ws: Workspace) -> Path:
-    """Generate this workspace's dbt models and parse the project. Returns manifest.json."""
+def _newest_mtime(*roots: Path) -> float:
+    newest = 0.0
+    for root in roots:
+        for p in root.rglob("*"):
+            if (
+                p.suffix in {".sql", ".yml", ".yaml"}
+                and "target" not in p.parts
+                and "logs" not in p.parts
+            ):
+                newest = max(newest, p.stat().st_mtime)
+    return newest
+
+
+def prepare(ws: Workspace, force: bool = False) -> Path:
+    """Generate this workspace's dbt models, and parse the project when anything changed.
+
+    Generated files are rewritten only when their content changes, so an unchanged
+    workspace keeps its manifest. Returns the path of manifest.json.
+    """
     from cdp.harmonise.dbt_codegen import write_generated_models
 
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     specs = load_sources(ws.sources_dir)
-    write_generated_models(ws, specs, load_settings(ws.settings_file))
-    run_dbt(ws, ["parse", "--quiet"])
-    return ws.dbt_target_dir / "manifest.json"
+    generated = write_generated_models(ws, specs, load_settings(ws.settings_file))
+    manifest = ws.dbt_target_dir / "manifest.json"
+    stale = (
+        not manifest.exists()
+        or _newest_mtime(DBT_PROJECT_DIR, generated) > manifest.stat().st_mtime
+    )
+    if force or stale:
+        run_dbt(ws, ["parse", "--quiet"])
+    return manifest

@@ -1,7 +1,5 @@
 """Segments over customer_360, one export asset per activation, and the read-only catalog."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from cdp.activate.exports import export_activation
@@ -22,7 +20,7 @@ def build_segment_asset(segments: list[SegmentSpec]) -> dg.AssetsDefinition:
         description="Members of every segment declared in segments/, with entry/exit history.",
     )
     def segment_membership(context: dg.AssetExecutionContext, cdp: CdpResource):
-        result = evaluate_segments(cdp.workspace(), segments, run_id=context.run_id)
+        result = evaluate_segments(cdp.workspace(), segments, run_id=context.run.run_id)
         return dg.MaterializeResult(
             metadata={
                 "segments": len(result.sizes),
@@ -45,7 +43,7 @@ def build_activation_asset(spec: ActivationSpec) -> dg.AssetsDefinition:
         or f"Exports segment `{spec.segment}` for {spec.channel}, consent-checked.",
     )
     def _export(context: dg.AssetExecutionContext, cdp: CdpResource):
-        result = export_activation(cdp.workspace(), spec, run_id=context.run_id)
+        result = export_activation(cdp.workspace(), spec, run_id=context.run.run_id)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(result.path),

@@ -5,8 +5,6 @@ resolution (a Python asset) sits between them: it reads intermediate models and 
 marts read its output as dbt sources whose `meta.dagster.asset_key` names it.
 """
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Mapping
 from pathlib import Path

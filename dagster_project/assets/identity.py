@@ -1,7 +1,5 @@
 """Identity resolution between the intermediate models and the marts."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from cdp.identity import resolve
@@ -58,7 +56,7 @@ def identity_resolution(context: dg.AssetExecutionContext, cdp: CdpResource):
     """Deterministic stitching, Splink matching and guarded clustering, with stable ids."""
     ws = cdp.workspace()
     settings = IdentitySettings.from_dict(cdp.settings().identity, ws.settings_file)
-    result = resolve(ws, run_id=context.run_id, settings=settings)
+    result = resolve(ws, run_id=context.run.run_id, settings=settings)
     for warning in result.warnings:
         context.log.warning(warning)
     sizes = {str(k): int(v) for k, v in sorted(result.cluster_size_distribution.items())}

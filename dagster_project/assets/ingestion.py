@@ -1,7 +1,5 @@
 """One ingestion asset per declared source, made by a factory: no code per source."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from cdp.config.sources import SourceSpec

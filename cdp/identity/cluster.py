@@ -4,8 +4,10 @@ Plain connected components lets one weak link, or a chain of them, join differen
 people into a giant cluster. Here records are merged in order of evidence, strongest
 first, and a merge happens only when:
 - the joined group stays within `max_cluster_size`;
-- it would not hold conflicting strong facts: two different strong identifiers of one
-  type (two loyalty ids), or birth dates more than a typo apart;
+- it would not hold conflicting facts: two different strong identifiers of one type (two
+  loyalty ids), birth dates more than a typo apart, or first names that are neither
+  close in spelling nor nicknames of each other. This keeps household members (same
+  address, surname and sometimes email) apart;
 - two groups that already have several members are joined by at least `min_cross_edges`
   edges, or by one edge at `strong_match_threshold`.
 Deterministic links (a shared strong identifier) are applied first and bypass the
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from functools import lru_cache
 
 
 @dataclass
@@ -31,6 +35,18 @@ class Group:
     members: list[int]
     ids: dict[str, set[str]] = field(default_factory=dict)  # strong ids by type
     dates: set[str] = field(default_factory=set)
+    names: set[tuple[str, ...]] = field(default_factory=set)  # first-name variant sets
+
+
+@lru_cache(maxsize=200_000)
+def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Nicknames of one name, one a prefix of the other (initials), or a close spelling."""
+    if set(a) & set(b):
+        return True
+    x, y = a[0], b[0]
+    if x.startswith(y) or y.startswith(x):
+        return True
+    return SequenceMatcher(None, x, y).ratio() >= 0.75
 
 
 def _edits(a: str, b: str) -> int:
@@ -54,6 +70,7 @@ class GuardedClusterer:
         self,
         n: int,
         birth_dates: list[str | None],
+        first_names: list[tuple[str, ...] | None],
         strong: dict[int, dict[str, set[str]]],
         *,
         max_size: int,
@@ -68,6 +85,7 @@ class GuardedClusterer:
         self.strong_threshold = strong_threshold
         self.date_edits = date_conflict_edits
         self.birth_dates = birth_dates
+        self.first_names = first_names
         self.strong = strong
         self.refused: list[tuple[Edge, str]] = []
 
@@ -77,6 +95,8 @@ class GuardedClusterer:
             g = Group(members=[i], ids={k: set(v) for k, v in self.strong.get(i, {}).items()})
             if self.birth_dates[i]:
                 g.dates.add(self.birth_dates[i])
+            if self.first_names[i]:
+                g.names.add(self.first_names[i])
             self.groups[i] = g
         return g
 
@@ -99,6 +119,10 @@ class GuardedClusterer:
             for db in b.dates:
                 if da != db and _edits(da, db) > self.date_edits:
                     return "different birth dates"
+        for na in a.names:
+            for nb in b.names:
+                if not names_compatible(na, nb):
+                    return "different first names"
         return None
 
     def union(self, ra: int, rb: int) -> int:
@@ -110,6 +134,7 @@ class GuardedClusterer:
         for t, vals in b.ids.items():
             a.ids.setdefault(t, set()).update(vals)
         a.dates |= b.dates
+        a.names |= b.names
         del self.groups[rb]
         return ra
 

@@ -42,7 +42,7 @@ def _comparison(rule: ComparisonRule, trained: bool):
     elif rule.kind == "name":
         levels = [
             cll.ExactMatchLevel(c, term_frequency_adjustments=tf),
-            cll.ExactMatchLevel("first_name_canon").configure(label_for_charts="nickname")
+            cll.ArrayIntersectLevel("first_name_variants", 1).configure(label_for_charts="nickname")
             if c == "first_name_key"
             else cll.JaroWinklerLevel(c, 0.97),
             cll.JaroWinklerLevel(c, 0.92),
@@ -69,6 +69,7 @@ def splink_settings(settings: IdentitySettings, trained: bool = True) -> Setting
         blocking_rules_to_generate_predictions=[block_on(*r) for r in settings.blocking_rules],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
+        additional_columns_to_retain=["first_name_variants"],
         probability_two_random_records_match=0.0001,
     )
 

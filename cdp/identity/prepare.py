@@ -37,9 +37,17 @@ def canonical_first_name(key: str | None) -> str | None:
     if not key:
         return key
     canon = _namer().canonicals_of(key)
-    if not canon or key in canon:
+    # A name that is itself a formal name keeps its own key (Mary stays Mary).
+    if not canon or key in canon or _namer().nicknames_of(key):
         return key
     return min(canon)
+
+
+def name_variants(key: str | None) -> list[str]:
+    """The name and every formal name it is a nickname of: Bob -> [bob, robert]."""
+    if not key:
+        return []
+    return sorted({key, *_namer().canonicals_of(key)})
 
 
 def connect_inputs(ws: Workspace) -> duckdb.DuckDBPyConnection:
@@ -93,9 +101,13 @@ def build_records(con: duckdb.DuckDBPyConnection) -> pa.Table:
     ).to_arrow_table()
     keys = records.column("first_name_key").to_pylist()
     distinct = {k: canonical_first_name(k) for k in set(keys)}
-    canon = pa.array([distinct[k] for k in keys], pa.string())
+    variants = {k: name_variants(k) for k in distinct}
+    at = records.schema.get_field_index("last_name_key")
+    records = records.add_column(
+        at, "first_name_canon", pa.array([distinct[k] for k in keys], pa.string())
+    )
     return records.add_column(
-        records.schema.get_field_index("last_name_key"), "first_name_canon", canon
+        at + 1, "first_name_variants", pa.array([variants[k] for k in keys], pa.list_(pa.string()))
     )
 
 

@@ -133,6 +133,14 @@ def resolve(
     clusterer = GuardedClusterer(
         n,
         records.column("birth_date").to_pylist(),
+        [
+            (k, *v) if k else None
+            for k, v in zip(
+                records.column("first_name_key").to_pylist(),
+                records.column("first_name_variants").to_pylist(),
+                strict=True,
+            )
+        ],
         strong_map,
         max_size=settings.max_cluster_size,
         min_cross_edges=settings.min_cross_edges,

@@ -149,6 +149,10 @@ def resolve(
     )
     used_det = clusterer.add_deterministic(det_edges)
     used_prob = clusterer.add_probabilistic(prob_edges)
+    # Strong pairs a guard kept apart are near misses too, with the guard's reason.
+    near += [
+        Edge(e.left, e.right, e.probability, f"kept apart: {why}") for e, why in clusterer.refused
+    ]
     groups = sorted(
         (sorted(uids[i] for i in m) for m in clusterer.clusters().values()), key=lambda g: g[0]
     )
@@ -423,27 +427,33 @@ def _write_outputs(
         "birth_date",
         uni.column("birth_date").cast(pa.date32()),
     )
-    edge_rows = []
     mw_names = sorted({k for _, mws in mw_rows.values() for k in mws})
-    for e in used_edges + near:
-        key = (min(e.left, e.right), max(e.left, e.right))
-        w, mws = mw_rows.get(key, (None, {}))
-        row = {
-            "unified_individual_id": cluster_of[uids[e.left]] if e.stage != "near_miss" else None,
-            "unique_id_l": uids[key[0]],
-            "unique_id_r": uids[key[1]],
-            "cluster_l": cluster_of[uids[key[0]]],
-            "cluster_r": cluster_of[uids[key[1]]],
-            "stage": e.stage,
-            "match_probability": e.probability,
-            "match_weight": w,
-        }
-        row.update({m: mws.get(m) for m in mw_names})
-        edge_rows.append(row)
-    edges = _edges_table(edge_rows, mw_names)
-    kept = edges.filter(pa.compute.not_equal(edges["stage"], "near_miss"))
-    near_t = edges.filter(pa.compute.equal(edges["stage"], "near_miss"))
-    near_t = near_t.filter(pa.compute.not_equal(near_t["cluster_l"], near_t["cluster_r"]))
+
+    def edge_table(edges: list[Edge], evidence: bool) -> pa.Table:
+        rows = []
+        for e in edges:
+            key = (min(e.left, e.right), max(e.left, e.right))
+            w, mws = mw_rows.get(key, (None, {}))
+            cl, cr = cluster_of[uids[key[0]]], cluster_of[uids[key[1]]]
+            if not evidence and cl == cr:
+                continue  # joined after all, through other records
+            rows.append(
+                {
+                    "unified_individual_id": cl if evidence else None,
+                    "unique_id_l": uids[key[0]],
+                    "unique_id_r": uids[key[1]],
+                    "cluster_l": cl,
+                    "cluster_r": cr,
+                    "stage": e.stage,
+                    "match_probability": e.probability,
+                    "match_weight": w,
+                    **{m: mws.get(m) for m in mw_names},
+                }
+            )
+        return _edges_table(rows, mw_names)
+
+    kept = edge_table(used_edges, evidence=True)
+    near_t = edge_table(near, evidence=False)
     link = pa.Table.from_pylist(link_rows, schema=LINK_SCHEMA)
     write_parquet(ws.identity_dir / "identity_edges.parquet", kept)
     write_parquet(ws.identity_dir / "identity_near_misses.parquet", near_t)

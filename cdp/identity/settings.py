@@ -63,17 +63,18 @@ DEFAULT_BLOCKING = [
 class IdentitySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # An edge joins two records only at or above this match probability ...
-    match_threshold: float = Field(0.99, gt=0, lt=1)
+    # An edge may join two records at or above this match probability; the guards below
+    # (conflicts, support, size) are what keep clusters tight, so it need not be extreme.
+    match_threshold: float = Field(0.5, gt=0, lt=1)
     # ... and two groups of records that already hold several members need this many
     # edges between them, or one edge at `strong_match_threshold`: no merge on one weak link.
     min_cross_edges: int = Field(2, ge=1)
     strong_match_threshold: float = Field(0.9999, gt=0, lt=1)
     # Pairs at or above this, kept apart, are recorded as near misses for `cdp explain`.
-    near_miss_threshold: float = Field(0.5, gt=0, lt=1)
+    near_miss_threshold: float = Field(0.1, gt=0, lt=1)
     # Identifier types that join records on their own (deterministic stitching).
     strong_identifiers: list[str] = Field(
-        default_factory=lambda: ["loyalty_id", "ecommerce_account", "login_id", "customer_id"]
+        default_factory=lambda: ["loyalty_id", "login_id", "customer_id"]
     )
     # An identifier value shared by more records than this is a default or test value.
     max_identifier_records: int = Field(5, ge=2)
@@ -122,10 +123,10 @@ class IdentitySettings(BaseModel):
 
 EXAMPLE_YAML = """\
 identity:
-  match_threshold: 0.99          # an edge joins two records at or above this probability
+  match_threshold: 0.5           # an edge may join two records at or above this probability
   min_cross_edges: 2             # groups merge on this many edges, or one strong edge:
   strong_match_threshold: 0.9999 #   never on one weak link
-  strong_identifiers: [loyalty_id, ecommerce_account]   # join records on their own
+  strong_identifiers: [loyalty_id, login_id, customer_id]   # person-level ids that join records
   max_identifier_records: 5      # an id shared by more records is ignored and reported
   max_cluster_size: 30           # never build a person from more records than this
   max_comparisons_per_rule: 50000000   # refuse a blocking rule that would explode

@@ -17,7 +17,8 @@ from tests.ingest.conftest import HEADER
 
 def _raw(env, source):
     return (
-        duckdb.sql(
+        duckdb.connect()
+        .sql(
             f"select * from read_parquet('{env.ws.raw_dir / source}/*/*.parquet', union_by_name=true) "
             "order by _load_id, _row_number"
         )
@@ -33,9 +34,8 @@ def _quarantine(env, source):
     return (
         pq.read_table(files).to_pylist()
         if len(files) == 1
-        else duckdb.sql(
-            f"select * from read_parquet('{env.ws.quarantine_dir / source}/*/*.parquet')"
-        )
+        else duckdb.connect()
+        .sql(f"select * from read_parquet('{env.ws.quarantine_dir / source}/*/*.parquet')")
         .to_arrow_table()
         .to_pylist()
     )
@@ -115,9 +115,9 @@ def test_empty_and_header_only_files(env):
     assert {r["status"] for r in read_manifest(env.ws, "people").to_pylist()} == {"empty"}
     # dbt can still read the source: an empty, typed file exists.
     assert (
-        duckdb.execute(
-            f"select count(*) from read_parquet('{env.ws.raw_dir / 'people'}/*/*.parquet')"
-        ).fetchone()[0]
+        duckdb.connect()
+        .execute(f"select count(*) from read_parquet('{env.ws.raw_dir / 'people'}/*/*.parquet')")
+        .fetchone()[0]
         == 0
     )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import time
 
@@ -40,32 +39,10 @@ def stage_ingest(ws) -> dict:
 
 
 def _dbt(ws, select: str) -> dict:
-    import os
+    from cdp.harmonise.dbt_env import prepare, run_dbt
 
-    from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, prepare
-
-    os.environ.update(dbt_env(ws))
     prepare(ws)
-    dbt = shutil.which("dbt") or "dbt"
-    proc = subprocess.run(
-        [
-            dbt,
-            "build",
-            "--select",
-            select,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(ws.state_dir / "dbt_bench"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:])
-        raise SystemExit(proc.returncode)
+    run_dbt(ws, ["build", "--select", select], target=ws.state_dir / "dbt_bench")
     return {"select": select}
 
 

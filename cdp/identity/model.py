@@ -31,7 +31,8 @@ logging.getLogger("splink").setLevel(logging.WARNING)
 
 
 def _comparison(rule: ComparisonRule, trained: bool):
-    c, tf = rule.column, rule.term_frequency
+    # Term frequencies from a workspace too small to train on would be noise.
+    c, tf = rule.column, rule.term_frequency and trained
     if rule.kind == "exact":
         levels = [cll.ExactMatchLevel(c, term_frequency_adjustments=tf)]
     elif rule.kind == "fuzzy":
@@ -67,7 +68,7 @@ def splink_settings(settings: IdentitySettings, trained: bool = True) -> Setting
         unique_id_column_name="unique_id",
         comparisons=[_comparison(r, trained) for r in settings.comparisons],
         blocking_rules_to_generate_predictions=[block_on(*r) for r in settings.blocking_rules],
-        retain_intermediate_calculation_columns=False,
+        retain_intermediate_calculation_columns=True,  # per-comparison mw_ columns: the evidence
         retain_matching_columns=False,
         additional_columns_to_retain=["first_name_variants"],
         probability_two_random_records_match=0.0001,

@@ -43,8 +43,24 @@ def catalog_views(ws: Workspace) -> dict[str, str]:
     for directory in (ws.harmonised_dir, ws.identity_dir, ws.marts_dir):
         if directory.is_dir():
             for f in sorted(directory.glob("*.parquet")):
-                views[_view_name(f.stem)] = f"select * from read_parquet('{f}')"
+                views[_view_name(f.stem)] = (
+                    f"select * from read_parquet('{f}'){_placeholder_filter(f)}"
+                )
     return views
+
+
+def _placeholder_filter(path: Path) -> str:
+    """dbt-duckdb writes an empty external model as one all-null row; hide that row."""
+    cols = {
+        r[0]
+        for r in duckdb.connect()
+        .execute(f"describe select * from read_parquet('{path}')")
+        .fetchall()
+    }
+    for key in ("source_name", "anonymous_id", "unified_individual_id"):
+        if key in cols:
+            return f" where {key} is not null"
+    return ""
 
 
 def rebuild_catalog(ws: Workspace) -> list[str]:

@@ -34,14 +34,18 @@ def test_deterministic_stitching_on_a_shared_loyalty_id(ws):
     resolve(ws, run_id="r1")
     c = _clusters(ws)
     assert c["crm:c4"] == c["shop:a4"]  # Bob / Robert Stone: different emails, one loyalty id
-    links = {(r["source_name"], r["source_record_id"]): r for r in
-             pq.read_table(ws.identity_dir / "unified_link_individual.parquet").to_pylist()}
+    links = {
+        (r["source_name"], r["source_record_id"]): r
+        for r in pq.read_table(ws.identity_dir / "unified_link_individual.parquet").to_pylist()
+    }
     assert links[("crm", "c4")]["linked_by"] == "deterministic:loyalty_id"
 
 
 def test_identifier_shared_by_too_many_records_is_ignored_and_reported(ws):
-    people = [rec("crm", f"d{i}", n, "Doe", f"19{60 + i}-01-01", loyalty="0000")
-              for i, n in enumerate(["Al", "Bea", "Cal", "Dee", "Eli", "Fay", "Gus"])]
+    people = [
+        rec("crm", f"d{i}", n, "Doe", f"19{60 + i}-01-01", loyalty="0000")
+        for i, n in enumerate(["Al", "Bea", "Cal", "Dee", "Eli", "Fay", "Gus"])
+    ]
     write_inputs(ws, people)
     result = resolve(ws, run_id="r1", settings=IdentitySettings(max_identifier_records=5))
     assert result.ignored_identifiers == [("loyalty_id", 1)]
@@ -49,18 +53,30 @@ def test_identifier_shared_by_too_many_records_is_ignored_and_reported(ws):
 
 
 def test_exploding_blocking_rule_is_refused_with_a_clear_message(ws):
-    people = [rec("crm", f"p{i}", f"N{i}", f"S{i}", street=f"{i} main st", zip="99999") for i in range(40)]
+    people = [
+        rec("crm", f"p{i}", f"N{i}", f"S{i}", street=f"{i} main st", zip="99999") for i in range(40)
+    ]
     write_inputs(ws, people)
     settings = IdentitySettings(blocking_rules=[["postal_code"]], max_comparisons_per_rule=100)
-    with pytest.raises(CdpError, match=r"blocking rule \[postal_code\] would generate 780 comparisons"):
+    with pytest.raises(
+        CdpError, match=r"blocking rule \[postal_code\] would generate 780 comparisons"
+    ):
         resolve(ws, run_id="r1", settings=settings)
 
 
 def test_chain_of_weak_links_does_not_build_a_giant_cluster():
     # 0-1-2-3-4-5: each neighbour pair looks alike, but every record has its own birth date.
     dates = ["1980-01-01", "1985-06-15", "1990-11-30", "1995-03-03", "2000-08-08", "1970-12-12"]
-    c = GuardedClusterer(6, dates, [None] * 6, {}, max_size=30, min_cross_edges=2,
-                         strong_threshold=0.9999, date_conflict_edits=2)
+    c = GuardedClusterer(
+        6,
+        dates,
+        [None] * 6,
+        {},
+        max_size=30,
+        min_cross_edges=2,
+        strong_threshold=0.9999,
+        date_conflict_edits=2,
+    )
     c.add_probabilistic([Edge(i, i + 1, 0.97, "probabilistic") for i in range(5)])
     assert max(len(m) for m in c.clusters().values()) == 1
     assert {why for _, why in c.refused} == {"different birth dates"}
@@ -68,8 +84,16 @@ def test_chain_of_weak_links_does_not_build_a_giant_cluster():
 
 def test_two_groups_need_more_than_one_weak_link():
     def clusterer():
-        return GuardedClusterer(4, [None] * 4, [None] * 4, {}, max_size=30, min_cross_edges=2,
-                                strong_threshold=0.9999, date_conflict_edits=2)
+        return GuardedClusterer(
+            4,
+            [None] * 4,
+            [None] * 4,
+            {},
+            max_size=30,
+            min_cross_edges=2,
+            strong_threshold=0.9999,
+            date_conflict_edits=2,
+        )
 
     pairs = [Edge(0, 1, 0.999, "p"), Edge(2, 3, 0.999, "p")]
     one_link = clusterer()
@@ -81,8 +105,16 @@ def test_two_groups_need_more_than_one_weak_link():
 
 
 def test_size_cap_holds():
-    c = GuardedClusterer(5, [None] * 5, [None] * 5, {}, max_size=3, min_cross_edges=1,
-                         strong_threshold=0.9999, date_conflict_edits=2)
+    c = GuardedClusterer(
+        5,
+        [None] * 5,
+        [None] * 5,
+        {},
+        max_size=3,
+        min_cross_edges=1,
+        strong_threshold=0.9999,
+        date_conflict_edits=2,
+    )
     c.add_deterministic([Edge(0, i, 1.0, "deterministic:x") for i in range(1, 5)])
     assert max(len(m) for m in c.clusters().values()) == 3
 
@@ -111,8 +143,23 @@ def test_ids_survive_reruns_and_new_records_join_existing_people(ws):
     first = _clusters(ws)
     resolve(ws, run_id="r2")
     assert _clusters(ws) == first
-    write_inputs(ws, [*PEOPLE, rec("news", "s9", "Jana", "Novak", "1972-03-03", "jana.novak@x.com",
-                                   "+14155550199", "9 elm rd", "10001")])
+    write_inputs(
+        ws,
+        [
+            *PEOPLE,
+            rec(
+                "news",
+                "s9",
+                "Jana",
+                "Novak",
+                "1972-03-03",
+                "jana.novak@x.com",
+                "+14155550199",
+                "9 elm rd",
+                "10001",
+            ),
+        ],
+    )
     resolve(ws, run_id="r3")
     after = _clusters(ws)
     assert {k: v for k, v in after.items() if k in first} == first
@@ -131,7 +178,9 @@ def test_explain_shows_evidence_and_near_misses(ws):
     assert "crm:c1" in out.output and "shop:a1" in out.output
     assert "email_key" in out.output and "+" in out.output  # per-comparison weights
     novak = _clusters(ws)["crm:c2"]
-    out = CliRunner().invoke(app, ["explain", novak, "--workspace", str(ws.root)], terminal_width=200)
+    out = CliRunner().invoke(
+        app, ["explain", novak, "--workspace", str(ws.root)], terminal_width=200
+    )
     assert "kept apart" in out.output or "Near misses" in out.output
     missing = CliRunner().invoke(app, ["explain", "UI-NOPE", "--workspace", str(ws.root)])
     assert missing.exit_code == 1 and "no unified individual" in missing.output

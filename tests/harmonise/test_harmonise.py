@@ -126,7 +126,7 @@ def test_dbt_tests_catch_a_broken_invariant(built, tmp_path):
     )
     con.close()
     path.write_bytes((tmp_path / "dup.parquet").read_bytes())
-    with pytest.raises(CdpError, match="dbt test failed|dbt build failed"):
+    with pytest.raises(CdpError, match=r"dbt test failed|dbt build failed"):
         run_dbt(
             built, ["test", "--select", "int_contact_point_emails_deduplicated,test_type:generic"]
         )

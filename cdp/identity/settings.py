@@ -65,7 +65,7 @@ class IdentitySettings(BaseModel):
 
     # An edge may join two records at or above this match probability; the guards below
     # (conflicts, support, size) are what keep clusters tight, so it need not be extreme.
-    match_threshold: float = Field(0.5, gt=0, lt=1)
+    match_threshold: float = Field(0.8, gt=0, lt=1)
     # ... and two groups of records that already hold several members need this many
     # edges between them, or one edge at `strong_match_threshold`: no merge on one weak link.
     min_cross_edges: int = Field(2, ge=1)
@@ -123,7 +123,7 @@ class IdentitySettings(BaseModel):
 
 EXAMPLE_YAML = """\
 identity:
-  match_threshold: 0.5           # an edge may join two records at or above this probability
+  match_threshold: 0.8           # a pair may join two records at or above this probability
   min_cross_edges: 2             # groups merge on this many edges, or one strong edge:
   strong_match_threshold: 0.9999 #   never on one weak link
   strong_identifiers: [loyalty_id, login_id, customer_id]   # person-level ids that join records

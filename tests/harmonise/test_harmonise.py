@@ -137,3 +137,9 @@ def test_python_normalisers():
     assert phone_e164("020 7946 0958", "GB") == "+442079460958"
     assert fold("  Ø'Brien-Smith ") == "obriensmith"
     assert fold(None) is None
+
+
+def test_data_model_doc_is_up_to_date():
+    from cdp.harmonise.docs import TARGET, render
+
+    assert TARGET.read_text(encoding="utf-8") == render(), "run: python -m cdp.harmonise.docs"

@@ -114,13 +114,9 @@ def train_model(db: DuckDBAPI, records: pa.Table, settings: IdentitySettings, pa
     linker.training.estimate_u_using_random_sampling(
         max_pairs=settings.training_max_pairs, seed=settings.seed
     )
-    # Each EM pass fixes the columns it blocks on; together they cover every comparison.
-    for rule in (
-        ["first_name_key", "last_name_key"],
-        ["birth_date"],
-        ["email_key"],
-        ["postal_code"],
-    ):
+    # Each EM pass estimates every comparison but the ones it blocks on; three passes
+    # cover them all.
+    for rule in (["first_name_key", "last_name_key"], ["birth_date"], ["email_key"]):
         cols = {r.column for r in settings.comparisons}
         if set(rule) & cols:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))

@@ -16,7 +16,7 @@ help:
 	@echo "make test   run the test suite"
 	@echo "make ui     open the Dagster UI on the workspace (http://127.0.0.1:3000)"
 	@echo "make bench  measure every stage at scale against plain Splink (writes BENCHMARKS.md)"
-	@echo "make lint   ruff and sqlfluff"
+	@echo "make lint   ruff, and sqlfluff with the dbt templater"
 
 # The venv is rebuilt when the pinned set or the package metadata changes.
 $(BIN)/.installed: requirements.lock pyproject.toml
@@ -49,6 +49,8 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	test -f $(WORKSPACE)/cdp.yml || $(BIN)/cdp init $(WORKSPACE)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m cdp.harmonise.lint $(WORKSPACE)
 
 format: venv
 	$(BIN)/ruff format .

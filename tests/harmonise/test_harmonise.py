@@ -143,3 +143,14 @@ def test_data_model_doc_is_up_to_date():
     from cdp.harmonise.docs import TARGET, render
 
     assert TARGET.read_text(encoding="utf-8") == render(), "run: python -m cdp.harmonise.docs"
+
+
+def test_dbt_docs_generate(built):
+    run_dbt(built, ["docs", "generate"])
+    assert (built.dbt_target_dir / "catalog.json").exists()
+
+
+def test_sqlfluff_passes_on_the_dbt_models(built):
+    from cdp.harmonise.lint import lint
+
+    assert lint(str(built.root)) == 0

@@ -9,8 +9,7 @@ latest as (
 ),
 
 final as (
-    select
-        *
+    select *
     from latest
 )
 

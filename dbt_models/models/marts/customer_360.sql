@@ -144,9 +144,9 @@ email_stats as (
 -- web events belong to a person through a logged-in account or a linked cookie
 web_owned as (
     select
-        coalesce(by_account.unified_individual_id, by_cookie.unified_individual_id) as unified_individual_id,
         web_events.session_id,
-        web_events.event_ts
+        web_events.event_ts,
+        coalesce(by_account.unified_individual_id, by_cookie.unified_individual_id) as unified_individual_id
     from web_events
     left join links as by_account
         on
@@ -193,22 +193,22 @@ final as (
         best_email.email_address,
         best_email.email_match_key,
         best_phone.phone_e164,
-        best_address.address.address_line1 as address_line1,
-        best_address.address.city as city,
-        best_address.address.postal_code as postal_code,
-        best_address.address.region as region,
-        best_address.address.country as country,
-        coalesce(order_stats.order_count, 0) as order_count,
-        coalesce(order_stats.total_spend, 0) as total_spend,
+        best_address.address.address_line1,
+        best_address.address.city,
+        best_address.address.postal_code,
+        best_address.address.region,
+        best_address.address.country,
         order_stats.first_order_ts,
         order_stats.last_order_ts,
+        email_stats.last_email_event_ts,
+        web_stats.last_web_event_ts,
+        coalesce(order_stats.order_count, 0) as order_count,
+        coalesce(order_stats.total_spend, 0) as total_spend,
         coalesce(email_stats.email_sends, 0) as email_sends,
         coalesce(email_stats.email_opens, 0) as email_opens,
         coalesce(email_stats.email_clicks, 0) as email_clicks,
-        email_stats.last_email_event_ts,
         coalesce(web_stats.web_events, 0) as web_events,
         coalesce(web_stats.web_sessions, 0) as web_sessions,
-        web_stats.last_web_event_ts,
         coalesce(case_stats.service_cases, 0) as service_cases,
         coalesce(case_stats.open_service_cases, 0) as open_service_cases
     from unified_individuals

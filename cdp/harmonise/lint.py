@@ -1,0 +1,30 @@
+"""`python -m cdp.harmonise.lint [WORKSPACE]`: sqlfluff (dbt templater) over the project's models.
+
+The dbt templater compiles the project, which needs a workspace's environment and its
+generated models; the demo workspace is used unless another is named.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, prepare
+from cdp.workspace import resolve_workspace
+
+
+def lint(workspace: str | None = None) -> int:
+    ws = resolve_workspace(workspace)
+    prepare(ws)
+    sqlfluff = Path(sys.executable).parent / "sqlfluff"
+    return subprocess.call(
+        [str(sqlfluff), "lint", str(DBT_PROJECT_DIR / "models")],
+        env={**os.environ, **dbt_env(ws)},
+        cwd=DBT_PROJECT_DIR.parent,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(lint(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -113,3 +113,35 @@ def _key(user_string: str):
     import dagster as dg
 
     return dg.AssetKey(user_string.split("/"))
+
+
+def test_profile_and_sql_on_the_result(ran):
+    from typer.testing import CliRunner
+
+    from cdp.cli.main import app
+
+    ws, _, _ = ran
+    runner = CliRunner()
+    out = runner.invoke(
+        app,
+        [
+            "sql",
+            "select unified_individual_id, email_address from customer_360 "
+            "where email_address is not null order by 1 limit 1",
+            "--format",
+            "json",
+            "--workspace",
+            str(ws.root),
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    (row,) = json.loads(out.output)
+    shown = runner.invoke(
+        app, ["profile", row["email_address"], "--workspace", str(ws.root)], terminal_width=200
+    )
+    assert shown.exit_code == 0, shown.output
+    assert row["unified_individual_id"] in shown.output
+    by_id = runner.invoke(
+        app, ["profile", row["unified_individual_id"], "--workspace", str(ws.root)]
+    )
+    assert by_id.exit_code == 0 and "source records" in by_id.output

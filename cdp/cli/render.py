@@ -64,7 +64,8 @@ def print_run_summary(console: Console, ws: Workspace, outcome, seconds: float) 
     for key, meta in sorted(outcome.materializations.items()):
         if key.startswith("activation/") and "path" in meta:
             console.print(
-                f"export [bold]{key.split('/', 1)[1]}[/]: {meta.get('rows', 0):,} rows -> {meta['path']}"
+                f"export [bold]{key.split('/', 1)[1]}[/]: {meta.get('rows', 0):,} rows -> {meta['path']}",
+                soft_wrap=True,
             )
     for check in outcome.failed_checks:
         console.print(f"[yellow]check failed:[/] {check}")

@@ -107,6 +107,13 @@ def test_lineage_is_one_connected_graph(demo_workspace):
     assert "customer_360" in parents("segment_membership")
     assert "segment_membership" in parents("activation/email_high_value")
     assert "activation/email_high_value" in parents("catalog")
+    # dbt tests surface as asset checks on their models; ingestion and identity have theirs.
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("raw/crm_contacts", "quarantine_rate") in checks
+    assert ("unified_link_individual", "largest_cluster") in checks
+    assert any(
+        a == "int_contact_point_emails_deduplicated" and n.startswith("unique_") for a, n in checks
+    )
 
 
 def _key(user_string: str):

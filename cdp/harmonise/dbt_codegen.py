@@ -73,10 +73,6 @@ def _key_expr(spec: SourceSpec) -> str:
     return parts[0] if len(parts) == 1 else f"concat_ws('|', {', '.join(parts)})"
 
 
-def _base_columns(obj: CanonicalObject) -> list[str]:
-    return list(obj.fields)
-
-
 def _mapped_select(spec: SourceSpec, obj: CanonicalObject, mapping: dict, ordinal: int) -> str:
     updated = (
         f"try_cast({_q(spec.updated_at)} as timestamp)"

@@ -5,7 +5,6 @@ Only Splink's public surface is used, so its DuckDB backend can be swapped for S
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -122,12 +121,3 @@ def train_model(db: DuckDBAPI, records: pa.Table, settings: IdentitySettings, pa
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
     model = linker.misc.save_model_to_json(str(path), overwrite=True)
     return model
-
-
-def load_model(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise CdpError(
-            f"{path}: cannot read the identity model ({e}); retrain with `cdp identity train`"
-        ) from None

@@ -3,18 +3,9 @@
 import dagster as dg
 
 from cdp.identity import resolve
+from cdp.identity.prepare import INPUTS as UPSTREAM_MODELS  # dbt model names = asset keys
 from cdp.identity.settings import IdentitySettings
 from dagster_project.resources import CdpResource
-
-# The intermediate dbt models identity resolution reads (dbt model names = asset keys).
-UPSTREAM_MODELS = (
-    "int_individuals_deduplicated",
-    "int_contact_point_emails_deduplicated",
-    "int_contact_point_phones_deduplicated",
-    "int_contact_point_addresses_deduplicated",
-    "int_party_identifications_deduplicated",
-    "int_anonymous_visitors_linked",
-)
 
 LINK_KEY = dg.AssetKey("unified_link_individual")
 

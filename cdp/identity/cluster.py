@@ -49,6 +49,22 @@ def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return SequenceMatcher(None, x, y).ratio() >= 0.75
 
 
+@lru_cache(maxsize=500_000)
+def dates_conflict(a: str, b: str, max_edits: int) -> bool:
+    """More than `max_edits` typos apart. Equal-length ISO dates are screened by position
+    first: a transposition fixes two mismatched positions, so 2*max_edits+2 mismatches
+    always mean a conflict, and few mismatches never do."""
+    if a == b:
+        return False
+    if len(a) == len(b):
+        mismatches = sum(x != y for x, y in zip(a, b, strict=True))
+        if mismatches <= max_edits:
+            return False
+        if mismatches >= 2 * max_edits + 2:
+            return True
+    return _edits(a, b) > max_edits
+
+
 def _edits(a: str, b: str) -> int:
     """Damerau-Levenshtein distance, for short strings like dates."""
     d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
@@ -117,7 +133,7 @@ class GuardedClusterer:
                 return f"different {t}"
         for da in a.dates:
             for db in b.dates:
-                if da != db and _edits(da, db) > self.date_edits:
+                if dates_conflict(da, db, self.date_edits):
                     return "different birth dates"
         for na in a.names:
             for nb in b.names:

@@ -24,6 +24,7 @@ from cdp.identity.model import check_blocking, splink_settings, train_model
 from cdp.identity.prepare import build_records, connect_inputs, cookie_links, strong_ids
 from cdp.identity.settings import IdentitySettings
 from cdp.identity.stable_ids import assign_ids
+from cdp.identity.unified import build_unified
 from cdp.io.atomic import write_parquet
 from cdp.workspace import Workspace
 
@@ -372,85 +373,50 @@ def _write_outputs(
     result,
 ):
     ws.identity_dir.mkdir(parents=True, exist_ok=True)
-    recs = records.to_pylist()
-    by_uid = {r["unique_id"]: r for r in recs}
     prev_members = defaultdict(set)
     for m, old in previous.items():
         prev_members[old].add(m)
-    uni_rows = []
-    for uid, members in zip(ids, groups, strict=True):
-        rs = [by_uid[m] for m in members]
-        uni_rows.append(
-            {
-                "unified_individual_id": uid,
-                "record_count": len(members),
-                "source_count": len({r["source_name"] for r in rs}),
-                "sources": sorted({r["source_name"] for r in rs}),
-                "first_name": _reconcile(rs, "first_name"),
-                "last_name": _reconcile(rs, "last_name"),
-                "birth_date": _reconcile(rs, "birth_date"),
-                "created_run_id": prev_created.get(uid, run_id),
-                "updated_run_id": run_id if set(members) != prev_members.get(uid, set()) else None,
-            }
-        )
-    uni = pa.Table.from_pylist(
-        uni_rows,
-        schema=pa.schema(
-            [
-                ("unified_individual_id", pa.string()),
-                ("record_count", pa.int64()),
-                ("source_count", pa.int64()),
-                ("sources", pa.list_(pa.string())),
-                ("first_name", pa.string()),
-                ("last_name", pa.string()),
-                ("birth_date", pa.string()),
-                ("created_run_id", pa.string()),
-                ("updated_run_id", pa.string()),
-            ]
-        ),
-    )
     # Unchanged clusters keep the run that last changed them.
     old_updated = _old_updated(ws)
-    uni = uni.set_column(
-        uni.schema.get_field_index("updated_run_id"),
-        "updated_run_id",
-        pa.array(
-            [
-                r["updated_run_id"] or old_updated.get(r["unified_individual_id"], run_id)
-                for r in uni_rows
+    meta = {"unified_individual_id": [], "created_run_id": [], "updated_run_id": []}
+    for uid, members in zip(ids, groups, strict=True):
+        changed = set(members) != prev_members.get(uid, set())
+        meta["unified_individual_id"].append(uid)
+        meta["created_run_id"].append(prev_created.get(uid, run_id))
+        meta["updated_run_id"].append(run_id if changed else old_updated.get(uid, run_id))
+    membership = pa.table(
+        {
+            "unique_id": [m for members in groups for m in members],
+            "unified_individual_id": [
+                uid for uid, members in zip(ids, groups, strict=True) for _ in members
             ],
-            pa.string(),
-        ),
+        }
     )
-    uni = uni.set_column(
-        uni.schema.get_field_index("birth_date"),
-        "birth_date",
-        uni.column("birth_date").cast(pa.date32()),
-    )
+    uni = build_unified(records, membership, pa.table(meta))
     mw_names = sorted({k for _, mws in mw_rows.values() for k in mws})
 
     def edge_table(edges: list[Edge], evidence: bool) -> pa.Table:
-        rows = []
+        cols: dict[str, list] = {f.name: [] for f in _edge_fields(mw_names)}
         for e in edges:
             key = (min(e.left, e.right), max(e.left, e.right))
             w, mws = mw_rows.get(key, (None, {}))
             cl, cr = cluster_of[uids[key[0]]], cluster_of[uids[key[1]]]
             if not evidence and cl == cr:
                 continue  # joined after all, through other records
-            rows.append(
-                {
-                    "unified_individual_id": cl if evidence else None,
-                    "unique_id_l": uids[key[0]],
-                    "unique_id_r": uids[key[1]],
-                    "cluster_l": cl,
-                    "cluster_r": cr,
-                    "stage": e.stage,
-                    "match_probability": e.probability,
-                    "match_weight": w,
-                    **{m: mws.get(m) for m in mw_names},
-                }
-            )
-        return _edges_table(rows, mw_names)
+            for name, value in (
+                ("unified_individual_id", cl if evidence else None),
+                ("unique_id_l", uids[key[0]]),
+                ("unique_id_r", uids[key[1]]),
+                ("cluster_l", cl),
+                ("cluster_r", cr),
+                ("stage", e.stage),
+                ("match_probability", e.probability),
+                ("match_weight", w),
+            ):
+                cols[name].append(value)
+            for m in mw_names:
+                cols[m].append(mws.get(m))
+        return pa.table(cols, schema=pa.schema(_edge_fields(mw_names)))
 
     kept = edge_table(used_edges, evidence=True)
     near_t = edge_table(near, evidence=False)
@@ -473,7 +439,7 @@ def _write_outputs(
     ]
 
 
-def _edges_table(rows, mw_names) -> pa.Table:
+def _edge_fields(mw_names) -> list[pa.Field]:
     fields = [
         ("unified_individual_id", pa.string()),
         ("unique_id_l", pa.string()),
@@ -484,7 +450,7 @@ def _edges_table(rows, mw_names) -> pa.Table:
         ("match_probability", pa.float64()),
         ("match_weight", pa.float64()),
     ] + [(m, pa.float64()) for m in mw_names]
-    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+    return [pa.field(n, t) for n, t in fields]
 
 
 def _old_updated(ws) -> dict[str, str]:
@@ -495,19 +461,6 @@ def _old_updated(ws) -> dict[str, str]:
     return dict(
         zip(t["unified_individual_id"].to_pylist(), t["updated_run_id"].to_pylist(), strict=True)
     )
-
-
-def _reconcile(rows: list[dict], column: str):
-    """Most frequent value across the records; ties go to the most recently updated."""
-    values = [(r[column], r["updated_ts"]) for r in rows if r[column]]
-    if not values:
-        return None
-    counts = Counter(v for v, _ in values)
-    latest = {}
-    for v, ts in values:
-        if ts is not None and (v not in latest or ts > latest[v]):
-            latest[v] = ts
-    return max(counts, key=lambda v: (counts[v], str(latest.get(v, "")), v))
 
 
 HISTORY_SCHEMA = pa.schema(

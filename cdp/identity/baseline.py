@@ -7,6 +7,7 @@ threshold. No deterministic stage, no guards, no nicknames.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -69,6 +70,7 @@ def run_baseline(
             )
         ),
         baseline_settings(),
+        log_level=logging.WARNING,
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=3e6, seed=seed)
     linker.training.estimate_parameters_using_expectation_maximisation(

@@ -26,8 +26,6 @@ DEFAULT_PARAMS = {
     "date": ([0.88, 0.07, 0.05], [0.0003, 0.003, 0.9967]),
 }
 
-logging.getLogger("splink").setLevel(logging.WARNING)
-
 
 def _comparison(rule: ComparisonRule, trained: bool):
     # Term frequencies from a workspace too small to train on would be noise.
@@ -75,7 +73,7 @@ def splink_settings(settings: IdentitySettings, trained: bool = True) -> Setting
 
 
 def new_linker(db: DuckDBAPI, records: pa.Table, settings) -> Linker:
-    return Linker(db.register(records), settings)
+    return Linker(db.register(records), settings, log_level=logging.WARNING)
 
 
 def check_blocking(

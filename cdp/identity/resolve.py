@@ -7,6 +7,7 @@ identity_edges, identity_near_misses and appends identity_history.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -244,7 +245,7 @@ def _probabilistic(ws, records: pa.Table, settings: IdentitySettings, index, res
             "match parameters are used (see docs/identity.md)"
         )
         model = splink_settings(settings, trained=False)
-    linker = Linker(db.register(records), model)
+    linker = Linker(db.register(records), model, log_level=logging.WARNING)
     preds = linker.inference.predict(threshold_match_probability=settings.near_miss_threshold)
     rel = preds.as_duckdbpyrelation()
     mw_cols = [c for c in rel.columns if c.startswith("mw_")]

@@ -170,3 +170,27 @@ def test_analyst_notebook_runs_on_the_result(ran):
         check=True,
     )
     assert "record_count" in out.stdout and "segment_name" in out.stdout
+
+
+def test_a_workspace_with_one_person_source_runs_end_to_end(tmp_path):
+    """No orders, no web events, no consent: every stage still runs."""
+    from typer.testing import CliRunner
+
+    from cdp.cli.main import app
+    from tests.ingest.conftest import CSV_SOURCE, HEADER
+
+    root = tmp_path / "solo"
+    assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
+    ws = resolve_workspace(root)
+    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
+    (ws.landing_dir / "people").mkdir(parents=True)
+    (ws.landing_dir / "people" / "a.csv").write_text(
+        HEADER
+        + "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"
+        + "2,Ann,Lee,ann@x.com,41,1985-02-03,2024-02-01 10:00:00\n"
+        + "3,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
+    )
+    outcome = run_pipeline(ws)
+    assert outcome.success, (outcome.failed_steps, outcome.error)
+    assert _count(ws.marts_dir / "customer_360.parquet") == 2
+    assert outcome.materializations["activation/email_high_value"]["rows"] == 0

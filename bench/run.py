@@ -5,7 +5,8 @@ Two workspaces under .bench/:
   plain Splink on the same records, marts; then pairwise scores against ground truth;
 - scale (BENCH_SCALE_CUSTOMERS, default 1,000,000; 0 skips it): generate, ingest,
   harmonise and identity, for throughput and peak memory.
-Results go to BENCHMARKS.md (the measured section) and bench/results.json.
+Results go to BENCHMARKS.md (the measured section) and bench/results.json, stage by
+stage; BENCH_RESUME=1 continues an interrupted run from the stages already measured.
 """
 
 from __future__ import annotations
@@ -48,26 +49,38 @@ def run_stage(stage: str, ws: Path, *args: str) -> dict:
 def main() -> None:
     customers = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
     scale = int(os.environ.get("BENCH_SCALE_CUSTOMERS", "1000000"))
+    # BENCH_RESUME=1 keeps the stages already measured in bench/results.json (same sizes).
+    resume = os.environ.get("BENCH_RESUME") == "1"
     from bench.compare import score_workspace
 
-    results: dict = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
-        "accuracy": {"customers": customers, "stages": {}},
-    }
-    ws = BENCH_DIR / f"accuracy_{customers}"
-    stages = results["accuracy"]["stages"]
-    stages["generate"] = run_stage("generate", ws, str(customers))
-    for stage in ("ingest", "harmonise", "identity", "baseline", "marts"):
-        stages[stage] = run_stage(stage, ws)
-    results["accuracy"]["scores"] = score_workspace(ws)
+    results_file = ROOT / "bench" / "results.json"
+    results: dict = json.loads(results_file.read_text()) if resume and results_file.exists() else {}
+    results.update(
+        when=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine=f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
+    )
+
+    def save() -> None:
+        results_file.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+    def run_all(part: str, n: int, stages: tuple[str, ...]) -> None:
+        if results.get(part, {}).get("customers") != n:
+            results[part] = {"customers": n, "stages": {}}
+        done = results[part]["stages"]
+        ws = BENCH_DIR / f"{part}_{n}"
+        for stage in stages:
+            if stage in done:
+                continue
+            done[stage] = run_stage(stage, ws, *([str(n)] if stage == "generate" else []))
+            save()
+
+    run_all(
+        "accuracy", customers, ("generate", "ingest", "harmonise", "identity", "baseline", "marts")
+    )
+    results["accuracy"]["scores"] = score_workspace(BENCH_DIR / f"accuracy_{customers}")
+    save()
     if scale:
-        ws = BENCH_DIR / f"scale_{scale}"
-        results["scale"] = {"customers": scale, "stages": {}}
-        results["scale"]["stages"]["generate"] = run_stage("generate", ws, str(scale))
-        for stage in ("ingest", "harmonise", "identity"):
-            results["scale"]["stages"][stage] = run_stage(stage, ws)
-    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        run_all("scale", scale, ("generate", "ingest", "harmonise", "identity"))
     from bench.report import write_report
 
     write_report(results, ROOT / "BENCHMARKS.md")

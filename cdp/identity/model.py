@@ -84,6 +84,8 @@ def check_blocking(
     For equality rules the count is exact and cheap: the sum over blocks of n(n-1)/2.
     """
     counts = {}
+    records = con.execute(f"select count(*) from {table}").fetchone()[0]
+    limit = settings.comparison_limit(records)
     for rule in settings.blocking_rules:
         cols = ", ".join(rule)
         not_null = " and ".join(f"{c} is not null" for c in rule)
@@ -92,13 +94,14 @@ def check_blocking(
             f"(select count(*) as n from {table} where {not_null} group by {cols})"
         ).fetchone()[0]
         counts[" & ".join(rule)] = int(n)
-        if n > settings.max_comparisons_per_rule:
+        if n > limit:
             largest = con.execute(
                 f"select count(*) as n from {table} where {not_null} group by {cols} order by n desc limit 1"
             ).fetchone()[0]
             raise CdpError(
                 f"blocking rule [{', '.join(rule)}] would generate {n:,} comparisons, over the limit of "
-                f"{settings.max_comparisons_per_rule:,} (identity.max_comparisons_per_rule); its largest "
+                f"{limit:,} (identity.max_comparisons_per_record x records, or "
+                f"identity.max_comparisons_per_rule); its largest "
                 f"block holds {largest:,} records sharing one value. Use a more selective rule in "
                 "cdp.yml (identity.blocking_rules), or clean the shared default value at the source"
             )

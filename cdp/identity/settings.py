@@ -83,8 +83,11 @@ class IdentitySettings(BaseModel):
     # No unified individual is built beyond this many person records; the asset check
     # fails if one is.
     max_cluster_size: int = Field(30, ge=2)
-    # A blocking rule generating more comparisons than this is refused.
-    max_comparisons_per_rule: int = Field(50_000_000, ge=1)
+    # A blocking rule generating more comparisons than this is refused. By default the
+    # limit grows with the data: `max_comparisons_per_record` times the records (at least
+    # a million), so a rule that compares everyone with everyone is caught at any size.
+    max_comparisons_per_rule: int | None = Field(None, ge=1)
+    max_comparisons_per_record: int = Field(200, ge=1)
     # Below this many records, the model is not trained: documented defaults are used.
     min_training_records: int = Field(500, ge=10)
     training_max_pairs: float = Field(3e6, gt=0)
@@ -108,6 +111,11 @@ class IdentitySettings(BaseModel):
                     )
         return rules
 
+    def comparison_limit(self, records: int) -> int:
+        if self.max_comparisons_per_rule is not None:
+            return self.max_comparisons_per_rule
+        return max(1_000_000, records * self.max_comparisons_per_record)
+
     @classmethod
     def from_dict(
         cls, data: dict[str, Any] | None, path: Path | str | None = None
@@ -129,7 +137,8 @@ identity:
   strong_identifiers: [loyalty_id, login_id, customer_id]   # person-level ids that join records
   max_identifier_records: 5      # an id shared by more records is ignored and reported
   max_cluster_size: 30           # never build a person from more records than this
-  max_comparisons_per_rule: 50000000   # refuse a blocking rule that would explode
+  max_comparisons_per_record: 200   # refuse a blocking rule that would explode
+  # max_comparisons_per_rule: 50000000   # or an absolute limit
   comparisons:                   # kind: exact | name | fuzzy | date
     - {column: first_name_key, kind: name}
     - {column: last_name_key, kind: name}

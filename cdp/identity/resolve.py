@@ -387,13 +387,16 @@ def _write_outputs(
         meta["updated_run_id"].append(run_id if changed else old_updated.get(uid, run_id))
     membership = pa.table(
         {
-            "unique_id": [m for members in groups for m in members],
-            "unified_individual_id": [
-                uid for uid, members in zip(ids, groups, strict=True) for _ in members
-            ],
+            "unique_id": pa.array([m for members in groups for m in members], pa.string()),
+            "unified_individual_id": pa.array(
+                [uid for uid, members in zip(ids, groups, strict=True) for _ in members],
+                pa.string(),
+            ),
         }
     )
-    uni = build_unified(records, membership, pa.table(meta))
+    uni = build_unified(
+        records, membership, pa.table({k: pa.array(v, pa.string()) for k, v in meta.items()})
+    )
     mw_names = sorted({k for _, mws in mw_rows.values() for k in mws})
 
     def edge_table(edges: list[Edge], evidence: bool) -> pa.Table:

@@ -22,7 +22,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 
-@dataclass
+@dataclass(slots=True)
 class Edge:
     left: int
     right: int

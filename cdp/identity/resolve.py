@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from splink import DuckDBAPI, Linker
 
@@ -68,8 +70,9 @@ def _splink_db(ws: Workspace) -> DuckDBAPI:
     work = ws.tmp_dir / "splink"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    # Big intermediate tables go to Parquet on disk, not memory.
-    return DuckDBAPI(duckdb.connect(), materialisation="parquet", materialisation_dir=str(work))
+    # Big intermediate tables go to Parquet on disk, and DuckDB spills beyond its limit.
+    con = duckdb.connect(config={"memory_limit": "3GB", "temp_directory": str(work / "spill")})
+    return DuckDBAPI(con, materialisation="parquet", materialisation_dir=str(work))
 
 
 def train(
@@ -129,7 +132,7 @@ def resolve(
         )
 
     step("matching")
-    prob_edges, near, mw_rows = _probabilistic(ws, records, settings, index, result)
+    prob_edges, near, evidence = _probabilistic(ws, records, settings, uids, result)
 
     step("clustering")
     clusterer = GuardedClusterer(
@@ -179,7 +182,7 @@ def resolve(
         previous,
         used_det + used_prob,
         near,
-        mw_rows,
+        evidence,
         uids,
         cluster_of,
         events,
@@ -226,9 +229,9 @@ def _deterministic(con, settings: IdentitySettings, index: dict[str, int]):
     return edges, dict(strong), sorted(ignored.items())
 
 
-def _probabilistic(ws, records: pa.Table, settings: IdentitySettings, index, result: ResolveResult):
+def _probabilistic(ws, records: pa.Table, settings: IdentitySettings, uids, result: ResolveResult):
     if records.num_rows < 2:
-        return [], [], []
+        return [], [], Evidence.empty()
     db = _splink_db(ws)
     check_con = duckdb.connect()
     check_con.register("records", records)
@@ -249,19 +252,54 @@ def _probabilistic(ws, records: pa.Table, settings: IdentitySettings, index, res
     preds = linker.inference.predict(threshold_match_probability=settings.near_miss_threshold)
     rel = preds.as_duckdbpyrelation()
     mw_cols = [c for c in rel.columns if c.startswith("mw_")]
-    rows = rel.select(
+    # Columnar all the way: at a million people the scored pairs run into the millions.
+    scored = rel.select(
         ", ".join(["unique_id_l", "unique_id_r", "match_probability", "match_weight", *mw_cols])
-    ).fetchall()
-    edges, near, mw_rows = [], [], {}
-    for row in rows:
-        left, right, p, w = index[row[0]], index[row[1]], float(row[2]), float(row[3])
-        key = (min(left, right), max(left, right))
-        mw_rows[key] = (w, dict(zip(mw_cols, row[4:], strict=True)))
-        if p >= settings.match_threshold:
-            edges.append(Edge(key[0], key[1], p, "probabilistic"))
-        else:
-            near.append(Edge(key[0], key[1], p, "near_miss"))
-    return edges, near, mw_rows
+    ).to_arrow_table()
+    uid_values = pa.array(uids, pa.string())
+    left = pc.index_in(scored["unique_id_l"], value_set=uid_values).to_numpy(zero_copy_only=False)
+    right = pc.index_in(scored["unique_id_r"], value_set=uid_values).to_numpy(zero_copy_only=False)
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    p = scored["match_probability"].to_numpy(zero_copy_only=False)
+    evidence = Evidence(
+        lo,
+        hi,
+        scored["match_weight"].to_numpy(zero_copy_only=False),
+        {c: scored[c].to_numpy(zero_copy_only=False) for c in mw_cols},
+    )
+    strong = p >= settings.match_threshold
+    edges = [
+        Edge(int(a), int(b), float(q), "probabilistic")
+        for a, b, q in zip(lo[strong], hi[strong], p[strong], strict=True)
+    ]
+    near = [
+        Edge(int(a), int(b), float(q), "near_miss")
+        for a, b, q in zip(lo[~strong], hi[~strong], p[~strong], strict=True)
+    ]
+    return edges, near, evidence
+
+
+class Evidence:
+    """Match weights of every scored pair, looked up by (smaller index, larger index)."""
+
+    def __init__(self, lo, hi, weights, per_comparison: dict):
+        self.names = sorted(per_comparison)
+        self._weights = weights
+        self._mw = per_comparison
+        self._row = {
+            (int(a), int(b)): i
+            for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True))
+        }
+
+    @classmethod
+    def empty(cls) -> Evidence:
+        return cls(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([]), {})
+
+    def get(self, key: tuple[int, int]) -> tuple[float | None, dict]:
+        i = self._row.get(key)
+        if i is None:
+            return None, {}
+        return float(self._weights[i]), {m: float(v[i]) for m, v in self._mw.items()}
 
 
 def _previous(ws: Workspace):
@@ -367,7 +405,7 @@ def _write_outputs(
     previous,
     used_edges,
     near,
-    mw_rows,
+    evidence,
     uids,
     cluster_of,
     events,
@@ -397,18 +435,18 @@ def _write_outputs(
     uni = build_unified(
         records, membership, pa.table({k: pa.array(v, pa.string()) for k, v in meta.items()})
     )
-    mw_names = sorted({k for _, mws in mw_rows.values() for k in mws})
+    mw_names = evidence.names
 
-    def edge_table(edges: list[Edge], evidence: bool) -> pa.Table:
+    def edge_table(edges: list[Edge], joined: bool) -> pa.Table:
         cols: dict[str, list] = {f.name: [] for f in _edge_fields(mw_names)}
         for e in edges:
             key = (min(e.left, e.right), max(e.left, e.right))
-            w, mws = mw_rows.get(key, (None, {}))
+            w, mws = evidence.get(key)
             cl, cr = cluster_of[uids[key[0]]], cluster_of[uids[key[1]]]
-            if not evidence and cl == cr:
+            if not joined and cl == cr:
                 continue  # joined after all, through other records
             for name, value in (
-                ("unified_individual_id", cl if evidence else None),
+                ("unified_individual_id", cl if joined else None),
                 ("unique_id_l", uids[key[0]]),
                 ("unique_id_r", uids[key[1]]),
                 ("cluster_l", cl),
@@ -422,8 +460,8 @@ def _write_outputs(
                 cols[m].append(mws.get(m))
         return pa.table(cols, schema=pa.schema(_edge_fields(mw_names)))
 
-    kept = edge_table(used_edges, evidence=True)
-    near_t = edge_table(near, evidence=False)
+    kept = edge_table(used_edges, joined=True)
+    near_t = edge_table(near, joined=False)
     link = pa.Table.from_pylist(link_rows, schema=LINK_SCHEMA)
     write_parquet(ws.identity_dir / "identity_edges.parquet", kept)
     write_parquet(ws.identity_dir / "identity_near_misses.parquet", near_t)

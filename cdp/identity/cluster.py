@@ -6,7 +6,7 @@ first, and a merge happens only when:
 - the joined group stays within `max_cluster_size`;
 - it would not hold conflicting facts: two different strong identifiers of one type (two
   loyalty ids), birth dates more than a typo apart, or first names that are neither
-  close in spelling nor nicknames of each other. This keeps household members (same
+  one typo apart nor nicknames of each other. This keeps household members (same
   address, surname and sometimes email) apart;
 - two groups that already have several members are joined by at least `min_cross_edges`
   edges, or by one edge at `strong_match_threshold`.
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from functools import lru_cache
+
+import numpy as np
 
 
 @dataclass(slots=True)
@@ -30,7 +31,7 @@ class Edge:
     stage: str  # "deterministic:<type>" | "probabilistic"
 
 
-@dataclass
+@dataclass(slots=True)  # one per record touched: at a million records, slots matter
 class Group:
     members: list[int]
     ids: dict[str, set[str]] = field(default_factory=dict)  # strong ids by type
@@ -40,13 +41,30 @@ class Group:
 
 @lru_cache(maxsize=200_000)
 def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Nicknames of one name, one a prefix of the other (initials), or a close spelling."""
-    if set(a) & set(b):
-        return True
+    """`a` and `b` are (name, *related names). Compatible: one a nickname of the other, an
+    initial of the other, or one typo apart. Patricia / Patrick and Ryan / Bryant are
+    two edits apart: in one household they are two people."""
     x, y = a[0], b[0]
-    if x.startswith(y) or y.startswith(x):
+    if x in b or y in a:
         return True
-    return SequenceMatcher(None, x, y).ratio() >= 0.75
+    shorter = min(len(x), len(y))
+    if shorter == 1 and (x.startswith(y) or y.startswith(x)):
+        return True
+    if shorter < 3:
+        return False
+    edits = _edits(x, y)
+    # Two typos are allowed in a longer name that keeps its first and last letter.
+    return edits <= 1 or (edits == 2 and shorter >= 5 and x[0] == y[0] and x[-1] == y[-1])
+
+
+def name_sets_compatible(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
+    """Every first name of one group matches some first name of the other. A group may
+    hold Christopher and Chris; a record spelt Christlpher still belongs to it."""
+
+    def covered(xs, ys) -> bool:
+        return all(any(names_compatible(x, y) for y in ys) for x in xs)
+
+    return covered(b, a) or covered(a, b)
 
 
 @lru_cache(maxsize=500_000)
@@ -135,10 +153,8 @@ class GuardedClusterer:
             for db in b.dates:
                 if dates_conflict(da, db, self.date_edits):
                     return "different birth dates"
-        for na in a.names:
-            for nb in b.names:
-                if not names_compatible(na, nb):
-                    return "different first names"
+        if a.names and b.names and not name_sets_compatible(a.names, b.names):
+            return "different first names"
         return None
 
     def union(self, ra: int, rb: int) -> int:
@@ -167,29 +183,35 @@ class GuardedClusterer:
             used.append(e)
         return used
 
-    def add_probabilistic(self, edges: list[Edge]) -> list[Edge]:
-        """Edges sorted strongest first; returns the edges that joined groups."""
-        used = []
-        pending: dict[tuple[int, int], list[Edge]] = defaultdict(list)
-        for e in sorted(edges, key=lambda x: (-x.probability, x.left, x.right)):
-            ra, rb = self.find(e.left), self.find(e.right)
+    def add_probabilistic(self, left, right, probability) -> list[int]:
+        """Pairs as parallel sequences, merged strongest first. Returns the positions of
+        the pairs that joined groups (or lie inside one); refused pairs are recorded in
+        `refused` with the guard's reason."""
+        p = np.asarray(probability, dtype=np.float64)
+        lo, hi = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+        order = np.lexsort((hi, lo, -p)).tolist()
+        L, R, P = lo.tolist(), hi.tolist(), p.tolist()
+        used: list[int] = []
+        pending: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for k in order:
+            ra, rb = self.find(L[k]), self.find(R[k])
             if ra == rb:
-                used.append(e)  # evidence inside a group already joined
+                used.append(k)  # evidence inside a group already joined
                 continue
             a, b = self.group(ra), self.group(rb)
             key = (min(ra, rb), max(ra, rb))
-            pending[key].append(e)
+            pending[key].append(k)
             support = len(pending[key])
             both_plural = len(a.members) > 1 and len(b.members) > 1
             if (
                 both_plural
-                and e.probability < self.strong_threshold
+                and P[k] < self.strong_threshold
                 and support < min(self.min_cross, len(a.members) * len(b.members))
             ):
                 continue  # wait for more support between these two groups
             reason = self.conflict(a, b)
             if reason:
-                self.refused.append((e, reason))
+                self.refused.append((Edge(L[k], R[k], P[k], "probabilistic"), reason))
                 continue
             self.union(ra, rb)
             used += pending.pop(key)

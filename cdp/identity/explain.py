@@ -88,6 +88,16 @@ def _waterfall(edge: dict) -> Table:
             f"{edge['match_weight']:+.2f}",
             Text(f"p = {edge['match_probability']:.6f}"),
         )
+    if edge.get("household"):
+        t.add_row(
+            "one household",
+            "",
+            Text(
+                "surname and home agree: scored on personal details alone "
+                "(identity.household_prior)",
+                style="dim",
+            ),
+        )
     return t
 
 

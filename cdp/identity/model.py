@@ -5,10 +5,12 @@ Only Splink's public surface is used, so its DuckDB backend can be swapped for S
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
@@ -16,15 +18,62 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from cdp.errors import CdpError
 from cdp.identity.settings import ComparisonRule, IdentitySettings
+from cdp.io.atomic import atomic_path
 
 # Documented default m / u per level, used when a workspace is too small to train on.
 # Each list runs from the most to the least similar level (the null level is implied).
 DEFAULT_PARAMS = {
     "exact": ([0.90, 0.10], [0.001, 0.999]),
+    "email": ([0.85, 0.03, 0.12], [0.0005, 0.0005, 0.999]),
+    "address": ([0.70, 0.08, 0.07, 0.03, 0.12], [0.0002, 0.0003, 0.005, 0.0005, 0.9940]),
     "fuzzy": ([0.80, 0.12, 0.08], [0.001, 0.01, 0.989]),
     "name": ([0.80, 0.06, 0.08, 0.03, 0.03], [0.002, 0.002, 0.006, 0.03, 0.96]),
     "date": ([0.88, 0.07, 0.05], [0.0003, 0.003, 0.9967]),
 }
+
+
+def _nickname_level():
+    # One name is in the other's list of related names: a direct relation only.
+    return cll.CustomLevel(
+        "list_contains(first_name_variants_l, first_name_key_r) "
+        "or list_contains(first_name_variants_r, first_name_key_l)",
+        label_for_charts="nickname",
+    )
+
+
+def _email_levels(c: str, tf: bool) -> list:
+    user = lambda side: f"split_part({c}_{side}, '@', 1)"  # noqa: E731
+    return [
+        cll.ExactMatchLevel(c, term_frequency_adjustments=tf),
+        cll.CustomLevel(f"{user('l')} = {user('r')}", label_for_charts="same user, other domain"),
+    ]
+
+
+def _address_levels(c: str, postal: str) -> list:
+    # Street and postal code are one comparison: counted apart, a shared home would be
+    # counted twice as evidence, and household members would look like one person.
+    same_postal = cll.ExactMatchLevel(postal)
+    return [
+        cll.And(cll.ExactMatchLevel(c), same_postal).configure(label_for_charts="same address"),
+        cll.And(cll.JaroWinklerLevel(c, 0.9), same_postal).configure(
+            label_for_charts="similar street, same postal code"
+        ),
+        cll.CustomLevel(
+            f"{postal}_l = {postal}_r and ({c}_l is null or {c}_r is null)",
+            label_for_charts="same postal code, street unknown",
+        ),
+        cll.ExactMatchLevel(c).configure(label_for_charts="same street, other postal code"),
+    ]
+
+
+def _null_level(rule: ComparisonRule):
+    if rule.kind != "address":
+        return cll.NullLevel(rule.column)
+    c, p = rule.column, rule.postal_column
+    return cll.CustomLevel(
+        f"not (({c}_l is not null and {c}_r is not null) or ({p}_l is not null and {p}_r is not null))",
+        label_for_charts="null",
+    ).configure(is_null_level=True)
 
 
 def _comparison(rule: ComparisonRule, trained: bool):
@@ -32,6 +81,10 @@ def _comparison(rule: ComparisonRule, trained: bool):
     c, tf = rule.column, rule.term_frequency and trained
     if rule.kind == "exact":
         levels = [cll.ExactMatchLevel(c, term_frequency_adjustments=tf)]
+    elif rule.kind == "email":
+        levels = _email_levels(c, tf)
+    elif rule.kind == "address":
+        levels = _address_levels(c, rule.postal_column)
     elif rule.kind == "fuzzy":
         levels = [
             cll.ExactMatchLevel(c, term_frequency_adjustments=tf),
@@ -40,9 +93,7 @@ def _comparison(rule: ComparisonRule, trained: bool):
     elif rule.kind == "name":
         levels = [
             cll.ExactMatchLevel(c, term_frequency_adjustments=tf),
-            cll.ArrayIntersectLevel("first_name_variants", 1).configure(label_for_charts="nickname")
-            if c == "first_name_key"
-            else cll.JaroWinklerLevel(c, 0.97),
+            _nickname_level() if c == "first_name_key" else cll.JaroWinklerLevel(c, 0.97),
             cll.JaroWinklerLevel(c, 0.92),
             cll.JaroWinklerLevel(c, 0.8),
         ]
@@ -51,7 +102,7 @@ def _comparison(rule: ComparisonRule, trained: bool):
             cll.ExactMatchLevel(c),
             cll.DamerauLevenshteinLevel(c, 1),
         ]
-    levels = [cll.NullLevel(c), *levels, cll.ElseLevel()]
+    levels = [_null_level(rule), *levels, cll.ElseLevel()]
     if not trained:
         m, u = DEFAULT_PARAMS[rule.kind]
         for level, mp, up in zip(levels[1:], m, u, strict=True):
@@ -108,17 +159,63 @@ def check_blocking(
     return counts
 
 
+PRIOR_RULES = (
+    ("email_key", "first_name_key"),
+    ("first_name_key", "last_name_key", "birth_date"),
+)
+
+# A level the training data never showed for true matches keeps this m: a birth-date
+# typo unseen in one workspace must not veto a match in the next.
+M_FLOOR = 0.001
+
+
+def training_sample(records: pa.Table, settings: IdentitySettings) -> pa.Table:
+    """A uniform sample of records. Two records are both kept with the same chance whether
+    they match or not, so the share of matches among blocked pairs, which EM estimates
+    from, is unchanged; the pairs to score shrink with the square of the sample."""
+    n, k = records.num_rows, settings.training_sample_records
+    if n <= k:
+        return records
+    rng = np.random.default_rng(settings.seed)
+    return records.take(pa.array(np.sort(rng.choice(n, size=k, replace=False))))
+
+
+def floor_m(model: dict) -> dict:
+    for comparison in model.get("comparisons", []):
+        for level in comparison["comparison_levels"]:
+            m = level.get("m_probability")
+            if not level.get("is_null_level") and m is not None and 0 <= m < M_FLOOR:
+                level["m_probability"] = M_FLOOR
+    return model
+
+
 def train_model(db: DuckDBAPI, records: pa.Table, settings: IdentitySettings, path: Path) -> dict:
-    """EM training with u from random sampling; the model is saved as reviewable JSON."""
-    linker = new_linker(db, records, splink_settings(settings, trained=True))
+    """EM training with u from random sampling, on a sample of the records at scale; the
+    model is saved as reviewable JSON."""
+    linker = new_linker(
+        db, training_sample(records, settings), splink_settings(settings, trained=True)
+    )
     linker.training.estimate_u_using_random_sampling(
         max_pairs=settings.training_max_pairs, seed=settings.seed
     )
+    # The prior (how likely two random records are one person) from pairs that surely
+    # match, scaled by the share of true pairs those rules find: a uniform sample keeps it.
+    rules = [
+        r
+        for r in PRIOR_RULES
+        if set(r) <= {c.column for c in settings.comparisons} | {"first_name_key"}
+    ]
+    if rules:
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on(*r) for r in rules], recall=settings.prior_rules_recall
+        )
     # Each EM pass estimates every comparison but the ones it blocks on; three passes
     # cover them all.
     for rule in (["first_name_key", "last_name_key"], ["birth_date"], ["email_key"]):
         cols = {r.column for r in settings.comparisons}
         if set(rule) & cols:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
-    model = linker.misc.save_model_to_json(str(path), overwrite=True)
+    model = floor_m(linker.misc.save_model_to_json())
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(model, indent=2), encoding="utf-8")
     return model

@@ -44,10 +44,13 @@ def canonical_first_name(key: str | None) -> str | None:
 
 
 def name_variants(key: str | None) -> list[str]:
-    """The name and every formal name it is a nickname of: Bob -> [bob, robert]."""
+    """The name and the names the list relates to it directly, either way: Bob -> [bob,
+    bobby, rob, robert, ...]. Two names are nickname-compatible when one is in the other's
+    list; a third name both relate to does not count (the list relates Robert and William
+    to Bill, which would make father and son one person)."""
     if not key:
         return []
-    return sorted({key, *_namer().canonicals_of(key)})
+    return sorted({key, *_namer().canonicals_of(key), *_namer().nicknames_of(key)})
 
 
 def connect_inputs(ws: Workspace) -> duckdb.DuckDBPyConnection:

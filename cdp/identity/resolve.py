@@ -1,38 +1,42 @@
 """Resolve every source person record and logged-in visitor to a unified individual.
 
-Stages: deterministic stitching on strong identifiers, Splink matching, guarded
-clustering, stable ids. Writes unified_link_individual, unified_individual,
-identity_edges, identity_near_misses and appends identity_history.
+Stages: deterministic stitching on strong identifiers, Splink matching (cdp.identity.
+scoring), guarded clustering, stable ids; then the outputs (cdp.identity.outputs):
+unified_link_individual, unified_individual, identity_edges, identity_near_misses and
+identity_history.
 """
 
 from __future__ import annotations
 
-import logging
-import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from splink import DuckDBAPI, Linker
 
 from cdp.config.settings import load_settings
+from cdp.errors import CdpError
 from cdp.identity.cluster import Edge, GuardedClusterer
-from cdp.identity.model import check_blocking, splink_settings, train_model
-from cdp.identity.prepare import build_records, connect_inputs, cookie_links, strong_ids
+from cdp.identity.model import train_model
+from cdp.identity.outputs import (
+    EdgeSet,
+    cookie_table,
+    edge_table,
+    link_table,
+    previous_state,
+    unified_table,
+    write_outputs,
+)
+from cdp.identity.prepare import build_records, connect_inputs, strong_ids
+from cdp.identity.scoring import ScoredPairs, score_pairs, splink_db
 from cdp.identity.settings import IdentitySettings
 from cdp.identity.stable_ids import assign_ids
-from cdp.identity.unified import build_unified
-from cdp.io.atomic import write_parquet
 from cdp.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
-ANONYMOUS = "anonymous_visitor"
 STEPS = 6
 
 
@@ -66,44 +70,21 @@ def _settings(ws: Workspace, settings: IdentitySettings | None) -> IdentitySetti
     return IdentitySettings.from_dict(load_settings(ws.settings_file).identity, ws.settings_file)
 
 
-def _splink_db(ws: Workspace) -> DuckDBAPI:
-    work = ws.tmp_dir / "splink"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    # Big intermediate tables go to Parquet on disk, and DuckDB spills beyond its limit.
-    con = duckdb.connect(config={"memory_limit": "3GB", "temp_directory": str(work / "spill")})
-    return DuckDBAPI(con, materialisation="parquet", materialisation_dir=str(work))
-
-
 def train(
     ws: Workspace, settings: IdentitySettings | None = None, progress: Progress | None = None
 ) -> TrainResult:
-    from cdp.errors import CdpError
-
     started = time.perf_counter()
     settings = _settings(ws, settings)
-    con = connect_inputs(ws)
-    records = build_records(con)
+    records = build_records(connect_inputs(ws))
     if records.num_rows < settings.min_training_records:
         raise CdpError(
             f"{records.num_rows} person records are too few to train on (identity.min_training_records "
             f"is {settings.min_training_records}); resolution uses the documented default parameters"
         )
-    train_model(_splink_db(ws), records, settings, ws.identity_model_file)
+    train_model(splink_db(ws), records, settings, ws.identity_model_file)
     return TrainResult(
         records.num_rows, True, str(ws.identity_model_file), time.perf_counter() - started
     )
-
-
-def _model_matches(ws: Workspace, settings: IdentitySettings) -> bool:
-    import json
-
-    try:
-        model = json.loads(ws.identity_model_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    saved = [c.get("output_column_name") for c in model.get("comparisons", [])]
-    return saved == [r.column for r in settings.comparisons]
 
 
 def resolve(
@@ -118,13 +99,11 @@ def resolve(
     step = _stepper(progress)
     con = connect_inputs(ws)
     records = build_records(con)
-    n = records.num_rows
-    result.records = n
-    uids: list[str] = records.column("unique_id").to_pylist()
-    index = {u: i for i, u in enumerate(uids)}
+    n = result.records = records.num_rows
+    uids = records.column("unique_id").combine_chunks()
     step("deterministic stitching")
 
-    det_edges, strong_map, ignored = _deterministic(con, settings, index)
+    det_edges, strong_map, ignored = _deterministic(con, settings, uids)
     result.ignored_identifiers = ignored
     for t, count in ignored:
         result.warnings.append(
@@ -132,67 +111,52 @@ def resolve(
         )
 
     step("matching")
-    prob_edges, near, evidence = _probabilistic(ws, records, settings, uids, result)
+    pairs = score_pairs(ws, records, settings)
+    result.blocking_comparisons = pairs.blocking_comparisons
+    result.warnings += pairs.warnings
 
     step("clustering")
-    clusterer = GuardedClusterer(
-        n,
-        records.column("birth_date").to_pylist(),
-        [
-            (k, *v) if k else None
-            for k, v in zip(
-                records.column("first_name_key").to_pylist(),
-                records.column("first_name_variants").to_pylist(),
-                strict=True,
-            )
-        ],
-        strong_map,
-        max_size=settings.max_cluster_size,
-        min_cross_edges=settings.min_cross_edges,
-        strong_threshold=settings.strong_match_threshold,
-        date_conflict_edits=settings.birth_date_conflict_edits,
-    )
-    used_det = clusterer.add_deterministic(det_edges)
-    used_prob = clusterer.add_probabilistic(prob_edges)
-    # Strong pairs a guard kept apart are near misses too, with the guard's reason.
-    near += [
-        Edge(e.left, e.right, e.probability, f"kept apart: {why}") for e, why in clusterer.refused
+    clusterer = _clusterer(records, strong_map, settings)
+    joined_det = clusterer.add_deterministic(det_edges)
+    strong = np.flatnonzero(pairs.p >= settings.match_threshold)
+    joined_rows = strong[
+        np.asarray(
+            clusterer.add_probabilistic(pairs.lo[strong], pairs.hi[strong], pairs.p[strong]),
+            dtype=np.int64,
+        )
     ]
-    groups = sorted(
-        (sorted(uids[i] for i in m) for m in clusterer.clusters().values()), key=lambda g: g[0]
-    )
+    cluster_no = _cluster_numbers(clusterer, n)
+    refused = clusterer.refused
+    del clusterer  # its groups are the biggest Python structure of the run
+    groups = _groups(uids.to_pylist(), cluster_no)
 
     step("stable ids")
-    previous, prev_sizes, prev_order, prev_created = _previous(ws)
+    previous, prev_sizes, prev_order, prev_created = previous_state(ws)
     ids, events = assign_ids(groups, previous, prev_sizes, prev_order)
-    cluster_of = {m: uid for uid, members in zip(ids, groups, strict=True) for m in members}
+    record_ids = pa.array(ids, pa.string()).take(pa.array(cluster_no))
 
     step("writing")
-    link_rows = _link_rows(uids, cluster_of, used_det, used_prob, run_id)
-    cookies = _cookie_rows(con, cluster_of, run_id)
-    result.anonymous_visitors = len(cookies)
-    _write_outputs(
+    joined = EdgeSet.of(joined_det) + EdgeSet.scored(pairs, joined_rows, "probabilistic")
+    near = _near_misses(pairs, strong, refused)
+    links = link_table(records, record_ids, joined, run_id)
+    cookies = cookie_table(con, uids, record_ids, run_id)
+    result.paths = write_outputs(
         ws,
         run_id,
-        records,
-        link_rows + cookies,
-        ids,
-        groups,
-        prev_created,
-        previous,
-        used_det + used_prob,
-        near,
-        evidence,
-        uids,
-        cluster_of,
+        pa.concat_tables([links, cookies]),
+        unified_table(ws, run_id, records, ids, groups, record_ids, previous, prev_created),
+        edge_table(joined, pairs, uids, record_ids, joined=True),
+        edge_table(near, pairs, uids, record_ids, joined=False),
         events,
-        result,
     )
+    result.anonymous_visitors = cookies.num_rows
     sizes = Counter(len(g) for g in groups)
     result.clusters = len(groups)
     result.cluster_size_distribution = dict(sorted(sizes.items()))
     result.largest_cluster = max(sizes, default=0)
-    by_stage = Counter(r["linked_by"].split(":")[0] for r in link_rows)
+    by_stage: Counter = Counter()
+    for v in pc.value_counts(links["linked_by"]).to_pylist():
+        by_stage[v["values"].split(":")[0]] += v["counts"]
     result.share_by_stage = {k: v / max(n, 1) for k, v in sorted(by_stage.items())}
     result.seconds = time.perf_counter() - started
     step("done")
@@ -210,12 +174,72 @@ def _stepper(progress: Progress | None):
     return step
 
 
-def _deterministic(con, settings: IdentitySettings, index: dict[str, int]):
-    ids = strong_ids(con, settings.strong_identifiers).to_pylist()
+def _shared_values(column: pa.ChunkedArray, build=lambda v: v) -> list:
+    """The column as a list in which equal values are one Python object: a million
+    records hold a few thousand first names and some twenty thousand birth dates."""
+    encoded = column.combine_chunks().dictionary_encode()
+    values = [build(v) for v in encoded.dictionary.to_pylist()]
+    return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
+
+
+def _clusterer(records: pa.Table, strong_map, settings: IdentitySettings) -> GuardedClusterer:
+    variants = {}
+    for k, v in zip(
+        records.column("first_name_key").to_pylist(),
+        records.column("first_name_variants").to_pylist(),
+        strict=True,
+    ):
+        if k and k not in variants:
+            variants[k] = (k, *v)
+    return GuardedClusterer(
+        records.num_rows,
+        _shared_values(records.column("birth_date")),
+        _shared_values(records.column("first_name_key"), lambda k: variants.get(k)),
+        strong_map,
+        max_size=settings.max_cluster_size,
+        min_cross_edges=settings.min_cross_edges,
+        strong_threshold=settings.strong_match_threshold,
+        date_conflict_edits=settings.birth_date_conflict_edits,
+    )
+
+
+def _near_misses(pairs: ScoredPairs, strong: np.ndarray, refused) -> EdgeSet:
+    """Pairs scored below the match threshold, and strong pairs a guard kept apart (with
+    the guard's reason)."""
+    below = np.ones(len(pairs.p), dtype=bool)
+    below[strong] = False
+    kept_apart = EdgeSet.of(
+        [Edge(e.left, e.right, e.probability, f"kept apart: {why}") for e, why in refused]
+    )
+    return EdgeSet.scored(pairs, np.flatnonzero(below), "near_miss") + kept_apart
+
+
+def _cluster_numbers(clusterer: GuardedClusterer, n: int) -> np.ndarray:
+    """Cluster number per record, numbered in order of each cluster's smallest member
+    (records are sorted by unique_id, so that is its smallest unique_id)."""
+    roots = np.fromiter((clusterer.find(i) for i in range(n)), dtype=np.int64, count=n)
+    _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse]
+
+
+def _groups(uids: list[str], cluster_no: np.ndarray) -> list[list[str]]:
+    """Member unique_ids per cluster, in cluster-number order."""
+    if not uids:
+        return []
+    order = np.argsort(cluster_no, kind="stable")
+    bounds = np.flatnonzero(np.diff(cluster_no[order])) + 1
+    return [[uids[i] for i in part.tolist()] for part in np.split(order, bounds)]
+
+
+def _deterministic(con, settings: IdentitySettings, uids: pa.Array):
+    ids = strong_ids(con, settings.strong_identifiers)
+    at = pc.index_in(ids["unique_id"], value_set=uids).to_pylist()
     by_value: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for r in ids:
-        if r["unique_id"] in index:
-            by_value[(r["id_type"], r["id_value"])].append(index[r["unique_id"]])
+    for i, t, v in zip(at, ids["id_type"].to_pylist(), ids["id_value"].to_pylist(), strict=True):
+        if i is not None:
+            by_value[(t, v)].append(i)
     edges, ignored = [], Counter()
     strong: dict[int, dict[str, set[str]]] = defaultdict(dict)
     for (t, v), members in sorted(by_value.items()):
@@ -227,317 +251,3 @@ def _deterministic(con, settings: IdentitySettings, index: dict[str, int]):
             strong[m].setdefault(t, set()).add(v)
         edges += [Edge(members[0], m, 1.0, f"deterministic:{t}") for m in members[1:]]
     return edges, dict(strong), sorted(ignored.items())
-
-
-def _probabilistic(ws, records: pa.Table, settings: IdentitySettings, uids, result: ResolveResult):
-    if records.num_rows < 2:
-        return [], [], Evidence.empty()
-    db = _splink_db(ws)
-    check_con = duckdb.connect()
-    check_con.register("records", records)
-    result.blocking_comparisons = check_blocking(check_con, "records", settings)
-    trained = ws.identity_model_file.exists() and _model_matches(ws, settings)
-    if not trained and records.num_rows >= settings.min_training_records:
-        train_model(_splink_db(ws), records, settings, ws.identity_model_file)
-        trained = True
-    if trained:
-        model = str(ws.identity_model_file)
-    else:
-        result.warnings.append(
-            f"only {records.num_rows} person records: too few to train, so the documented default "
-            "match parameters are used (see docs/identity.md)"
-        )
-        model = splink_settings(settings, trained=False)
-    linker = Linker(db.register(records), model, log_level=logging.WARNING)
-    preds = linker.inference.predict(threshold_match_probability=settings.near_miss_threshold)
-    rel = preds.as_duckdbpyrelation()
-    mw_cols = [c for c in rel.columns if c.startswith("mw_")]
-    # Columnar all the way: at a million people the scored pairs run into the millions.
-    scored = rel.select(
-        ", ".join(["unique_id_l", "unique_id_r", "match_probability", "match_weight", *mw_cols])
-    ).to_arrow_table()
-    uid_values = pa.array(uids, pa.string())
-    left = pc.index_in(scored["unique_id_l"], value_set=uid_values).to_numpy(zero_copy_only=False)
-    right = pc.index_in(scored["unique_id_r"], value_set=uid_values).to_numpy(zero_copy_only=False)
-    lo, hi = np.minimum(left, right), np.maximum(left, right)
-    p = scored["match_probability"].to_numpy(zero_copy_only=False)
-    evidence = Evidence(
-        lo,
-        hi,
-        scored["match_weight"].to_numpy(zero_copy_only=False),
-        {c: scored[c].to_numpy(zero_copy_only=False) for c in mw_cols},
-    )
-    strong = p >= settings.match_threshold
-    edges = [
-        Edge(int(a), int(b), float(q), "probabilistic")
-        for a, b, q in zip(lo[strong], hi[strong], p[strong], strict=True)
-    ]
-    near = [
-        Edge(int(a), int(b), float(q), "near_miss")
-        for a, b, q in zip(lo[~strong], hi[~strong], p[~strong], strict=True)
-    ]
-    return edges, near, evidence
-
-
-class Evidence:
-    """Match weights of every scored pair, looked up by (smaller index, larger index)."""
-
-    def __init__(self, lo, hi, weights, per_comparison: dict):
-        self.names = sorted(per_comparison)
-        self._weights = weights
-        self._mw = per_comparison
-        self._row = {
-            (int(a), int(b)): i
-            for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True))
-        }
-
-    @classmethod
-    def empty(cls) -> Evidence:
-        return cls(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([]), {})
-
-    def get(self, key: tuple[int, int]) -> tuple[float | None, dict]:
-        i = self._row.get(key)
-        if i is None:
-            return None, {}
-        return float(self._weights[i]), {m: float(v[i]) for m, v in self._mw.items()}
-
-
-def _previous(ws: Workspace):
-    path = ws.identity_dir / "unified_link_individual.parquet"
-    previous, sizes, order, created = {}, Counter(), {}, {}
-    if path.exists():
-        for r in pq.read_table(
-            path, columns=["source_name", "source_record_id", "unified_individual_id"]
-        ).to_pylist():
-            if r["source_name"] == ANONYMOUS:
-                continue
-            previous[f"{r['source_name']}:{r['source_record_id']}"] = r["unified_individual_id"]
-            sizes[r["unified_individual_id"]] += 1
-    upath = ws.identity_dir / "unified_individual.parquet"
-    if upath.exists():
-        for i, r in enumerate(
-            sorted(
-                pq.read_table(
-                    upath, columns=["unified_individual_id", "created_run_id"]
-                ).to_pylist(),
-                key=lambda r: (r["created_run_id"] or "", r["unified_individual_id"]),
-            )
-        ):
-            order[r["unified_individual_id"]] = i
-            created[r["unified_individual_id"]] = r["created_run_id"]
-    return previous, dict(sizes), order, created
-
-
-def _link_rows(uids, cluster_of, used_det, used_prob, run_id):
-    best: dict[int, tuple[float, str]] = {}
-    for e in used_det + used_prob:
-        for i in (e.left, e.right):
-            cur = best.get(i)
-            if (
-                cur is None
-                or e.probability > cur[0]
-                or (e.probability == cur[0] and e.stage < cur[1])
-            ):
-                best[i] = (e.probability, e.stage)
-    rows = []
-    for i, u in enumerate(uids):
-        source_name, source_record_id = u.split(":", 1)
-        p, stage = best.get(i, (None, "singleton"))
-        rows.append(
-            {
-                "source_name": source_name,
-                "source_record_id": source_record_id,
-                "unified_individual_id": cluster_of[u],
-                "record_kind": "person",
-                "match_probability": p,
-                "linked_by": stage,
-                "run_id": run_id,
-            }
-        )
-    return rows
-
-
-def _cookie_rows(con, cluster_of, run_id):
-    """A cookie joins the person it logged into most; it never joins two people together."""
-    best: dict[str, tuple[int, object, str]] = {}
-    for r in cookie_links(con).to_pylist():
-        if r["unique_id"] not in cluster_of:
-            continue
-        key = (r["login_events"] or 0, r["last_login_ts"] or 0, r["unique_id"])
-        cur = best.get(r["anonymous_id"])
-        if cur is None or key > cur:
-            best[r["anonymous_id"]] = key
-    return [
-        {
-            "source_name": ANONYMOUS,
-            "source_record_id": cookie,
-            "unified_individual_id": cluster_of[key[2]],
-            "record_kind": ANONYMOUS,
-            "match_probability": 1.0,
-            "linked_by": "deterministic:login",
-            "run_id": run_id,
-        }
-        for cookie, key in sorted(best.items())
-    ]
-
-
-LINK_SCHEMA = pa.schema(
-    [
-        ("source_name", pa.string()),
-        ("source_record_id", pa.string()),
-        ("unified_individual_id", pa.string()),
-        ("record_kind", pa.string()),
-        ("match_probability", pa.float64()),
-        ("linked_by", pa.string()),
-        ("run_id", pa.string()),
-    ]
-)
-
-
-def _write_outputs(
-    ws,
-    run_id,
-    records,
-    link_rows,
-    ids,
-    groups,
-    prev_created,
-    previous,
-    used_edges,
-    near,
-    evidence,
-    uids,
-    cluster_of,
-    events,
-    result,
-):
-    ws.identity_dir.mkdir(parents=True, exist_ok=True)
-    prev_members = defaultdict(set)
-    for m, old in previous.items():
-        prev_members[old].add(m)
-    # Unchanged clusters keep the run that last changed them.
-    old_updated = _old_updated(ws)
-    meta = {"unified_individual_id": [], "created_run_id": [], "updated_run_id": []}
-    for uid, members in zip(ids, groups, strict=True):
-        changed = set(members) != prev_members.get(uid, set())
-        meta["unified_individual_id"].append(uid)
-        meta["created_run_id"].append(prev_created.get(uid, run_id))
-        meta["updated_run_id"].append(run_id if changed else old_updated.get(uid, run_id))
-    membership = pa.table(
-        {
-            "unique_id": pa.array([m for members in groups for m in members], pa.string()),
-            "unified_individual_id": pa.array(
-                [uid for uid, members in zip(ids, groups, strict=True) for _ in members],
-                pa.string(),
-            ),
-        }
-    )
-    uni = build_unified(
-        records, membership, pa.table({k: pa.array(v, pa.string()) for k, v in meta.items()})
-    )
-    mw_names = evidence.names
-
-    def edge_table(edges: list[Edge], joined: bool) -> pa.Table:
-        cols: dict[str, list] = {f.name: [] for f in _edge_fields(mw_names)}
-        for e in edges:
-            key = (min(e.left, e.right), max(e.left, e.right))
-            w, mws = evidence.get(key)
-            cl, cr = cluster_of[uids[key[0]]], cluster_of[uids[key[1]]]
-            if not joined and cl == cr:
-                continue  # joined after all, through other records
-            for name, value in (
-                ("unified_individual_id", cl if joined else None),
-                ("unique_id_l", uids[key[0]]),
-                ("unique_id_r", uids[key[1]]),
-                ("cluster_l", cl),
-                ("cluster_r", cr),
-                ("stage", e.stage),
-                ("match_probability", e.probability),
-                ("match_weight", w),
-            ):
-                cols[name].append(value)
-            for m in mw_names:
-                cols[m].append(mws.get(m))
-        return pa.table(cols, schema=pa.schema(_edge_fields(mw_names)))
-
-    kept = edge_table(used_edges, joined=True)
-    near_t = edge_table(near, joined=False)
-    link = pa.Table.from_pylist(link_rows, schema=LINK_SCHEMA)
-    write_parquet(ws.identity_dir / "identity_edges.parquet", kept)
-    write_parquet(ws.identity_dir / "identity_near_misses.parquet", near_t)
-    write_parquet(ws.identity_dir / "unified_individual.parquet", uni)
-    # The link table last: it is what the next run carries ids forward from.
-    write_parquet(ws.identity_dir / "unified_link_individual.parquet", link)
-    _append_history(ws, run_id, events)
-    result.paths = [
-        str(ws.identity_dir / f)
-        for f in (
-            "unified_link_individual.parquet",
-            "unified_individual.parquet",
-            "identity_edges.parquet",
-            "identity_near_misses.parquet",
-            "identity_history.parquet",
-        )
-    ]
-
-
-def _edge_fields(mw_names) -> list[pa.Field]:
-    fields = [
-        ("unified_individual_id", pa.string()),
-        ("unique_id_l", pa.string()),
-        ("unique_id_r", pa.string()),
-        ("cluster_l", pa.string()),
-        ("cluster_r", pa.string()),
-        ("stage", pa.string()),
-        ("match_probability", pa.float64()),
-        ("match_weight", pa.float64()),
-    ] + [(m, pa.float64()) for m in mw_names]
-    return [pa.field(n, t) for n, t in fields]
-
-
-def _old_updated(ws) -> dict[str, str]:
-    path = ws.identity_dir / "unified_individual.parquet"
-    if not path.exists():
-        return {}
-    t = pq.read_table(path, columns=["unified_individual_id", "updated_run_id"])
-    return dict(
-        zip(t["unified_individual_id"].to_pylist(), t["updated_run_id"].to_pylist(), strict=True)
-    )
-
-
-HISTORY_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("event", pa.string()),
-        ("unified_individual_id", pa.string()),
-        ("related_id", pa.string()),
-        ("record_count", pa.int64()),
-    ]
-)
-
-
-def _append_history(ws, run_id, events) -> None:
-    path = ws.identity_dir / "identity_history.parquet"
-    old = (
-        pq.read_table(path, schema=HISTORY_SCHEMA)
-        if path.exists()
-        else HISTORY_SCHEMA.empty_table()
-    )
-    # A rerun of the same run id replaces its own events instead of adding them twice.
-    old = old.filter(pa.compute.not_equal(old["run_id"], run_id)) if old.num_rows else old
-    if not events and path.exists():
-        return
-    new = pa.Table.from_pylist(
-        [
-            {
-                "run_id": run_id,
-                "event": e.event,
-                "unified_individual_id": e.unified_individual_id,
-                "related_id": e.related_id,
-                "record_count": e.record_count,
-            }
-            for e in events
-        ],
-        schema=HISTORY_SCHEMA,
-    )
-    write_parquet(path, pa.concat_tables([old, new]))

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cdp.config.yamlio import format_validation_error
 from cdp.errors import ConfigError
@@ -28,11 +35,13 @@ class ComparisonRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     column: str
     # exact: equal or not; name: exact / nickname / close spelling; fuzzy: exact or close;
-    # date: exact / one typo away.
-    kind: Literal["exact", "name", "fuzzy", "date"] = "exact"
+    # date: exact / one typo away; email: exact / same user part, other domain;
+    # address: the street with `postal_column`, as one comparison.
+    kind: Literal["exact", "name", "fuzzy", "date", "email", "address"] = "exact"
     term_frequency: bool = True
+    postal_column: str = "postal_code"
 
-    @field_validator("column")
+    @field_validator("column", "postal_column")
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in MATCH_COLUMNS:
@@ -44,10 +53,9 @@ DEFAULT_COMPARISONS = [
     ComparisonRule(column="first_name_key", kind="name"),
     ComparisonRule(column="last_name_key", kind="name"),
     ComparisonRule(column="birth_date", kind="date", term_frequency=False),
-    ComparisonRule(column="email_key", kind="exact"),
+    ComparisonRule(column="email_key", kind="email"),
     ComparisonRule(column="phone", kind="exact"),
-    ComparisonRule(column="postal_code", kind="exact"),
-    ComparisonRule(column="address_line1_key", kind="fuzzy"),
+    ComparisonRule(column="address_line1_key", kind="address", term_frequency=False),
 ]
 
 DEFAULT_BLOCKING = [
@@ -88,9 +96,23 @@ class IdentitySettings(BaseModel):
     # a million), so a rule that compares everyone with everyone is caught at any size.
     max_comparisons_per_rule: int | None = Field(None, ge=1)
     max_comparisons_per_record: int = Field(200, ge=1)
+    # Comparisons that members of one household share: surname and home. When every one of
+    # them agrees (a positive match weight), they say "same household", not "same person":
+    # the pair is re-scored from `household_prior` and its other comparisons alone.
+    household_comparisons: list[str] = Field(
+        default_factory=lambda: ["last_name_key", "address_line1_key"]
+    )
+    # Chance that two records of one household are one person, before personal details.
+    household_prior: float = Field(0.3, gt=0, lt=1)
     # Below this many records, the model is not trained: documented defaults are used.
     min_training_records: int = Field(500, ge=10)
     training_max_pairs: float = Field(3e6, gt=0)
+    # Share of true pairs found by the sure rules (same email and first name; same full
+    # name and birth date) that estimate the prior chance of a match.
+    prior_rules_recall: float = Field(0.7, gt=0, le=1)
+    # Above this many person records, the model is trained on a uniform sample of them:
+    # enough matched pairs for EM, at a fraction of the time and memory.
+    training_sample_records: int = Field(300_000, ge=1000)
     seed: int = 42
     comparisons: list[ComparisonRule] = Field(default_factory=lambda: list(DEFAULT_COMPARISONS))
     blocking_rules: list[list[str]] = Field(
@@ -110,6 +132,17 @@ class IdentitySettings(BaseModel):
                         f"(expected one of: {', '.join(MATCH_COLUMNS)})"
                     )
         return rules
+
+    @model_validator(mode="after")
+    def _household(self) -> IdentitySettings:
+        known = {c.column for c in self.comparisons}
+        unknown = [c for c in self.household_comparisons if c not in known]
+        if unknown:
+            raise ValueError(
+                f"household_comparisons names {unknown}, which are not comparisons "
+                f"(comparisons: {', '.join(sorted(known))})"
+            )
+        return self
 
     def comparison_limit(self, records: int) -> int:
         if self.max_comparisons_per_rule is not None:
@@ -137,16 +170,18 @@ identity:
   strong_identifiers: [loyalty_id, login_id, customer_id]   # person-level ids that join records
   max_identifier_records: 5      # an id shared by more records is ignored and reported
   max_cluster_size: 30           # never build a person from more records than this
+  household_comparisons: [last_name_key, address_line1_key]   # shared by a household: when
+  household_prior: 0.3           #   all agree, personal details alone decide
   max_comparisons_per_record: 200   # refuse a blocking rule that would explode
   # max_comparisons_per_rule: 50000000   # or an absolute limit
-  comparisons:                   # kind: exact | name | fuzzy | date
+  comparisons:                   # kind: exact | name | fuzzy | date | email | address
     - {column: first_name_key, kind: name}
     - {column: last_name_key, kind: name}
     - {column: birth_date, kind: date, term_frequency: false}
-    - {column: email_key, kind: exact}
+    - {column: email_key, kind: email}
     - {column: phone, kind: exact}
-    - {column: postal_code, kind: exact}
-    - {column: address_line1_key, kind: fuzzy}
+    # street and postal code as one comparison, so a shared home counts once
+    - {column: address_line1_key, kind: address, postal_column: postal_code, term_frequency: false}
   blocking_rules:                # pairs are compared only when they agree on one rule
     - [first_name_key, last_name_key]
     - [email_key]

@@ -79,8 +79,8 @@ def assign_ids(
                 if old not in used:
                     events.append(HistoryEvent("merged", uid, old, len(members)))
         ids.append(uid)
-    for old in sorted(set(previous_sizes) - set(ids)):
-        # An old id that kept no cluster: merged away (recorded above) or its records left.
-        if not any(e.related_id == old and e.event == "merged" for e in events):
-            events.append(HistoryEvent("retired", old, None, 0))
+    merged_away = {e.related_id for e in events if e.event == "merged"}
+    for old in sorted(set(previous_sizes) - set(ids) - merged_away):
+        # An old id that kept no cluster and was not merged away: its records left.
+        events.append(HistoryEvent("retired", old, None, 0))
     return ids, events

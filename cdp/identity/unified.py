@@ -41,7 +41,7 @@ def build_unified(
 ) -> pa.Table:
     """`membership`: unique_id, unified_individual_id.
     `ids_meta`: unified_individual_id, created_run_id, updated_run_id (decided by the caller)."""
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": "1GB"})
     con.register(
         "records",
         records.select(

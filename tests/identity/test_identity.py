@@ -77,7 +77,7 @@ def test_chain_of_weak_links_does_not_build_a_giant_cluster():
         strong_threshold=0.9999,
         date_conflict_edits=2,
     )
-    c.add_probabilistic([Edge(i, i + 1, 0.97, "probabilistic") for i in range(5)])
+    c.add_probabilistic(range(5), range(1, 6), [0.97] * 5)
     assert max(len(m) for m in c.clusters().values()) == 1
     assert {why for _, why in c.refused} == {"different birth dates"}
 
@@ -95,12 +95,11 @@ def test_two_groups_need_more_than_one_weak_link():
             date_conflict_edits=2,
         )
 
-    pairs = [Edge(0, 1, 0.999, "p"), Edge(2, 3, 0.999, "p")]
-    one_link = clusterer()
-    one_link.add_probabilistic([*pairs, Edge(1, 2, 0.6, "p")])
+    one_link = clusterer()  # pairs 0-1 and 2-3 strong, then one weak link 1-2
+    one_link.add_probabilistic([0, 2, 1], [1, 3, 2], [0.999, 0.999, 0.6])
     assert sorted(len(m) for m in one_link.clusters().values()) == [2, 2]
     two_links = clusterer()  # a second, independent link between the groups: now they join
-    two_links.add_probabilistic([*pairs, Edge(1, 2, 0.6, "p"), Edge(0, 3, 0.7, "p")])
+    two_links.add_probabilistic([0, 2, 1, 0], [1, 3, 2, 3], [0.999, 0.999, 0.6, 0.7])
     assert sorted(len(m) for m in two_links.clusters().values()) == [4]
 
 

@@ -1,0 +1,317 @@
+"""Write the identity outputs, columnar: the link table, unified individuals, the evidence
+(edges and near misses) and the history of merges and splits.
+
+The link table is written last: it is what the next run carries ids forward from, so a
+run killed before it leaves the previous run's ids in force.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cdp.identity.cluster import Edge
+from cdp.identity.prepare import cookie_links
+from cdp.identity.scoring import ScoredPairs
+from cdp.identity.stable_ids import HistoryEvent
+from cdp.identity.unified import build_unified
+from cdp.io.atomic import write_parquet
+from cdp.workspace import Workspace
+
+ANONYMOUS = "anonymous_visitor"
+
+LINK_SCHEMA = pa.schema(
+    [
+        ("source_name", pa.string()),
+        ("source_record_id", pa.string()),
+        ("unified_individual_id", pa.string()),
+        ("record_kind", pa.string()),
+        ("match_probability", pa.float64()),
+        ("linked_by", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+HISTORY_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("event", pa.string()),
+        ("unified_individual_id", pa.string()),
+        ("related_id", pa.string()),
+        ("record_count", pa.int64()),
+    ]
+)
+
+
+@dataclass
+class EdgeSet:
+    """Pairs as parallel arrays: record indexes, probability, stage."""
+
+    left: np.ndarray
+    right: np.ndarray
+    probability: np.ndarray
+    stage: list[str]
+
+    @classmethod
+    def of(cls, edges: list[Edge]) -> EdgeSet:
+        return cls(
+            np.array([e.left for e in edges], dtype=np.int64),
+            np.array([e.right for e in edges], dtype=np.int64),
+            np.array([e.probability for e in edges], dtype=np.float64),
+            [e.stage for e in edges],
+        )
+
+    @classmethod
+    def scored(cls, pairs: ScoredPairs, rows: np.ndarray, stage: str) -> EdgeSet:
+        return cls(pairs.lo[rows], pairs.hi[rows], pairs.p[rows], [stage] * len(rows))
+
+    def __add__(self, other: EdgeSet) -> EdgeSet:
+        return EdgeSet(
+            np.concatenate([self.left, other.left]),
+            np.concatenate([self.right, other.right]),
+            np.concatenate([self.probability, other.probability]),
+            self.stage + other.stage,
+        )
+
+
+def link_table(records: pa.Table, record_ids: pa.Array, joined: EdgeSet, run_id: str) -> pa.Table:
+    """One row per person record: its id, and the probability and stage of its strongest
+    link (a deterministic link beats a probabilistic one of equal probability)."""
+    n = records.num_rows
+    best = np.full(n, np.nan)
+    stage = np.full(n, "singleton", dtype=object)
+    for side in (joined.left, joined.right):
+        np.fmax.at(best, side, joined.probability)
+    order = np.lexsort((np.array(joined.stage, dtype=object), -joined.probability))
+    seen = np.zeros(n, dtype=bool)
+    for k in order.tolist():  # strongest first, then by stage name: the first one wins
+        for i in (joined.left[k], joined.right[k]):
+            if not seen[i]:
+                seen[i] = True
+                stage[i] = joined.stage[k]
+    return pa.table(
+        {
+            "source_name": records["source_name"],
+            "source_record_id": records["source_record_id"],
+            "unified_individual_id": record_ids,
+            "record_kind": pa.array(["person"] * n, pa.string()),
+            "match_probability": pa.array(best, pa.float64(), mask=np.isnan(best)),
+            "linked_by": pa.array(stage.tolist(), pa.string()),
+            "run_id": pa.array([run_id] * n, pa.string()),
+        },
+        schema=LINK_SCHEMA,
+    )
+
+
+def cookie_table(con, uids: pa.ChunkedArray, record_ids: pa.Array, run_id: str) -> pa.Table:
+    """A cookie joins the person it logged into most (then most recently); it never joins
+    two people together."""
+    membership = pa.table({"unique_id": uids, "unified_individual_id": record_ids})
+    q = duckdb.connect(config={"memory_limit": "1GB"})
+    q.register("links", cookie_links(con))
+    q.register("membership", membership)
+    return (
+        q.sql(
+            f"""
+        select 'anonymous_visitor' as source_name, anonymous_id as source_record_id,
+            unified_individual_id, 'anonymous_visitor' as record_kind,
+            1.0::double as match_probability, 'deterministic:login' as linked_by,
+            '{run_id.replace("'", "''")}' as run_id
+        from links join membership using (unique_id)
+        qualify row_number() over (
+            partition by anonymous_id
+            order by login_events desc nulls last, last_login_ts desc nulls last, unique_id desc
+        ) = 1
+        order by anonymous_id
+        """
+        )
+        .to_arrow_table()
+        .cast(LINK_SCHEMA)
+    )
+
+
+def _edge_fields(mw_names) -> list[pa.Field]:
+    fields = [
+        ("unified_individual_id", pa.string()),
+        ("unique_id_l", pa.string()),
+        ("unique_id_r", pa.string()),
+        ("cluster_l", pa.string()),
+        ("cluster_r", pa.string()),
+        ("stage", pa.string()),
+        ("match_probability", pa.float64()),
+        ("household", pa.bool_()),
+        ("match_weight", pa.float64()),
+    ] + [(m, pa.float64()) for m in mw_names]
+    return [pa.field(n, t) for n, t in fields]
+
+
+def edge_table(
+    edges: EdgeSet,
+    pairs: ScoredPairs,
+    uids: pa.Array,
+    record_ids: pa.Array,
+    joined: bool,
+) -> pa.Table:
+    """The pairs with their evidence. Near misses (`joined` false) that ended up in one
+    cluster through other records are left out."""
+    lo = np.minimum(edges.left, edges.right)
+    hi = np.maximum(edges.left, edges.right)
+    cl, cr = record_ids.take(pa.array(lo)), record_ids.take(pa.array(hi))
+    keep = np.ones(len(lo), dtype=bool) if joined else pc.not_equal(cl, cr).to_numpy(False)
+    rows = pairs.rows(lo, hi)[keep]
+    missing = rows < 0
+    take = np.where(missing, 0, rows)
+
+    def from_pairs(values: np.ndarray) -> pa.Array:
+        if not len(values):
+            return pa.nulls(len(rows), pa.float64())
+        return pa.array(values[take], mask=missing | np.isnan(values[take]))
+
+    at = pa.array(np.flatnonzero(keep))
+    cols = {
+        "unified_individual_id": cl.take(at) if joined else pa.nulls(len(rows), pa.string()),
+        "unique_id_l": uids.take(pa.array(lo[keep])),
+        "unique_id_r": uids.take(pa.array(hi[keep])),
+        "cluster_l": cl.take(at),
+        "cluster_r": cr.take(at),
+        "stage": pa.array([s for s, k in zip(edges.stage, keep, strict=True) if k], pa.string()),
+        "match_probability": pa.array(edges.probability[keep], pa.float64()),
+        "household": pa.array(
+            pairs.household[take] if len(pairs.household) else np.zeros(len(rows), bool),
+            mask=missing,
+        ),
+        "match_weight": from_pairs(pairs.weight),
+    }
+    for m in pairs.names:
+        cols[m] = from_pairs(pairs.mw[m])
+    return pa.table(cols, schema=pa.schema(_edge_fields(pairs.names)))
+
+
+def previous_state(ws: Workspace):
+    """The last run's ids: unique_id -> id, cluster sizes, age order and creating run."""
+    path = ws.identity_dir / "unified_link_individual.parquet"
+    previous, sizes, order, created = {}, Counter(), {}, {}
+    if path.exists():
+        t = pq.read_table(
+            path, columns=["source_name", "source_record_id", "unified_individual_id"]
+        )
+        t = t.filter(pc.not_equal(t["source_name"], ANONYMOUS))
+        keys = pc.binary_join_element_wise(t["source_name"], t["source_record_id"], ":")
+        ids = t["unified_individual_id"].to_pylist()
+        previous = dict(zip(keys.to_pylist(), ids, strict=True))
+        sizes = Counter(ids)
+    upath = ws.identity_dir / "unified_individual.parquet"
+    if upath.exists():
+        rows = pq.read_table(upath, columns=["unified_individual_id", "created_run_id"])
+        ranked = sorted(
+            zip(
+                rows["created_run_id"].to_pylist(),
+                rows["unified_individual_id"].to_pylist(),
+                strict=True,
+            ),
+            key=lambda r: (r[0] or "", r[1]),
+        )
+        for i, (run, uid) in enumerate(ranked):
+            order[uid] = i
+            created[uid] = run
+    return previous, dict(sizes), order, created
+
+
+def _old_updated(ws: Workspace) -> dict[str, str]:
+    path = ws.identity_dir / "unified_individual.parquet"
+    if not path.exists():
+        return {}
+    t = pq.read_table(path, columns=["unified_individual_id", "updated_run_id"])
+    return dict(
+        zip(t["unified_individual_id"].to_pylist(), t["updated_run_id"].to_pylist(), strict=True)
+    )
+
+
+def unified_table(
+    ws: Workspace,
+    run_id: str,
+    records: pa.Table,
+    ids: list[str],
+    groups: list[list[str]],
+    record_ids: pa.Array,
+    previous: dict[str, str],
+    prev_created: dict[str, str],
+) -> pa.Table:
+    prev_members: dict[str, set[str]] = defaultdict(set)
+    for m, old in previous.items():
+        prev_members[old].add(m)
+    # Unchanged clusters keep the run that last changed them.
+    old_updated = _old_updated(ws)
+    updated = [
+        run_id if set(members) != prev_members.get(uid, set()) else old_updated.get(uid, run_id)
+        for uid, members in zip(ids, groups, strict=True)
+    ]
+    meta = pa.table(
+        {
+            "unified_individual_id": pa.array(ids, pa.string()),
+            "created_run_id": pa.array([prev_created.get(u, run_id) for u in ids], pa.string()),
+            "updated_run_id": pa.array(updated, pa.string()),
+        }
+    )
+    membership = pa.table({"unique_id": records["unique_id"], "unified_individual_id": record_ids})
+    return build_unified(records, membership, meta)
+
+
+def append_history(ws: Workspace, run_id: str, events: list[HistoryEvent]) -> None:
+    path = ws.identity_dir / "identity_history.parquet"
+    old = (
+        pq.read_table(path, schema=HISTORY_SCHEMA)
+        if path.exists()
+        else HISTORY_SCHEMA.empty_table()
+    )
+    # A rerun of the same run id replaces its own events instead of adding them twice.
+    old = old.filter(pc.not_equal(old["run_id"], run_id)) if old.num_rows else old
+    if not events and path.exists():
+        return
+    new = pa.table(
+        {
+            "run_id": pa.array([run_id] * len(events), pa.string()),
+            "event": pa.array([e.event for e in events], pa.string()),
+            "unified_individual_id": pa.array(
+                [e.unified_individual_id for e in events], pa.string()
+            ),
+            "related_id": pa.array([e.related_id for e in events], pa.string()),
+            "record_count": pa.array([e.record_count for e in events], pa.int64()),
+        },
+        schema=HISTORY_SCHEMA,
+    )
+    write_parquet(path, pa.concat_tables([old, new]))
+
+
+OUTPUT_FILES = (
+    "unified_link_individual.parquet",
+    "unified_individual.parquet",
+    "identity_edges.parquet",
+    "identity_near_misses.parquet",
+    "identity_history.parquet",
+)
+
+
+def write_outputs(
+    ws: Workspace,
+    run_id: str,
+    links: pa.Table,
+    unified: pa.Table,
+    edges: pa.Table,
+    near: pa.Table,
+    events: list[HistoryEvent],
+) -> list[str]:
+    d = ws.identity_dir
+    d.mkdir(parents=True, exist_ok=True)
+    write_parquet(d / "identity_edges.parquet", edges)
+    write_parquet(d / "identity_near_misses.parquet", near)
+    write_parquet(d / "unified_individual.parquet", unified)
+    write_parquet(d / "unified_link_individual.parquet", links)
+    append_history(ws, run_id, events)
+    return [str(d / f) for f in OUTPUT_FILES]

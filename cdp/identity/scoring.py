@@ -1,0 +1,172 @@
+"""Score candidate pairs with Splink, then correct the scores of household pairs.
+
+The scored pairs stay columnar (numpy) from Splink to the outputs: at a million people
+they run into the millions, and Python objects per pair would cost gigabytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from splink import DuckDBAPI, Linker
+
+from cdp.identity.model import check_blocking, splink_settings, train_model
+from cdp.identity.settings import IdentitySettings
+from cdp.workspace import Workspace
+
+# What Splink's DuckDB may hold in memory before it spills to disk; the rest of the
+# stage (records, clustering, outputs) needs about as much again at a million people.
+SPLINK_MEMORY = "1500MB"
+
+
+@dataclass
+class ScoredPairs:
+    """Every pair Splink scored: record indexes (lo < hi), final probability, whether it
+    was re-scored as a household pair, and its match weights."""
+
+    n: int
+    lo: np.ndarray
+    hi: np.ndarray
+    p: np.ndarray
+    household: np.ndarray
+    weight: np.ndarray
+    mw: dict[str, np.ndarray]
+    blocking_comparisons: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        keys = self.lo * max(self.n, 1) + self.hi
+        self._order = np.argsort(keys, kind="stable")
+        self._keys = keys[self._order]
+
+    @classmethod
+    def empty(cls, n: int) -> ScoredPairs:
+        none = np.array([], dtype=np.int64)
+        return cls(n, none, none, np.array([]), np.array([], dtype=bool), np.array([]), {})
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.mw)
+
+    def rows(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Row of each pair (in either order) among the scored pairs, or -1."""
+        left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+        if not len(self._keys):
+            return np.full(len(left), -1, dtype=np.int64)
+        keys = np.minimum(left, right) * max(self.n, 1) + np.maximum(left, right)
+        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        return np.where(self._keys[at] == keys, self._order[at], -1)
+
+
+def splink_db(ws: Workspace) -> DuckDBAPI:
+    work = ws.tmp_dir / "splink"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    # Big intermediate tables go to Parquet on disk, and DuckDB spills beyond its limit.
+    con = duckdb.connect(
+        config={"memory_limit": SPLINK_MEMORY, "temp_directory": str(work / "spill")}
+    )
+    return DuckDBAPI(con, materialisation="parquet", materialisation_dir=str(work))
+
+
+def model_matches(ws: Workspace, settings: IdentitySettings) -> bool:
+    """The saved model has the comparisons and levels cdp.yml asks for."""
+    try:
+        model = json.loads(ws.identity_model_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+    def shape(comparisons: list[dict]) -> list:
+        return [
+            (
+                c.get("output_column_name"),
+                [lv.get("sql_condition") for lv in c["comparison_levels"]],
+            )
+            for c in comparisons
+        ]
+
+    wanted = splink_settings(settings).create_settings_dict("duckdb")["comparisons"]
+    return shape(model.get("comparisons", [])) == shape(wanted)
+
+
+def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) -> ScoredPairs:
+    """Check the blocking rules, train if needed, predict every pair at or above the
+    near-miss threshold."""
+    n = records.num_rows
+    if n < 2:
+        return ScoredPairs.empty(n)
+    check_con = duckdb.connect()
+    check_con.register("records", records)
+    counts = check_blocking(check_con, "records", settings)
+    warnings = []
+    trained = ws.identity_model_file.exists() and model_matches(ws, settings)
+    if not trained and n >= settings.min_training_records:
+        train_model(splink_db(ws), records, settings, ws.identity_model_file)
+        trained = True
+    if trained:
+        model = str(ws.identity_model_file)
+    else:
+        warnings.append(
+            f"only {n} person records: too few to train, so the documented default "
+            "match parameters are used (see docs/identity.md)"
+        )
+        model = splink_settings(settings, trained=False)
+    linker = Linker(splink_db(ws).register(records), model, log_level=logging.WARNING)
+    preds = linker.inference.predict(threshold_match_probability=settings.near_miss_threshold)
+    rel = preds.as_duckdbpyrelation()
+    mw_cols = [c for c in rel.columns if c.startswith("mw_")]
+    scored = rel.select(
+        ", ".join(["unique_id_l", "unique_id_r", "match_probability", "match_weight", *mw_cols])
+    ).to_arrow_table()
+    uids = records.column("unique_id").combine_chunks()
+    left = pc.index_in(scored["unique_id_l"], value_set=uids).to_numpy(zero_copy_only=False)
+    right = pc.index_in(scored["unique_id_r"], value_set=uids).to_numpy(zero_copy_only=False)
+    p, household = household_rescore(scored, settings)
+    return ScoredPairs(
+        n,
+        np.minimum(left, right).astype(np.int64),
+        np.maximum(left, right).astype(np.int64),
+        p,
+        household,
+        scored["match_weight"].to_numpy(zero_copy_only=False),
+        {c: scored[c].to_numpy(zero_copy_only=False) for c in mw_cols},
+        counts,
+        warnings,
+    )
+
+
+def household_rescore(
+    scored: pa.Table, settings: IdentitySettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match probabilities with household pairs re-scored, and which pairs those are.
+
+    Fellegi-Sunter treats comparisons as independent, but one surname and one home are
+    what a household shares: counted as evidence, a mother and daughter with one first
+    name look like one person. When every household comparison agrees (a positive
+    weight), the pair's weight is rebuilt from `household_prior` and the other
+    comparisons only, and the lower of the two probabilities is kept.
+    """
+    p = scored["match_probability"].to_numpy(zero_copy_only=False)
+    names = [c.column for c in settings.comparisons]
+    household = [c for c in settings.household_comparisons if f"mw_{c}" in scored.column_names]
+    if not household or len(p) == 0:
+        return p, np.zeros(len(p), dtype=bool)
+
+    def weight(c: str) -> np.ndarray:
+        w = np.nan_to_num(scored[f"mw_{c}"].to_numpy(zero_copy_only=False))
+        if f"mw_tf_adj_{c}" in scored.column_names:
+            w = w + np.nan_to_num(scored[f"mw_tf_adj_{c}"].to_numpy(zero_copy_only=False))
+        return w
+
+    shared = np.logical_and.reduce([weight(c) > 0 for c in household])
+    prior = np.log2(settings.household_prior / (1 - settings.household_prior))
+    personal = prior + sum((weight(c) for c in names if c not in household), np.zeros(len(p)))
+    rescored = 1 / (1 + np.exp2(-personal))
+    return np.where(shared, np.minimum(p, rescored), p), shared

@@ -174,6 +174,8 @@ identity:
   household_prior: 0.3           #   all agree, personal details alone decide
   max_comparisons_per_record: 200   # refuse a blocking rule that would explode
   # max_comparisons_per_rule: 50000000   # or an absolute limit
+  training_sample_records: 300000   # train on a uniform sample above this many records
+  prior_rules_recall: 0.7        # share of true pairs the sure rules find (for the prior)
   comparisons:                   # kind: exact | name | fuzzy | date | email | address
     - {column: first_name_key, kind: name}
     - {column: last_name_key, kind: name}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -183,3 +184,102 @@ def test_explain_shows_evidence_and_near_misses(ws):
     assert "kept apart" in out.output or "Near misses" in out.output
     missing = CliRunner().invoke(app, ["explain", "UI-NOPE", "--workspace", str(ws.root)])
     assert missing.exit_code == 1 and "no unified individual" in missing.output
+
+
+def test_first_names_are_compatible_only_when_directly_related():
+    from cdp.identity.cluster import name_sets_compatible, names_compatible
+    from cdp.identity.prepare import name_variants
+
+    def n(name: str) -> tuple[str, ...]:
+        return (name, *name_variants(name))
+
+    assert names_compatible(n("bob"), n("robert"))  # a nickname
+    assert names_compatible(n("robert"), n("robret"))  # a transposition
+    assert names_compatible(n("christopher"), n("christlpher"))  # a typo
+    assert names_compatible(n("j"), n("john"))  # an initial
+    # The name list relates both Robert and William to Bill: father and son stay apart.
+    assert not names_compatible(n("robert"), n("william"))
+    assert not names_compatible(n("patricia"), n("patrick"))  # two edits: two people
+    assert not names_compatible(n("ryan"), n("bryant"))
+    # A group holding Christopher and Chris still takes a misspelt Christopher.
+    assert name_sets_compatible({n("christopher"), n("chris")}, {n("christlpher")})
+    assert not name_sets_compatible({n("robert"), n("bob")}, {n("william")})
+
+
+def _scored(**mw) -> pa.Table:
+    n = len(next(iter(mw.values())))
+    return pa.table({"match_probability": [0.999] * n, **{f"mw_{k}": v for k, v in mw.items()}})
+
+
+def test_household_pairs_are_rescored_on_personal_details_alone():
+    from cdp.identity.scoring import household_rescore
+
+    settings = IdentitySettings(household_prior=0.3)
+    scored = _scored(
+        first_name_key=[6.0, 6.0, 6.0],
+        last_name_key=[7.0, 7.0, -3.0],  # the third pair has another surname
+        address_line1_key=[15.0, 15.0, 15.0],
+        email_key=[-3.0, 13.0, -3.0],  # the second pair shares a personal email
+        phone=[-3.0, 0.0, -3.0],
+        birth_date=[0.0, 0.0, 0.0],
+    )
+    p, household = household_rescore(scored, settings)
+    assert household.tolist() == [True, True, False]
+    # Same name, same home, other email and phone: two people (log2 odds 6-3-3-1.2 < 0).
+    assert p[0] < 0.5
+    assert p[1] == pytest.approx(0.999)  # the shared personal email carries it
+    assert p[2] == pytest.approx(0.999)  # not one household: Splink's score stands
+
+
+def test_household_comparisons_must_be_comparisons():
+    with pytest.raises(CdpError, match="household_comparisons names"):
+        IdentitySettings.from_dict({"household_comparisons": ["city_key"]})
+
+
+def test_training_sample_is_uniform_and_repeatable():
+    from cdp.identity.model import training_sample
+
+    records = pa.table({"unique_id": [f"r{i:05d}" for i in range(20_000)]})
+    settings = IdentitySettings(training_sample_records=5_000)
+    a, b = training_sample(records, settings), training_sample(records, settings)
+    assert a.num_rows == 5_000 and a.equals(b)
+    ids = [int(u[1:]) for u in a["unique_id"].to_pylist()]
+    assert ids == sorted(ids) and 8_000 < sum(ids) / len(ids) < 12_000  # spread, not a prefix
+    small = IdentitySettings(training_sample_records=50_000)
+    assert training_sample(records, small) is records
+
+
+def test_levels_unseen_in_training_keep_a_small_m():
+    from cdp.identity.model import M_FLOOR, floor_m
+
+    model = {
+        "comparisons": [
+            {
+                "comparison_levels": [
+                    {"is_null_level": True},
+                    {"m_probability": 0.0},
+                    {"m_probability": 0.9},
+                ]
+            }
+        ]
+    }
+    levels = floor_m(model)["comparisons"][0]["comparison_levels"]
+    assert levels[1]["m_probability"] == M_FLOOR and levels[2]["m_probability"] == 0.9
+    assert "m_probability" not in levels[0]
+
+
+def test_a_model_trained_on_other_comparisons_is_retrained(ws):
+    import json
+
+    from cdp.identity.model import splink_settings
+    from cdp.identity.scoring import model_matches
+
+    settings = IdentitySettings()
+    model = splink_settings(settings).create_settings_dict("duckdb")
+    ws.identity_model_file.parent.mkdir(parents=True, exist_ok=True)
+    ws.identity_model_file.write_text(json.dumps(model))
+    assert model_matches(ws, settings)
+    other = IdentitySettings.from_dict(
+        {"comparisons": [{"column": "email_key", "kind": "exact"}], "household_comparisons": []}
+    )
+    assert not model_matches(ws, other)

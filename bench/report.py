@@ -52,6 +52,18 @@ def render(results: dict) -> str:
     ]
     extra = acc["scores"].get("notes") or []
     out += [f"- {n}" for n in extra]
+    if "public" in results:
+        pub = results["public"]
+        out += [
+            "",
+            f"### Public data: FEBRL dataset 3 ({pub['records']:,} records, up to five repeats "
+            "per person, no households)",
+            "",
+            "Given name, surname, birth date, street and postcode; no email or phone. Plain "
+            f"Splink took {pub['baseline_seconds']:.1f} s for all three thresholds.",
+            "",
+            *_scores_table(pub),
+        ]
     if "scale" in results:
         sc = results["scale"]
         out += [

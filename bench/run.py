@@ -3,6 +3,7 @@
 Two workspaces under .bench/:
 - accuracy (BENCH_CUSTOMERS, default 100,000): generate, ingest, harmonise, identity,
   plain Splink on the same records, marts; then pairwise scores against ground truth;
+- public: FEBRL dataset 3 (bench/febrl.py), this project beside plain Splink;
 - scale (BENCH_SCALE_CUSTOMERS, default 1,000,000; 0 skips it): generate, ingest,
   harmonise and identity, for throughput and peak memory.
 Results go to BENCHMARKS.md (the measured section) and bench/results.json, stage by
@@ -78,6 +79,11 @@ def main() -> None:
         "accuracy", customers, ("generate", "ingest", "harmonise", "identity", "baseline", "marts")
     )
     results["accuracy"]["scores"] = score_workspace(BENCH_DIR / f"accuracy_{customers}")
+    save()
+    from bench.febrl import run as run_febrl
+
+    print("[bench] public    FEBRL dataset 3 ...", flush=True)
+    results["public"] = run_febrl(BENCH_DIR)
     save()
     if scale:
         run_all("scale", scale, ("generate", "ingest", "harmonise", "identity"))

@@ -16,6 +16,8 @@ import pyarrow as pa
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+from cdp.identity.model import MIN_EM_PAIRS, pair_count
+
 THRESHOLDS = (0.9, 0.99, 0.999)
 
 
@@ -73,11 +75,11 @@ def run_baseline(
         log_level=logging.WARNING,
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=3e6, seed=seed)
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("first_name_key", "last_name_key")
-    )
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_date"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("email_key"))
+    con = duckdb.connect()
+    con.register("records", records)
+    for rule in (["first_name_key", "last_name_key"], ["birth_date"], ["email_key"]):
+        if pair_count(con, "records", rule) >= MIN_EM_PAIRS:  # no emails, no email pass
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
     t = time.perf_counter()
     preds = linker.inference.predict(threshold_match_probability=min(thresholds))
     result = BaselineResult(predict_seconds=time.perf_counter() - t)

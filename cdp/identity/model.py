@@ -127,6 +127,17 @@ def new_linker(db: DuckDBAPI, records: pa.Table, settings) -> Linker:
     return Linker(db.register(records), settings, log_level=logging.WARNING)
 
 
+def pair_count(con: duckdb.DuckDBPyConnection, table: str, rule: list[str]) -> int:
+    """Pairs an equality rule generates: the sum over its blocks of n(n-1)/2."""
+    not_null = " and ".join(f"{c} is not null" for c in rule)
+    return int(
+        con.execute(
+            f"select coalesce(sum(n * (n - 1) / 2), 0)::bigint from "
+            f"(select count(*) as n from {table} where {not_null} group by {', '.join(rule)})"
+        ).fetchone()[0]
+    )
+
+
 def check_blocking(
     con: duckdb.DuckDBPyConnection, table: str, settings: IdentitySettings
 ) -> dict[str, int]:
@@ -140,11 +151,8 @@ def check_blocking(
     for rule in settings.blocking_rules:
         cols = ", ".join(rule)
         not_null = " and ".join(f"{c} is not null" for c in rule)
-        n = con.execute(
-            f"select coalesce(sum(n * (n - 1) / 2), 0)::bigint from "
-            f"(select count(*) as n from {table} where {not_null} group by {cols})"
-        ).fetchone()[0]
-        counts[" & ".join(rule)] = int(n)
+        n = pair_count(con, table, rule)
+        counts[" & ".join(rule)] = n
         if n > limit:
             largest = con.execute(
                 f"select count(*) as n from {table} where {not_null} group by {cols} order by n desc limit 1"
@@ -158,6 +166,8 @@ def check_blocking(
             )
     return counts
 
+
+MIN_EM_PAIRS = 100
 
 PRIOR_RULES = (
     ("email_key", "first_name_key"),
@@ -192,9 +202,10 @@ def floor_m(model: dict) -> dict:
 def train_model(db: DuckDBAPI, records: pa.Table, settings: IdentitySettings, path: Path) -> dict:
     """EM training with u from random sampling, on a sample of the records at scale; the
     model is saved as reviewable JSON."""
-    linker = new_linker(
-        db, training_sample(records, settings), splink_settings(settings, trained=True)
-    )
+    sample = training_sample(records, settings)
+    linker = new_linker(db, sample, splink_settings(settings, trained=True))
+    con = duckdb.connect()
+    con.register("sample", sample)
     linker.training.estimate_u_using_random_sampling(
         max_pairs=settings.training_max_pairs, seed=settings.seed
     )
@@ -204,16 +215,18 @@ def train_model(db: DuckDBAPI, records: pa.Table, settings: IdentitySettings, pa
         r
         for r in PRIOR_RULES
         if set(r) <= {c.column for c in settings.comparisons} | {"first_name_key"}
+        and pair_count(con, "sample", list(r)) > 0
     ]
     if rules:
         linker.training.estimate_probability_two_random_records_match(
             [block_on(*r) for r in rules], recall=settings.prior_rules_recall
         )
     # Each EM pass estimates every comparison but the ones it blocks on; three passes
-    # cover them all.
+    # cover them all. A pass whose rule pairs (almost) no records, say on email in data
+    # with no emails, is skipped: EM cannot learn from it.
+    cols = {r.column for r in settings.comparisons}
     for rule in (["first_name_key", "last_name_key"], ["birth_date"], ["email_key"]):
-        cols = {r.column for r in settings.comparisons}
-        if set(rule) & cols:
+        if set(rule) & cols and pair_count(con, "sample", rule) >= MIN_EM_PAIRS:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
     model = floor_m(linker.misc.save_model_to_json())
     with atomic_path(path) as tmp:

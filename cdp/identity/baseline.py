@@ -47,6 +47,7 @@ def baseline_settings() -> SettingsCreator:
             block_on("phone"),
             block_on("last_name_key", "birth_date"),
             block_on("address_line1_key", "postal_code"),
+            block_on("birth_date", "postal_code"),
         ],
     )
 

@@ -37,12 +37,13 @@ class Group:
     ids: dict[str, set[str]] = field(default_factory=dict)  # strong ids by type
     dates: set[str] = field(default_factory=set)
     names: set[tuple[str, ...]] = field(default_factory=set)  # first-name variant sets
+    surnames: set[tuple[str, ...]] = field(default_factory=set)  # for swapped names
 
 
 @lru_cache(maxsize=200_000)
 def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """`a` and `b` are (name, *related names). Compatible: one a nickname of the other, an
-    initial of the other, or one typo apart. Patricia / Patrick and Ryan / Bryant are
+    initial of the other, one typo apart, or one a typo of the other's nickname. Patricia / Patrick and Ryan / Bryant are
     two edits apart: in one household they are two people."""
     x, y = a[0], b[0]
     if x in b or y in a:
@@ -54,7 +55,16 @@ def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
         return False
     edits = _edits(x, y)
     # Two typos are allowed in a longer name that keeps its first and last letter.
-    return edits <= 1 or (edits == 2 and shorter >= 5 and x[0] == y[0] and x[-1] == y[-1])
+    if edits <= 1 or (edits == 2 and shorter >= 5 and x[0] == y[0] and x[-1] == y[-1]):
+        return True
+    # A misspelt nickname: Imckey for Mickey, a nickname of Michael.
+    return _near_any(x, b[1:]) or _near_any(y, a[1:])
+
+
+def _near_any(name: str, others: tuple[str, ...]) -> bool:
+    return any(
+        len(o) >= 3 and abs(len(o) - len(name)) <= 1 and _edits(name, o) <= 1 for o in others
+    )
 
 
 def name_sets_compatible(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
@@ -111,8 +121,10 @@ class GuardedClusterer:
         min_cross_edges: int,
         strong_threshold: float,
         date_conflict_edits: int,
+        last_names: list[tuple[str, ...] | None] | None = None,
     ):
         self.parent = list(range(n))
+        self.last_names = last_names
         self.groups: dict[int, Group] = {}
         self.max_size = max_size
         self.min_cross = min_cross_edges
@@ -131,6 +143,8 @@ class GuardedClusterer:
                 g.dates.add(self.birth_dates[i])
             if self.first_names[i]:
                 g.names.add(self.first_names[i])
+            if self.last_names and self.last_names[i]:
+                g.surnames.add(self.last_names[i])
             self.groups[i] = g
         return g
 
@@ -153,7 +167,13 @@ class GuardedClusterer:
             for db in b.dates:
                 if dates_conflict(da, db, self.date_edits):
                     return "different birth dates"
-        if a.names and b.names and not name_sets_compatible(a.names, b.names):
+        # First and last name written the wrong way round (Hassall Jacob) is one person.
+        if (
+            a.names
+            and b.names
+            and not name_sets_compatible(a.names, b.names)
+            and not name_sets_compatible(a.names | a.surnames, b.names | b.surnames)
+        ):
             return "different first names"
         return None
 
@@ -167,6 +187,7 @@ class GuardedClusterer:
             a.ids.setdefault(t, set()).update(vals)
         a.dates |= b.dates
         a.names |= b.names
+        a.surnames |= b.surnames
         del self.groups[rb]
         return ra
 

@@ -30,6 +30,8 @@ DEFAULT_PARAMS = {
     "name": ([0.80, 0.06, 0.08, 0.03, 0.03], [0.002, 0.002, 0.006, 0.03, 0.96]),
     "date": ([0.88, 0.07, 0.05], [0.0003, 0.003, 0.9967]),
 }
+# m / u of the "first and last name swapped" level of both name comparisons.
+SWAPPED_PARAMS = (0.01, 0.0001)
 
 
 def _nickname_level():
@@ -39,6 +41,17 @@ def _nickname_level():
         "or list_contains(first_name_variants_r, first_name_key_l)",
         label_for_charts="nickname",
     )
+
+
+def _swapped_level(c: str) -> list:
+    # First and last name written the wrong way round: Hassall Jacob for Jacob Hassall.
+    if c not in ("first_name_key", "last_name_key"):
+        return []
+    return [
+        cll.ColumnsReversedLevel("first_name_key", "last_name_key").configure(
+            label_for_charts="first and last name swapped"
+        )
+    ]
 
 
 def _email_levels(c: str, tf: bool) -> list:
@@ -93,6 +106,7 @@ def _comparison(rule: ComparisonRule, trained: bool):
     elif rule.kind == "name":
         levels = [
             cll.ExactMatchLevel(c, term_frequency_adjustments=tf),
+            *_swapped_level(c),
             _nickname_level() if c == "first_name_key" else cll.JaroWinklerLevel(c, 0.97),
             cll.JaroWinklerLevel(c, 0.92),
             cll.JaroWinklerLevel(c, 0.8),
@@ -105,6 +119,8 @@ def _comparison(rule: ComparisonRule, trained: bool):
     levels = [_null_level(rule), *levels, cll.ElseLevel()]
     if not trained:
         m, u = DEFAULT_PARAMS[rule.kind]
+        if rule.kind == "name" and _swapped_level(c):
+            m, u = [m[0], SWAPPED_PARAMS[0], *m[1:]], [u[0], SWAPPED_PARAMS[1], *u[1:]]
         for level, mp, up in zip(levels[1:], m, u, strict=True):
             level.configure(m_probability=mp, u_probability=up)
     return cl.CustomComparison(comparison_levels=levels, output_column_name=c)

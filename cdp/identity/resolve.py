@@ -200,6 +200,7 @@ def _clusterer(records: pa.Table, strong_map, settings: IdentitySettings) -> Gua
         min_cross_edges=settings.min_cross_edges,
         strong_threshold=settings.strong_match_threshold,
         date_conflict_edits=settings.birth_date_conflict_edits,
+        last_names=_shared_values(records.column("last_name_key"), lambda k: (k,)),
     )
 
 

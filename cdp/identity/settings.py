@@ -65,6 +65,7 @@ DEFAULT_BLOCKING = [
     ["first_name_canon", "birth_date"],
     ["last_name_key", "birth_date"],
     ["address_line1_key", "postal_code"],
+    ["birth_date", "postal_code"],
 ]
 
 
@@ -191,4 +192,5 @@ identity:
     - [first_name_canon, birth_date]
     - [last_name_key, birth_date]
     - [address_line1_key, postal_code]
+    - [birth_date, postal_code]
 """

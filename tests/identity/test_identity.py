@@ -197,6 +197,7 @@ def test_first_names_are_compatible_only_when_directly_related():
     assert names_compatible(n("robert"), n("robret"))  # a transposition
     assert names_compatible(n("christopher"), n("christlpher"))  # a typo
     assert names_compatible(n("j"), n("john"))  # an initial
+    assert names_compatible(n("imckey"), n("michael"))  # Mickey, misspelt
     # The name list relates both Robert and William to Bill: father and son stay apart.
     assert not names_compatible(n("robert"), n("william"))
     assert not names_compatible(n("patricia"), n("patrick"))  # two edits: two people
@@ -283,3 +284,28 @@ def test_a_model_trained_on_other_comparisons_is_retrained(ws):
         {"comparisons": [{"column": "email_key", "kind": "exact"}], "household_comparisons": []}
     )
     assert not model_matches(ws, other)
+
+
+def test_swapped_first_and_last_name_is_one_person_but_a_household_is_not():
+    from cdp.identity.prepare import name_variants
+
+    def clusterer(first, last):
+        return GuardedClusterer(
+            len(first),
+            [None] * len(first),
+            [(f, *name_variants(f)) for f in first],
+            {},
+            max_size=30,
+            min_cross_edges=2,
+            strong_threshold=0.9999,
+            date_conflict_edits=2,
+            last_names=[(x,) for x in last],
+        )
+
+    swapped = clusterer(["jacob", "hassall"], ["hassall", "jacob"])
+    swapped.add_probabilistic([0], [1], [0.99])
+    assert len(swapped.clusters()) == 1
+    household = clusterer(["mary", "john"], ["smith", "smith"])
+    household.add_probabilistic([0], [1], [0.99])
+    assert len(household.clusters()) == 2
+    assert household.refused[0][1] == "different first names"

@@ -59,6 +59,7 @@ class ResolveResult:
     share_by_stage: dict[str, float] = field(default_factory=dict)
     ignored_identifiers: list[tuple[str, int]] = field(default_factory=list)
     blocking_comparisons: dict[str, int] = field(default_factory=dict)
+    household_prior: float | None = None  # as set, or as learnt from this run's pairs
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
@@ -113,6 +114,7 @@ def resolve(
     step("matching")
     pairs = score_pairs(ws, records, settings)
     result.blocking_comparisons = pairs.blocking_comparisons
+    result.household_prior = pairs.household_prior
     result.warnings += pairs.warnings
 
     step("clustering")

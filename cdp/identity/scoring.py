@@ -40,6 +40,7 @@ class ScoredPairs:
     mw: dict[str, np.ndarray]
     blocking_comparisons: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    household_prior: float | None = None
 
     def __post_init__(self) -> None:
         keys = self.lo * max(self.n, 1) + self.hi
@@ -128,7 +129,7 @@ def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) ->
     uids = records.column("unique_id").combine_chunks()
     left = pc.index_in(scored["unique_id_l"], value_set=uids).to_numpy(zero_copy_only=False)
     right = pc.index_in(scored["unique_id_r"], value_set=uids).to_numpy(zero_copy_only=False)
-    p, household = household_rescore(scored, settings)
+    p, household, household_prior = household_rescore(scored, settings)
     return ScoredPairs(
         n,
         np.minimum(left, right).astype(np.int64),
@@ -139,25 +140,27 @@ def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) ->
         {c: scored[c].to_numpy(zero_copy_only=False) for c in mw_cols},
         counts,
         warnings,
+        household_prior,
     )
 
 
 def household_rescore(
     scored: pa.Table, settings: IdentitySettings
-) -> tuple[np.ndarray, np.ndarray]:
-    """Match probabilities with household pairs re-scored, and which pairs those are.
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Match probabilities with household pairs re-scored, which pairs those are, and the
+    household prior used.
 
     Fellegi-Sunter treats comparisons as independent, but one surname and one home are
     what a household shares: counted as evidence, a mother and daughter with one first
     name look like one person. When every household comparison agrees (a positive
-    weight), the pair's weight is rebuilt from `household_prior` and the other
+    weight), the pair's weight is rebuilt from the household prior and the other
     comparisons only, and the lower of the two probabilities is kept.
     """
     p = scored["match_probability"].to_numpy(zero_copy_only=False)
     names = [c.column for c in settings.comparisons]
     household = [c for c in settings.household_comparisons if f"mw_{c}" in scored.column_names]
     if not household or len(p) == 0:
-        return p, np.zeros(len(p), dtype=bool)
+        return p, np.zeros(len(p), dtype=bool), None
 
     def weight(c: str) -> np.ndarray:
         w = np.nan_to_num(scored[f"mw_{c}"].to_numpy(zero_copy_only=False))
@@ -166,7 +169,39 @@ def household_rescore(
         return w
 
     shared = np.logical_and.reduce([weight(c) > 0 for c in household])
-    prior = np.log2(settings.household_prior / (1 - settings.household_prior))
-    personal = prior + sum((weight(c) for c in names if c not in household), np.zeros(len(p)))
-    rescored = 1 / (1 + np.exp2(-personal))
-    return np.where(shared, np.minimum(p, rescored), p), shared
+    personal = sum((weight(c) for c in names if c not in household), np.zeros(len(p)))[shared]
+    prior = settings.household_prior
+    if prior == "auto":
+        prior = estimate_household_prior(personal)
+    rescored = 1 / (1 + np.exp2(-(np.log2(prior / (1 - prior)) + personal)))
+    out = p.copy()
+    out[shared] = np.minimum(p[shared], rescored)
+    return out, shared, prior
+
+
+# The household prior is kept inside these bounds: with too few household pairs to
+# learn from, neither "always one person" nor "never" is safe.
+HOUSEHOLD_PRIOR_BOUNDS = (0.05, 0.95)
+
+
+def estimate_household_prior(personal: np.ndarray, iterations: int = 200) -> float:
+    """The share of household pairs that are one person, learnt from the data.
+
+    `personal` holds each household pair's log2 Bayes factor from its personal
+    comparisons (first name, birth date, email, phone). With those fixed, the share is
+    the mixing proportion of a two-class model, found by EM: the mean posterior.
+    Data where a shared home and surname nearly always mean one person (repeated
+    records, no families) get a high prior; data full of families get a low one.
+    """
+    low, high = HOUSEHOLD_PRIOR_BOUNDS
+    if len(personal) < 50:
+        return 0.5
+    bf = np.exp2(np.clip(personal, -60, 60))
+    pi = 0.5
+    for _ in range(iterations):
+        new = float(np.mean(pi * bf / (pi * bf + 1 - pi)))
+        new = min(max(new, low), high)
+        if abs(new - pi) < 1e-6:
+            break
+        pi = new
+    return pi

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -104,7 +104,9 @@ class IdentitySettings(BaseModel):
         default_factory=lambda: ["last_name_key", "address_line1_key"]
     )
     # Chance that two records of one household are one person, before personal details.
-    household_prior: float = Field(0.3, gt=0, lt=1)
+    # "auto" learns it from each run's pairs (see docs/identity.md); the default errs
+    # towards keeping family members apart.
+    household_prior: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = 0.3
     # Below this many records, the model is not trained: documented defaults are used.
     min_training_records: int = Field(500, ge=10)
     training_max_pairs: float = Field(3e6, gt=0)
@@ -172,7 +174,7 @@ identity:
   max_identifier_records: 5      # an id shared by more records is ignored and reported
   max_cluster_size: 30           # never build a person from more records than this
   household_comparisons: [last_name_key, address_line1_key]   # shared by a household: when
-  household_prior: 0.3           #   all agree, personal details alone decide
+  household_prior: 0.3           #   all agree, personal details alone decide ("auto": learnt)
   max_comparisons_per_record: 200   # refuse a blocking rule that would explode
   # max_comparisons_per_rule: 50000000   # or an absolute limit
   training_sample_records: 300000   # train on a uniform sample above this many records

@@ -64,6 +64,7 @@ def identity_resolution(context: dg.AssetExecutionContext, cdp: CdpResource):
             "ignored_identifiers": dg.MetadataValue.json(
                 [{"type": t, "records": int(n)} for t, n in result.ignored_identifiers]
             ),
+            "household_prior": float(result.household_prior or 0.0),
             "seconds": float(result.seconds),
         },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -224,7 +225,8 @@ def test_household_pairs_are_rescored_on_personal_details_alone():
         phone=[-3.0, 0.0, -3.0],
         birth_date=[0.0, 0.0, 0.0],
     )
-    p, household = household_rescore(scored, settings)
+    p, household, prior = household_rescore(scored, settings)
+    assert prior == 0.3
     assert household.tolist() == [True, True, False]
     # Same name, same home, other email and phone: two people (log2 odds 6-3-3-1.2 < 0).
     assert p[0] < 0.5
@@ -309,3 +311,19 @@ def test_swapped_first_and_last_name_is_one_person_but_a_household_is_not():
     household.add_probabilistic([0], [1], [0.99])
     assert len(household.clusters()) == 2
     assert household.refused[0][1] == "different first names"
+
+
+def test_household_prior_is_learnt_from_the_pairs():
+    from cdp.identity.scoring import estimate_household_prior
+
+    rng = np.random.default_rng(0)
+    # 30% of household pairs are one person (strong personal evidence), 70% are not.
+    one = rng.normal(8, 2, 300)
+    two = rng.normal(-8, 2, 700)
+    assert estimate_household_prior(np.concatenate([one, two])) == pytest.approx(0.3, abs=0.03)
+    # Repeated records and no families: nearly every shared home is one person.
+    assert estimate_household_prior(rng.normal(8, 2, 500)) > 0.9
+    assert estimate_household_prior(np.array([5.0])) == 0.5  # too few to learn from
+    assert IdentitySettings.from_dict({"household_prior": "auto"}).household_prior == "auto"
+    with pytest.raises(CdpError, match="household_prior"):
+        IdentitySettings.from_dict({"household_prior": 1.5})

@@ -122,8 +122,10 @@ class GuardedClusterer:
         strong_threshold: float,
         date_conflict_edits: int,
         last_names: list[tuple[str, ...] | None] | None = None,
+        check_first_names: bool = True,
     ):
         self.parent = list(range(n))
+        self.check_first_names = check_first_names
         self.last_names = last_names
         self.groups: dict[int, Group] = {}
         self.max_size = max_size
@@ -169,7 +171,8 @@ class GuardedClusterer:
                     return "different birth dates"
         # First and last name written the wrong way round (Hassall Jacob) is one person.
         if (
-            a.names
+            self.check_first_names
+            and a.names
             and b.names
             and not name_sets_compatible(a.names, b.names)
             and not name_sets_compatible(a.names | a.surnames, b.names | b.surnames)

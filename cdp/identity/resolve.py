@@ -59,7 +59,8 @@ class ResolveResult:
     share_by_stage: dict[str, float] = field(default_factory=dict)
     ignored_identifiers: list[tuple[str, int]] = field(default_factory=list)
     blocking_comparisons: dict[str, int] = field(default_factory=dict)
-    household_prior: float | None = None  # as set, or as learnt from this run's pairs
+    household_share: float | None = None  # learnt share of household pairs that are one person
+    first_name_guard: bool = True
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
@@ -114,11 +115,18 @@ def resolve(
     step("matching")
     pairs = score_pairs(ws, records, settings)
     result.blocking_comparisons = pairs.blocking_comparisons
-    result.household_prior = pairs.household_prior
+    result.household_share = pairs.household_share
+    result.first_name_guard = _first_name_guard(settings, pairs.household_share)
+    if not result.first_name_guard and settings.first_name_guard == "auto":
+        result.warnings.append(
+            f"{pairs.household_share:.0%} of the pairs that share a surname and a home are one "
+            "person: the data shows no families, so unrelated first names are not kept apart "
+            "(identity.first_name_guard)"
+        )
     result.warnings += pairs.warnings
 
     step("clustering")
-    clusterer = _clusterer(records, strong_map, settings)
+    clusterer = _clusterer(records, strong_map, settings, result.first_name_guard)
     joined_det = clusterer.add_deterministic(det_edges)
     strong = np.flatnonzero(pairs.p >= settings.match_threshold)
     joined_rows = strong[
@@ -184,7 +192,15 @@ def _shared_values(column: pa.ChunkedArray, build=lambda v: v) -> list:
     return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
 
 
-def _clusterer(records: pa.Table, strong_map, settings: IdentitySettings) -> GuardedClusterer:
+def _first_name_guard(settings: IdentitySettings, household_share: float | None) -> bool:
+    if settings.first_name_guard != "auto":
+        return settings.first_name_guard
+    return household_share is None or household_share < settings.no_family_share
+
+
+def _clusterer(
+    records: pa.Table, strong_map, settings: IdentitySettings, first_name_guard: bool = True
+) -> GuardedClusterer:
     variants = {}
     for k, v in zip(
         records.column("first_name_key").to_pylist(),
@@ -203,6 +219,7 @@ def _clusterer(records: pa.Table, strong_map, settings: IdentitySettings) -> Gua
         strong_threshold=settings.strong_match_threshold,
         date_conflict_edits=settings.birth_date_conflict_edits,
         last_names=_shared_values(records.column("last_name_key"), lambda k: (k,)),
+        check_first_names=first_name_guard,
     )
 
 

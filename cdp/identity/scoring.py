@@ -40,7 +40,7 @@ class ScoredPairs:
     mw: dict[str, np.ndarray]
     blocking_comparisons: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    household_prior: float | None = None
+    household_share: float | None = None  # learnt share of household pairs that are one person
 
     def __post_init__(self) -> None:
         keys = self.lo * max(self.n, 1) + self.hi
@@ -129,7 +129,7 @@ def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) ->
     uids = records.column("unique_id").combine_chunks()
     left = pc.index_in(scored["unique_id_l"], value_set=uids).to_numpy(zero_copy_only=False)
     right = pc.index_in(scored["unique_id_r"], value_set=uids).to_numpy(zero_copy_only=False)
-    p, household, household_prior = household_rescore(scored, settings)
+    p, household, household_share = household_rescore(scored, settings)
     return ScoredPairs(
         n,
         np.minimum(left, right).astype(np.int64),
@@ -140,7 +140,7 @@ def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) ->
         {c: scored[c].to_numpy(zero_copy_only=False) for c in mw_cols},
         counts,
         warnings,
-        household_prior,
+        household_share,
     )
 
 
@@ -148,7 +148,7 @@ def household_rescore(
     scored: pa.Table, settings: IdentitySettings
 ) -> tuple[np.ndarray, np.ndarray, float | None]:
     """Match probabilities with household pairs re-scored, which pairs those are, and the
-    household prior used.
+    share of household pairs that are one person as learnt from the data.
 
     Fellegi-Sunter treats comparisons as independent, but one surname and one home are
     what a household shares: counted as evidence, a mother and daughter with one first
@@ -170,13 +170,12 @@ def household_rescore(
 
     shared = np.logical_and.reduce([weight(c) > 0 for c in household])
     personal = sum((weight(c) for c in names if c not in household), np.zeros(len(p)))[shared]
-    prior = settings.household_prior
-    if prior == "auto":
-        prior = estimate_household_prior(personal)
+    learnt = estimate_household_prior(personal)
+    prior = learnt if settings.household_prior == "auto" else settings.household_prior
     rescored = 1 / (1 + np.exp2(-(np.log2(prior / (1 - prior)) + personal)))
     out = p.copy()
     out[shared] = np.minimum(p[shared], rescored)
-    return out, shared, prior
+    return out, shared, learnt
 
 
 # The household prior is kept inside these bounds: with too few household pairs to

@@ -64,7 +64,8 @@ def identity_resolution(context: dg.AssetExecutionContext, cdp: CdpResource):
             "ignored_identifiers": dg.MetadataValue.json(
                 [{"type": t, "records": int(n)} for t, n in result.ignored_identifiers]
             ),
-            "household_prior": float(result.household_prior or 0.0),
+            "household_share": float(result.household_share or 0.0),
+            "first_name_guard": result.first_name_guard,
             "seconds": float(result.seconds),
         },
     )

@@ -225,8 +225,8 @@ def test_household_pairs_are_rescored_on_personal_details_alone():
         phone=[-3.0, 0.0, -3.0],
         birth_date=[0.0, 0.0, 0.0],
     )
-    p, household, prior = household_rescore(scored, settings)
-    assert prior == 0.3
+    p, household, share = household_rescore(scored, settings)
+    assert share == 0.5  # two household pairs are too few to learn the share from
     assert household.tolist() == [True, True, False]
     # Same name, same home, other email and phone: two people (log2 odds 6-3-3-1.2 < 0).
     assert p[0] < 0.5
@@ -327,3 +327,16 @@ def test_household_prior_is_learnt_from_the_pairs():
     assert IdentitySettings.from_dict({"household_prior": "auto"}).household_prior == "auto"
     with pytest.raises(CdpError, match="household_prior"):
         IdentitySettings.from_dict({"household_prior": 1.5})
+
+
+def test_first_name_guard_follows_the_data_unless_set():
+    import importlib
+
+    resolve_module = importlib.import_module("cdp.identity.resolve")
+    guard = resolve_module._first_name_guard
+    auto = IdentitySettings()
+    assert guard(auto, 0.6)  # families in the data: unrelated first names stay apart
+    assert not guard(auto, 0.95)  # repeated records, no families: a name is an error
+    assert guard(auto, None)
+    assert guard(IdentitySettings(first_name_guard=True), 0.95)
+    assert not guard(IdentitySettings(first_name_guard=False), 0.1)

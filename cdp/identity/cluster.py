@@ -122,10 +122,12 @@ class GuardedClusterer:
         strong_threshold: float,
         date_conflict_edits: int,
         last_names: list[tuple[str, ...] | None] | None = None,
-        check_first_names: bool = True,
+        family_guards: bool = True,
     ):
         self.parent = list(range(n))
-        self.check_first_names = check_first_names
+        # Off for data with no families: unrelated first names and far-apart birth dates
+        # are then data-entry errors, not relatives.
+        self.family_guards = family_guards
         self.last_names = last_names
         self.groups: dict[int, Group] = {}
         self.max_size = max_size
@@ -165,13 +167,14 @@ class GuardedClusterer:
             other = b.ids.get(t)
             if other and not (vals & other):
                 return f"different {t}"
-        for da in a.dates:
-            for db in b.dates:
-                if dates_conflict(da, db, self.date_edits):
-                    return "different birth dates"
+        if self.family_guards:
+            for da in a.dates:
+                for db in b.dates:
+                    if dates_conflict(da, db, self.date_edits):
+                        return "different birth dates"
         # First and last name written the wrong way round (Hassall Jacob) is one person.
         if (
-            self.check_first_names
+            self.family_guards
             and a.names
             and b.names
             and not name_sets_compatible(a.names, b.names)

@@ -60,7 +60,7 @@ class ResolveResult:
     ignored_identifiers: list[tuple[str, int]] = field(default_factory=list)
     blocking_comparisons: dict[str, int] = field(default_factory=dict)
     household_share: float | None = None  # learnt share of household pairs that are one person
-    first_name_guard: bool = True
+    family_guards: bool = True
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
@@ -116,17 +116,17 @@ def resolve(
     pairs = score_pairs(ws, records, settings)
     result.blocking_comparisons = pairs.blocking_comparisons
     result.household_share = pairs.household_share
-    result.first_name_guard = _first_name_guard(settings, pairs.household_share)
-    if not result.first_name_guard and settings.first_name_guard == "auto":
+    result.family_guards = _family_guards(settings, pairs.household_share)
+    if not result.family_guards and settings.family_guards == "auto":
         result.warnings.append(
             f"{pairs.household_share:.0%} of the pairs that share a surname and a home are one "
-            "person: the data shows no families, so unrelated first names are not kept apart "
-            "(identity.first_name_guard)"
+            "person: the data shows no families, so unrelated first names and birth dates "
+            "are not kept apart (identity.family_guards)"
         )
     result.warnings += pairs.warnings
 
     step("clustering")
-    clusterer = _clusterer(records, strong_map, settings, result.first_name_guard)
+    clusterer = _clusterer(records, strong_map, settings, result.family_guards)
     joined_det = clusterer.add_deterministic(det_edges)
     strong = np.flatnonzero(pairs.p >= settings.match_threshold)
     joined_rows = strong[
@@ -192,14 +192,14 @@ def _shared_values(column: pa.ChunkedArray, build=lambda v: v) -> list:
     return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
 
 
-def _first_name_guard(settings: IdentitySettings, household_share: float | None) -> bool:
-    if settings.first_name_guard != "auto":
-        return settings.first_name_guard
+def _family_guards(settings: IdentitySettings, household_share: float | None) -> bool:
+    if settings.family_guards != "auto":
+        return settings.family_guards
     return household_share is None or household_share < settings.no_family_share
 
 
 def _clusterer(
-    records: pa.Table, strong_map, settings: IdentitySettings, first_name_guard: bool = True
+    records: pa.Table, strong_map, settings: IdentitySettings, family_guards: bool = True
 ) -> GuardedClusterer:
     variants = {}
     for k, v in zip(
@@ -219,7 +219,7 @@ def _clusterer(
         strong_threshold=settings.strong_match_threshold,
         date_conflict_edits=settings.birth_date_conflict_edits,
         last_names=_shared_values(records.column("last_name_key"), lambda k: (k,)),
-        check_first_names=first_name_guard,
+        family_guards=family_guards,
     )
 
 

@@ -107,11 +107,12 @@ class IdentitySettings(BaseModel):
     # "auto" learns it from each run's pairs (see docs/identity.md); the default errs
     # towards keeping family members apart.
     household_prior: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = 0.3
-    # Keep apart records whose first names are unrelated (a household's members). "auto":
-    # unless the data shows no families, i.e. nearly every pair sharing a surname and
-    # home is one person (the learnt household share is at least `no_family_share`);
-    # then an unrelated first name is a data-entry error, as in repeated-record data.
-    first_name_guard: bool | Literal["auto"] = "auto"
+    # The guards that keep a family's members apart: unrelated first names, and birth
+    # dates more than `birth_date_conflict_edits` apart. "auto": on, unless the data
+    # shows no families, i.e. nearly every pair sharing a surname and home is one person
+    # (the learnt household share is at least `no_family_share`); then such differences
+    # are data-entry errors, as in repeated-record data.
+    family_guards: bool | Literal["auto"] = "auto"
     no_family_share: float = Field(0.9, gt=0, le=1)
     # Below this many records, the model is not trained: documented defaults are used.
     min_training_records: int = Field(500, ge=10)
@@ -181,7 +182,7 @@ identity:
   max_cluster_size: 30           # never build a person from more records than this
   household_comparisons: [last_name_key, address_line1_key]   # shared by a household: when
   household_prior: 0.3           #   all agree, personal details alone decide ("auto": learnt)
-  first_name_guard: auto         # unrelated first names stay apart, unless the data has no families
+  family_guards: auto            # unrelated first names and birth dates stay apart, unless the data has no families
   max_comparisons_per_record: 200   # refuse a blocking rule that would explode
   # max_comparisons_per_rule: 50000000   # or an absolute limit
   training_sample_records: 300000   # train on a uniform sample above this many records

@@ -65,7 +65,7 @@ def identity_resolution(context: dg.AssetExecutionContext, cdp: CdpResource):
                 [{"type": t, "records": int(n)} for t, n in result.ignored_identifiers]
             ),
             "household_share": float(result.household_share or 0.0),
-            "first_name_guard": result.first_name_guard,
+            "family_guards": result.family_guards,
             "seconds": float(result.seconds),
         },
     )

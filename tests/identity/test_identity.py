@@ -329,14 +329,14 @@ def test_household_prior_is_learnt_from_the_pairs():
         IdentitySettings.from_dict({"household_prior": 1.5})
 
 
-def test_first_name_guard_follows_the_data_unless_set():
+def test_family_guards_follow_the_data_unless_set():
     import importlib
 
     resolve_module = importlib.import_module("cdp.identity.resolve")
-    guard = resolve_module._first_name_guard
+    guard = resolve_module._family_guards
     auto = IdentitySettings()
     assert guard(auto, 0.6)  # families in the data: unrelated first names stay apart
     assert not guard(auto, 0.95)  # repeated records, no families: a name is an error
     assert guard(auto, None)
-    assert guard(IdentitySettings(first_name_guard=True), 0.95)
-    assert not guard(IdentitySettings(first_name_guard=False), 0.1)
+    assert guard(IdentitySettings(family_guards=True), 0.95)
+    assert not guard(IdentitySettings(family_guards=False), 0.1)

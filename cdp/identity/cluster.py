@@ -5,9 +5,10 @@ people into a giant cluster. Here records are merged in order of evidence, stron
 first, and a merge happens only when:
 - the joined group stays within `max_cluster_size`;
 - it would not hold conflicting facts: two different strong identifiers of one type (two
-  loyalty ids), birth dates more than a typo apart, or first names that are neither
-  one typo apart nor nicknames of each other. This keeps household members (same
-  address, surname and sometimes email) apart;
+  loyalty ids) or, with the family guards on, birth dates more than a typo apart or first
+  names that are neither nicknames, initials nor typos of each other (nor swapped with
+  the surname). This keeps household members (same address, surname and sometimes
+  email) apart;
 - two groups that already have several members are joined by at least `min_cross_edges`
   edges, or by one edge at `strong_match_threshold`.
 Deterministic links (a shared strong identifier) are applied first and bypass the
@@ -43,8 +44,9 @@ class Group:
 @lru_cache(maxsize=200_000)
 def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """`a` and `b` are (name, *related names). Compatible: one a nickname of the other, an
-    initial of the other, one typo apart, or one a typo of the other's nickname. Patricia / Patrick and Ryan / Bryant are
-    two edits apart: in one household they are two people."""
+    initial of the other, one typo apart, or one a typo of the other's nickname.
+    Patricia / Patrick and Ryan / Bryant are two edits apart: in one household they are
+    two people."""
     x, y = a[0], b[0]
     if x in b or y in a:
         return True

@@ -147,7 +147,10 @@ class IdentitySettings(BaseModel):
     def _household(self) -> IdentitySettings:
         known = {c.column for c in self.comparisons}
         unknown = [c for c in self.household_comparisons if c not in known]
-        if unknown:
+        if unknown and "household_comparisons" not in self.model_fields_set:
+            # The default names columns the user's own comparisons may leave out.
+            self.household_comparisons = [c for c in self.household_comparisons if c in known]
+        elif unknown:
             raise ValueError(
                 f"household_comparisons names {unknown}, which are not comparisons "
                 f"(comparisons: {', '.join(sorted(known))})"

@@ -237,6 +237,9 @@ def test_household_pairs_are_rescored_on_personal_details_alone():
 def test_household_comparisons_must_be_comparisons():
     with pytest.raises(CdpError, match="household_comparisons names"):
         IdentitySettings.from_dict({"household_comparisons": ["city_key"]})
+    # Left at its default, the list follows the comparisons a user keeps.
+    own = IdentitySettings.from_dict({"comparisons": [{"column": "email_key", "kind": "email"}]})
+    assert own.household_comparisons == []
 
 
 def test_training_sample_is_uniform_and_repeatable():
@@ -340,3 +343,24 @@ def test_family_guards_follow_the_data_unless_set():
     assert guard(auto, None)
     assert guard(IdentitySettings(family_guards=True), 0.95)
     assert not guard(IdentitySettings(family_guards=False), 0.1)
+
+
+def test_the_documented_example_is_the_defaults():
+    import yaml
+
+    from cdp.identity.settings import EXAMPLE_YAML
+
+    example = IdentitySettings.from_dict(yaml.safe_load(EXAMPLE_YAML)["identity"])
+    assert example.model_dump() == IdentitySettings().model_dump()
+
+
+def test_the_settings_in_docs_are_the_defaults():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    doc = (Path(__file__).parents[2] / "docs" / "identity.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(identity:.*?)```", doc, re.S).group(1)
+    documented = IdentitySettings.from_dict(yaml.safe_load(block)["identity"])
+    assert documented.model_dump() == IdentitySettings().model_dump()

@@ -52,15 +52,17 @@ def render(results: dict) -> str:
     ]
     extra = acc["scores"].get("notes") or []
     out += [f"- {n}" for n in extra]
-    if "public" in results:
-        pub = results["public"]
+    for variant, pub in results.get("public", {}).items():
+        fields = "given name, surname, birth date, street and postcode" + (
+            ", and the social security number as a national id" if pub["national_id"] else ""
+        )
         out += [
             "",
-            f"### Public data: FEBRL dataset 3 ({pub['records']:,} records, up to five repeats "
-            "per person, no households)",
+            f"### Public data: FEBRL dataset 3, {variant} ({pub['records']:,} records, up to "
+            "five repeats per person, no households)",
             "",
-            "Given name, surname, birth date, street and postcode; no email or phone. Plain "
-            f"Splink took {pub['baseline_seconds']:.1f} s for all three thresholds.",
+            f"Compared on {fields}; no email or phone. Plain Splink took "
+            f"{pub['baseline_seconds']:.1f} s for all three thresholds.",
             "",
             *_scores_table(pub),
         ]

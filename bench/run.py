@@ -80,10 +80,10 @@ def main() -> None:
     )
     results["accuracy"]["scores"] = score_workspace(BENCH_DIR / f"accuracy_{customers}")
     save()
-    from bench.febrl import run as run_febrl
+    from bench.febrl import run_both
 
     print("[bench] public    FEBRL dataset 3 ...", flush=True)
-    results["public"] = run_febrl(BENCH_DIR)
+    results["public"] = run_both(BENCH_DIR)
     save()
     if scale:
         run_all("scale", scale, ("generate", "ingest", "harmonise", "identity"))

@@ -40,6 +40,7 @@ def baseline_settings() -> SettingsCreator:
             cl.ExactMatch("phone").configure(term_frequency_adjustments=True),
             cl.ExactMatch("postal_code"),
             cl.JaroWinklerAtThresholds("address_line1_key"),
+            cl.DamerauLevenshteinAtThresholds("national_id", [1]),
         ],
         blocking_rules_to_generate_predictions=[
             block_on("first_name_key", "last_name_key"),
@@ -48,6 +49,7 @@ def baseline_settings() -> SettingsCreator:
             block_on("last_name_key", "birth_date"),
             block_on("address_line1_key", "postal_code"),
             block_on("birth_date", "postal_code"),
+            block_on("national_id"),
         ],
     )
 
@@ -69,6 +71,7 @@ def run_baseline(
                     "phone",
                     "postal_code",
                     "address_line1_key",
+                    "national_id",
                 ]
             )
         ),

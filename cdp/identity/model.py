@@ -29,6 +29,7 @@ DEFAULT_PARAMS = {
     "fuzzy": ([0.80, 0.12, 0.08], [0.001, 0.01, 0.989]),
     "name": ([0.80, 0.06, 0.08, 0.03, 0.03], [0.002, 0.002, 0.006, 0.03, 0.96]),
     "date": ([0.88, 0.07, 0.05], [0.0003, 0.003, 0.9967]),
+    "identifier": ([0.90, 0.05, 0.05], [0.00001, 0.0001, 0.99989]),
 }
 # m / u of the "first and last name swapped" level of both name comparisons.
 SWAPPED_PARAMS = (0.01, 0.0001)
@@ -111,7 +112,7 @@ def _comparison(rule: ComparisonRule, trained: bool):
             cll.JaroWinklerLevel(c, 0.92),
             cll.JaroWinklerLevel(c, 0.8),
         ]
-    else:  # date (as ISO text): exact, or one typo / transposition away
+    else:  # date (as ISO text) or identifier: exact, or one typo / transposition away
         levels = [
             cll.ExactMatchLevel(c),
             cll.DamerauLevenshteinLevel(c, 1),

@@ -65,7 +65,14 @@ def connect_inputs(ws: Workspace) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def build_records(con: duckdb.DuckDBPyConnection) -> pa.Table:
+# Party identifiers compared by Splink rather than joined on: a national id may carry a
+# typo, and one person's two records may hold it once each.
+COMPARED_IDENTIFIERS = ("national_id",)
+
+
+def build_records(
+    con: duckdb.DuckDBPyConnection, compared_identifiers: tuple[str, ...] = COMPARED_IDENTIFIERS
+) -> pa.Table:
     """unique_id, source_name, source_record_id and the comparison columns."""
     records = con.sql(
         """
@@ -87,6 +94,11 @@ def build_records(con: duckdb.DuckDBPyConnection) -> pa.Table:
                 arg_min(postal_code_key, ordinal) as postal_code,
                 arg_min(city_key, ordinal) as city_key
             from int_contact_point_addresses_deduplicated group by all
+        ),
+        nid as (
+            select source_name, source_record_id, min(identification_number) as national_id
+            from int_party_identifications_deduplicated
+            where identification_type in (select unnest($types)) group by all
         )
         select
             ind.source_name || ':' || ind.source_record_id as unique_id,
@@ -94,13 +106,15 @@ def build_records(con: duckdb.DuckDBPyConnection) -> pa.Table:
             ind.first_name, ind.last_name,
             ind.first_name_key, ind.last_name_key, cast(ind.birth_date as varchar) as birth_date,
             em.email_key, ph.phone, ad.address_line1_key, ad.postal_code, ad.city_key,
-            ind.updated_ts
+            nid.national_id, ind.updated_ts
         from ind
         left join em using (source_name, source_record_id)
         left join ph using (source_name, source_record_id)
         left join ad using (source_name, source_record_id)
+        left join nid using (source_name, source_record_id)
         order by unique_id
-        """
+        """,
+        params={"types": list(compared_identifiers) or [""]},
     ).to_arrow_table()
     keys = records.column("first_name_key").to_pylist()
     distinct = {k: canonical_first_name(k) for k in set(keys)}

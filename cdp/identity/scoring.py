@@ -157,8 +157,8 @@ def household_rescore(
     comparisons only, and the lower of the two probabilities is kept.
     """
     p = scored["match_probability"].to_numpy(zero_copy_only=False)
-    names = [c.column for c in settings.comparisons]
-    household = [c for c in settings.household_comparisons if f"mw_{c}" in scored.column_names]
+    names = [c.column for c in settings.comparisons if f"mw_{c.column}" in scored.column_names]
+    household = [c for c in settings.household_comparisons if c in names]
     if not household or len(p) == 0:
         return p, np.zeros(len(p), dtype=bool), None
 

@@ -28,6 +28,7 @@ MATCH_COLUMNS = (
     "postal_code",
     "address_line1_key",
     "city_key",
+    "national_id",
 )
 
 
@@ -36,8 +37,9 @@ class ComparisonRule(BaseModel):
     column: str
     # exact: equal or not; name: exact / nickname / close spelling; fuzzy: exact or close;
     # date: exact / one typo away; email: exact / same user part, other domain;
-    # address: the street with `postal_column`, as one comparison.
-    kind: Literal["exact", "name", "fuzzy", "date", "email", "address"] = "exact"
+    # address: the street with `postal_column`, as one comparison; identifier: exact / one
+    # typo or transposition away.
+    kind: Literal["exact", "name", "fuzzy", "date", "email", "address", "identifier"] = "exact"
     term_frequency: bool = True
     postal_column: str = "postal_code"
 
@@ -56,6 +58,7 @@ DEFAULT_COMPARISONS = [
     ComparisonRule(column="email_key", kind="email"),
     ComparisonRule(column="phone", kind="exact"),
     ComparisonRule(column="address_line1_key", kind="address", term_frequency=False),
+    ComparisonRule(column="national_id", kind="identifier", term_frequency=False),
 ]
 
 DEFAULT_BLOCKING = [
@@ -66,6 +69,7 @@ DEFAULT_BLOCKING = [
     ["last_name_key", "birth_date"],
     ["address_line1_key", "postal_code"],
     ["birth_date", "postal_code"],
+    ["national_id"],
 ]
 
 
@@ -190,7 +194,7 @@ identity:
   # max_comparisons_per_rule: 50000000   # or an absolute limit
   training_sample_records: 300000   # train on a uniform sample above this many records
   prior_rules_recall: 0.7        # share of true pairs the sure rules find (for the prior)
-  comparisons:                   # kind: exact | name | fuzzy | date | email | address
+  comparisons:                   # kind: exact | name | fuzzy | date | email | address | identifier
     - {column: first_name_key, kind: name}
     - {column: last_name_key, kind: name}
     - {column: birth_date, kind: date, term_frequency: false}
@@ -198,6 +202,7 @@ identity:
     - {column: phone, kind: exact}
     # street and postal code as one comparison, so a shared home counts once
     - {column: address_line1_key, kind: address, postal_column: postal_code, term_frequency: false}
+    - {column: national_id, kind: identifier, term_frequency: false}   # party ids of type national_id
   blocking_rules:                # pairs are compared only when they agree on one rule
     - [first_name_key, last_name_key]
     - [email_key]
@@ -206,4 +211,5 @@ identity:
     - [last_name_key, birth_date]
     - [address_line1_key, postal_code]
     - [birth_date, postal_code]
+    - [national_id]
 """

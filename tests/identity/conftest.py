@@ -71,15 +71,25 @@ def write_inputs(ws: Workspace, records: list[dict], logins: list[tuple[str, str
             "city_key": [None] * len(rows),
         },
     )
-    loyal = [r for r in records if r.get("loyalty")]
+    ids = [
+        (r["source"], r["id"], t, r[key])
+        for r in records
+        for key, t in (("loyalty", "loyalty_id"), ("national_id", "national_id"))
+        if r.get(key)
+    ]
     write_parquet(
         h / "int_party_identifications_deduplicated.parquet",
         pa.table(
             {
-                "source_name": pa.array([r["source"] for r in loyal], pa.string()),
-                "source_record_id": pa.array([r["id"] for r in loyal], pa.string()),
-                "identification_type": pa.array(["loyalty_id"] * len(loyal), pa.string()),
-                "identification_number": pa.array([r["loyalty"] for r in loyal], pa.string()),
+                name: pa.array([row[i] for row in ids], pa.string())
+                for i, name in enumerate(
+                    (
+                        "source_name",
+                        "source_record_id",
+                        "identification_type",
+                        "identification_number",
+                    )
+                )
             }
         ),
     )

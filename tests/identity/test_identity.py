@@ -364,3 +364,29 @@ def test_the_settings_in_docs_are_the_defaults():
     block = re.search(r"```yaml\n(identity:.*?)```", doc, re.S).group(1)
     documented = IdentitySettings.from_dict(yaml.safe_load(block)["identity"])
     assert documented.model_dump() == IdentitySettings().model_dump()
+
+
+def test_national_ids_are_compared_not_joined_on(ws):
+    from cdp.identity.prepare import build_records, connect_inputs
+
+    people = [
+        rec("crm", "n1", "Ana", "Ruiz", "1980-01-01", loyalty="L1") | {"national_id": "123456789"},
+        rec("shop", "n2", "Ana", "Ruiz") | {"national_id": "123456798"},  # a transposition
+    ]
+    write_inputs(ws, people)
+    records = build_records(connect_inputs(ws))
+    ids = zip(records["unique_id"].to_pylist(), records["national_id"].to_pylist(), strict=True)
+    assert dict(ids) == {
+        "crm:n1": "123456789",
+        "shop:n2": "123456798",
+    }
+    resolve(ws, run_id="r1")
+    # No strong identifier in common, yet the names and the near-identical id join them.
+    c = _clusters(ws)
+    assert c["crm:n1"] == c["shop:n2"]
+    # The same names with two unrelated national ids: two people.
+    people[1]["national_id"] = "987001234"
+    write_inputs(ws, people)
+    resolve(ws, run_id="r2")
+    c = _clusters(ws)
+    assert c["crm:n1"] != c["shop:n2"]

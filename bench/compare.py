@@ -65,8 +65,13 @@ def score_workspace(ws_path) -> dict:
         methods[f"plain Splink, connected components at {threshold}"] = pairwise_scores(
             _as_links(pq.read_table(f)), truth
         )
+    from bench.ceiling import recall_ceiling
+
+    ceiling = recall_ceiling(ws)
     notes = [
         f"Logged-in anonymous visitors linked to the right person: {ours_anon['linked_right']:,} of "
         f"{ours_anon['logged_in']:,} ({ours_anon['accuracy']:.2%}).",
+        f"Recall ceiling of the data (bench/ceiling.py: an oracle linking each person's records "
+        f"that agree exactly on two or more fields): {ceiling:.4f}.",
     ]
-    return {"methods": methods, "anonymous": ours_anon, "notes": notes}
+    return {"methods": methods, "anonymous": ours_anon, "recall_ceiling": ceiling, "notes": notes}

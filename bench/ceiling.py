@@ -1,9 +1,10 @@
 """How much recall the data allows: a generous oracle that knows who is who.
 
-Every pair of one person's records that agree exactly on at least two of first name
-(nickname-canonical), surname, birth date, email, phone, postal code and street is
-linked, and the links are closed over; first and last name alone count, though between
-people they are ambiguous. What this oracle cannot link, no matcher using these fields
+Every pair of one person's records that agree on at least two of first name, surname,
+birth date, email, phone, postal code and street is linked, and the links are closed
+over. Agreement is generous: names and streets at Jaro-Winkler 0.88 or better or
+nickname-canonical equal, birth dates one edit apart; first and last name alone count,
+though between people they are ambiguous. What this oracle cannot link, no matcher using these fields
 can link without also merging strangers.
 """
 
@@ -38,7 +39,14 @@ def recall_ceiling(ws) -> float:
         "create table j as select row_number() over (order by unique_id) - 1 as i, r.*, t.person_id as g "
         "from r join t using (source_name, source_record_id)"
     )
-    agree = " + ".join(f"coalesce((a.{f} = b.{f})::int, 0)" for f in FIELDS)
+    fuzzy = {
+        "first_name_canon": "a.first_name_canon = b.first_name_canon "
+        "or jaro_winkler_similarity(a.first_name_canon, b.first_name_canon) >= 0.88",
+        "last_name_key": "jaro_winkler_similarity(a.last_name_key, b.last_name_key) >= 0.88",
+        "birth_date": "damerau_levenshtein(a.birth_date, b.birth_date) <= 1",
+        "address_line1_key": "jaro_winkler_similarity(a.address_line1_key, b.address_line1_key) >= 0.88",
+    }
+    agree = " + ".join(f"coalesce(({fuzzy.get(f, f'a.{f} = b.{f}')})::int, 0)" for f in FIELDS)
     pairs = con.execute(
         f"select a.i, b.i from j a join j b on a.g = b.g and a.i < b.i where {agree} >= 2"
     ).fetchnumpy()

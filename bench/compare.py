@@ -72,6 +72,6 @@ def score_workspace(ws_path) -> dict:
         f"Logged-in anonymous visitors linked to the right person: {ours_anon['linked_right']:,} of "
         f"{ours_anon['logged_in']:,} ({ours_anon['accuracy']:.2%}).",
         f"Recall ceiling of the data (bench/ceiling.py: an oracle linking each person's records "
-        f"that agree exactly on two or more fields): {ceiling:.4f}.",
+        f"that agree, exactly or nearly, on two or more fields): {ceiling:.4f}.",
     ]
     return {"methods": methods, "anonymous": ours_anon, "recall_ceiling": ceiling, "notes": notes}

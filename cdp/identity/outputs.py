@@ -109,7 +109,7 @@ def link_table(records: pa.Table, record_ids: pa.Array, joined: EdgeSet, run_id:
     )
 
 
-def cookie_table(con, uids: pa.ChunkedArray, record_ids: pa.Array, run_id: str) -> pa.Table:
+def cookie_table(con, uids: pa.Array, record_ids: pa.Array, run_id: str) -> pa.Table:
     """A cookie joins the person it logged into most (then most recently); it never joins
     two people together."""
     membership = pa.table({"unique_id": uids, "unified_individual_id": record_ids})

@@ -16,7 +16,7 @@ import pyarrow as pa
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from cdp.identity.model import MIN_EM_PAIRS, pair_count
+from cdp.identity.model import estimate_m_by_em
 
 THRESHOLDS = (0.9, 0.99, 0.999)
 
@@ -81,9 +81,7 @@ def run_baseline(
     linker.training.estimate_u_using_random_sampling(max_pairs=3e6, seed=seed)
     con = duckdb.connect()
     con.register("records", records)
-    for rule in (["first_name_key", "last_name_key"], ["birth_date"], ["email_key"]):
-        if pair_count(con, "records", rule) >= MIN_EM_PAIRS:  # no emails, no email pass
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+    estimate_m_by_em(linker, con, "records", set(records.column_names))
     t = time.perf_counter()
     preds = linker.inference.predict(threshold_match_probability=min(thresholds))
     result = BaselineResult(predict_seconds=time.perf_counter() - t)

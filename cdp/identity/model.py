@@ -185,6 +185,17 @@ def check_blocking(
 
 
 MIN_EM_PAIRS = 100
+EM_RULES = (("first_name_key", "last_name_key"), ("birth_date",), ("email_key",))
+
+
+def estimate_m_by_em(linker: Linker, con, table: str, columns: set[str]) -> None:
+    """Each EM pass estimates every comparison but the ones it blocks on; three passes
+    cover them all. A pass on no compared column, or whose rule pairs (almost) no
+    records, say on email in data with no emails, is skipped: EM cannot learn from it."""
+    for rule in EM_RULES:
+        if set(rule) & columns and pair_count(con, table, list(rule)) >= MIN_EM_PAIRS:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+
 
 PRIOR_RULES = (
     ("email_key", "first_name_key"),
@@ -228,23 +239,17 @@ def train_model(db: DuckDBAPI, records: pa.Table, settings: IdentitySettings, pa
     )
     # The prior (how likely two random records are one person) from pairs that surely
     # match, scaled by the share of true pairs those rules find: a uniform sample keeps it.
+    cols = {c.column for c in settings.comparisons}
     rules = [
         r
         for r in PRIOR_RULES
-        if set(r) <= {c.column for c in settings.comparisons} | {"first_name_key"}
-        and pair_count(con, "sample", list(r)) > 0
+        if set(r) <= cols | {"first_name_key"} and pair_count(con, "sample", list(r)) > 0
     ]
     if rules:
         linker.training.estimate_probability_two_random_records_match(
             [block_on(*r) for r in rules], recall=settings.prior_rules_recall
         )
-    # Each EM pass estimates every comparison but the ones it blocks on; three passes
-    # cover them all. A pass whose rule pairs (almost) no records, say on email in data
-    # with no emails, is skipped: EM cannot learn from it.
-    cols = {r.column for r in settings.comparisons}
-    for rule in (["first_name_key", "last_name_key"], ["birth_date"], ["email_key"]):
-        if set(rule) & cols and pair_count(con, "sample", rule) >= MIN_EM_PAIRS:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+    estimate_m_by_em(linker, con, "sample", cols)
     model = floor_m(linker.misc.save_model_to_json())
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(model, indent=2), encoding="utf-8")

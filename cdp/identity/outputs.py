@@ -86,14 +86,11 @@ def link_table(records: pa.Table, record_ids: pa.Array, joined: EdgeSet, run_id:
     n = records.num_rows
     best = np.full(n, np.nan)
     stage = np.full(n, "singleton", dtype=object)
-    for side in (joined.left, joined.right):
-        np.fmax.at(best, side, joined.probability)
     order = np.lexsort((np.array(joined.stage, dtype=object), -joined.probability))
-    seen = np.zeros(n, dtype=bool)
     for k in order.tolist():  # strongest first, then by stage name: the first one wins
         for i in (joined.left[k], joined.right[k]):
-            if not seen[i]:
-                seen[i] = True
+            if np.isnan(best[i]):
+                best[i] = joined.probability[k]
                 stage[i] = joined.stage[k]
     return pa.table(
         {

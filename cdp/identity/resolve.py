@@ -30,7 +30,7 @@ from cdp.identity.outputs import (
     unified_table,
     write_outputs,
 )
-from cdp.identity.prepare import build_records, connect_inputs, strong_ids
+from cdp.identity.prepare import build_records, connect_inputs, name_variants, strong_ids
 from cdp.identity.scoring import ScoredPairs, score_pairs, splink_db
 from cdp.identity.settings import IdentitySettings
 from cdp.identity.stable_ids import assign_ids
@@ -201,18 +201,13 @@ def _family_guards(settings: IdentitySettings, household_share: float | None) ->
 def _clusterer(
     records: pa.Table, strong_map, settings: IdentitySettings, family_guards: bool = True
 ) -> GuardedClusterer:
-    variants = {}
-    for k, v in zip(
-        records.column("first_name_key").to_pylist(),
-        records.column("first_name_variants").to_pylist(),
-        strict=True,
-    ):
-        if k and k not in variants:
-            variants[k] = (k, *v)
     return GuardedClusterer(
         records.num_rows,
         _shared_values(records.column("birth_date")),
-        _shared_values(records.column("first_name_key"), lambda k: variants.get(k)),
+        # The same related names as the records' first_name_variants, once per name.
+        _shared_values(
+            records.column("first_name_key"), lambda k: (k, *name_variants(k)) if k else None
+        ),
         strong_map,
         max_size=settings.max_cluster_size,
         min_cross_edges=settings.min_cross_edges,

@@ -78,7 +78,7 @@ def _records(rows: list[dict], national_id: bool) -> tuple[list[dict], pa.Table]
 
 def run(root: Path, national_id: bool = True) -> dict:
     from bench.compare import _as_links
-    from cdp.identity import resolve
+    from cdp.identity.resolve import resolve
     from cdp.identity.baseline import run_baseline
     from cdp.identity.evaluate import pairwise_scores
     from cdp.identity.prepare import build_records, connect_inputs

@@ -57,7 +57,7 @@ def stage_harmonise(ws) -> dict:
 
 
 def stage_identity(ws) -> dict:
-    from cdp.identity import resolve, train
+    from cdp.identity.resolve import resolve, train
 
     # Every stage included: a fresh model and no carried-forward state.
     shutil.rmtree(ws.identity_dir, ignore_errors=True)

@@ -33,7 +33,7 @@ def lake_summary(ws: Workspace) -> dict:
                 _count(f"{d}/*/*.parquet"),
                 _count(f"{q}/*/*.parquet") if q.is_dir() and any(q.glob("*/*.parquet")) else 0,
             )
-    profiles = _count(str(ws.identity_dir / "unified_individual.parquet"))
+    profiles = _count(str(ws.marts_dir / "unified_individual.parquet"))
     records = _count(str(ws.identity_dir / "unified_link_individual.parquet"))
     segments: dict[str, int] = {}
     membership = ws.marts_dir / "segment_membership.parquet"

@@ -21,12 +21,16 @@ def generated_dir(ws: Workspace) -> Path:
 
 
 def dbt_env(ws: Workspace) -> dict[str, str]:
+    from cdp.identity.settings import IdentitySettings
+
     settings = load_settings(ws.settings_file)
+    identity = IdentitySettings.from_dict(settings.identity, ws.settings_file)
     return {
         "CDP_WORKSPACE": str(ws.root),
         "CDP_DBT_DATABASE": str(ws.dbt_database),
         "CDP_DBT_GENERATED": str(generated_dir(ws)),
         "CDP_DEFAULT_REGION": settings.default_region,
+        "CDP_IDENTITY_MAX_KEY_RECORDS": str(identity.max_identifier_records),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }

@@ -1,4 +1,5 @@
-"""Normalisers that need Python libraries (phonenumbers, unidecode), shared by dbt and the CLI."""
+"""Normalisers that need Python libraries (phonenumbers, unidecode, nicknames), shared by
+dbt (as DuckDB functions), identity resolution and the CLI."""
 
 from __future__ import annotations
 
@@ -42,17 +43,57 @@ def fold(text: str | None) -> str | None:
     return folded or None
 
 
-def _distinct_map(values: pa.Array, fn) -> pa.Array:
+@lru_cache(maxsize=1)
+def _namer():
+    from nicknames import NickNamer
+
+    return NickNamer()
+
+
+@lru_cache(maxsize=200_000)
+def canonical_first_name(key: str | None) -> str | None:
+    """Bob, Rob and Robert share one key; names with no known variants stay as they are."""
+    if not key:
+        return key
+    canon = _namer().canonicals_of(key)
+    # A name that is itself a formal name keeps its own key (Mary stays Mary).
+    if not canon or key in canon or _namer().nicknames_of(key):
+        return key
+    return min(canon)
+
+
+@lru_cache(maxsize=200_000)
+def name_variants(key: str | None) -> tuple[str, ...]:
+    """The name and the names the list relates to it directly, either way: Bob -> (bob,
+    bobby, rob, robert, ...). Two names are nickname-compatible when one is in the other's
+    list; a third name both relate to does not count (the list relates Robert and William
+    to Bill, which would make father and son one person)."""
+    if not key:
+        return ()
+    return tuple(sorted({key, *_namer().canonicals_of(key), *_namer().nicknames_of(key)}))
+
+
+def _distinct_map(values: pa.Array, fn, type_=pa.string()) -> pa.Array:
     """Apply `fn` to each distinct value once, then spread the results back."""
     values = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
     uniques = pc.unique(values)
-    mapped = pa.array([fn(v) for v in uniques.to_pylist()], pa.string())
+    mapped = pa.array([fn(v) for v in uniques.to_pylist()], type_)
     return pc.take(mapped, pc.index_in(values, value_set=uniques))
 
 
 def _phone_udf(values: pa.Array, regions: pa.Array) -> pa.Array:
     region = next((r for r in regions.to_pylist() if r), "US")
     return _distinct_map(values, lambda v: phone_e164(v, region))
+
+
+def _name_canon_udf(values: pa.Array) -> pa.Array:
+    return _distinct_map(values, canonical_first_name)
+
+
+def _name_variants_udf(values: pa.Array) -> pa.Array:
+    return _distinct_map(
+        values, lambda v: list(name_variants(v)) if v else None, pa.list_(pa.string())
+    )
 
 
 def _fold_udf(values: pa.Array) -> pa.Array:
@@ -71,12 +112,13 @@ def register_functions(conn) -> None:
         null_handling="special",
         side_effects=False,
     )
-    conn.create_function(
-        "cdp_fold",
-        _fold_udf,
-        [VARCHAR],
-        VARCHAR,
-        type="arrow",
-        null_handling="special",
-        side_effects=False,
-    )
+    import duckdb
+
+    for name, fn, returns in (
+        ("cdp_fold", _fold_udf, VARCHAR),
+        ("cdp_name_canon", _name_canon_udf, VARCHAR),
+        ("cdp_name_variants", _name_variants_udf, duckdb.list_type(VARCHAR)),
+    ):
+        conn.create_function(
+            name, fn, [VARCHAR], returns, type="arrow", null_handling="special", side_effects=False
+        )

@@ -1,5 +1,5 @@
-"""Identity resolution: deterministic stitching, Splink matching, guarded clustering, stable ids."""
+"""Identity resolution: match rules, Splink matching, guarded clustering, stable ids.
 
-from cdp.identity.resolve import ResolveResult, TrainResult, resolve, train
-
-__all__ = ["ResolveResult", "TrainResult", "resolve", "train"]
+Nothing is imported here: settings and readers of the outputs (the profile, the CLI)
+must not pay for importing Splink. Resolution itself is `cdp.identity.resolve`.
+"""

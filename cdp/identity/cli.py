@@ -26,7 +26,7 @@ WorkspaceOpt = Annotated[
 @friendly_errors
 def train(workspace: WorkspaceOpt = None) -> None:
     """Train the identity model (EM, u from random sampling) and save it as reviewable JSON."""
-    from cdp.identity import train as run_train
+    from cdp.identity.resolve import train as run_train
 
     ws = resolve_workspace(workspace)
     with console.status("training the identity model"):

@@ -11,8 +11,8 @@ first, and a merge happens only when:
   email) apart;
 - two groups that already have several members are joined by at least `min_cross_edges`
   edges, or by one edge at `strong_match_threshold`.
-Deterministic links (a shared strong identifier) are applied first and bypass the
-support rule, but not the size and identifier-frequency guards.
+Match-rule links (cdp.identity.match_rules) are applied first and bypass the support
+rule, but not the other guards: a shared family mailbox does not merge a family.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+from rapidfuzz.distance import OSA
 
 
 @dataclass(slots=True)
@@ -50,6 +51,9 @@ def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     x, y = a[0], b[0]
     if x in b or y in a:
         return True
+    # Real names hold no digits; "Other0" and "Other1" are two labels, not a typo.
+    if _digits(x) != _digits(y):
+        return False
     shorter = min(len(x), len(y))
     if shorter == 1 and (x.startswith(y) or y.startswith(x)):
         return True
@@ -61,6 +65,10 @@ def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
         return True
     # A misspelt nickname: Imckey for Mickey, a nickname of Michael.
     return _near_any(x, b[1:]) or _near_any(y, a[1:])
+
+
+def _digits(name: str) -> str:
+    return "".join(ch for ch in name if ch.isdigit())
 
 
 def _near_any(name: str, others: tuple[str, ...]) -> bool:
@@ -96,19 +104,8 @@ def dates_conflict(a: str, b: str, max_edits: int) -> bool:
 
 
 def _edits(a: str, b: str) -> int:
-    """Damerau-Levenshtein distance, for short strings like dates."""
-    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i in range(len(a) + 1):
-        d[i][0] = i
-    for j in range(len(b) + 1):
-        d[0][j] = j
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-    return d[len(a)][len(b)]
+    """Optimal string alignment distance: edits, with a swap of neighbours as one."""
+    return OSA.distance(a, b)
 
 
 class GuardedClusterer:
@@ -200,13 +197,15 @@ class GuardedClusterer:
         return ra
 
     def add_deterministic(self, edges: list[Edge]) -> list[Edge]:
+        """Match-rule links, in order: no support needed, every other guard applies."""
         used = []
         for e in edges:
             ra, rb = self.find(e.left), self.find(e.right)
             if ra == rb:
                 continue
-            if len(self.group(ra).members) + len(self.group(rb).members) > self.max_size:
-                self.refused.append((e, "size"))
+            reason = self.conflict(self.group(ra), self.group(rb))
+            if reason:
+                self.refused.append((e, reason))
                 continue
             self.union(ra, rb)
             used.append(e)

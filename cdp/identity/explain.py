@@ -40,7 +40,7 @@ def explain(ws: Workspace, unified_id: str) -> Explanation:
     con.execute(
         f"create view near as select * from read_parquet('{d / 'identity_near_misses.parquet'}')"
     )
-    ind = ws.harmonised_dir / "int_individuals_deduplicated.parquet"
+    ind = ws.harmonised_dir / "int_person_records_prepared.parquet"
     con.execute(f"create view ind as select * from read_parquet('{ind}')")
     records = _rows(
         con,

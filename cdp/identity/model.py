@@ -16,7 +16,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from cdp.errors import CdpError
+from cdp.identity.blocking import pair_count
 from cdp.identity.settings import ComparisonRule, IdentitySettings
 from cdp.io.atomic import atomic_path
 
@@ -63,13 +63,19 @@ def _email_levels(c: str, tf: bool) -> list:
     ]
 
 
-def _address_levels(c: str, postal: str) -> list:
+def _address_levels(c: str, postal: str, house: str) -> list:
     # Street and postal code are one comparison: counted apart, a shared home would be
     # counted twice as evidence, and household members would look like one person.
+    # "1 Oak St" and "2 Oak St" are a letter apart but two homes: a similar street counts
+    # only when the house numbers do not differ.
     same_postal = cll.ExactMatchLevel(postal)
+    same_house = cll.CustomLevel(
+        f"{house}_l is null or {house}_r is null or {house}_l = {house}_r",
+        label_for_charts="house number not different",
+    )
     return [
         cll.And(cll.ExactMatchLevel(c), same_postal).configure(label_for_charts="same address"),
-        cll.And(cll.JaroWinklerLevel(c, 0.9), same_postal).configure(
+        cll.And(cll.JaroWinklerLevel(c, 0.9), same_postal, same_house).configure(
             label_for_charts="similar street, same postal code"
         ),
         cll.CustomLevel(
@@ -98,7 +104,7 @@ def _comparison(rule: ComparisonRule, trained: bool):
     elif rule.kind == "email":
         levels = _email_levels(c, tf)
     elif rule.kind == "address":
-        levels = _address_levels(c, rule.postal_column)
+        levels = _address_levels(c, rule.postal_column, rule.house_column)
     elif rule.kind == "fuzzy":
         levels = [
             cll.ExactMatchLevel(c, term_frequency_adjustments=tf),
@@ -127,61 +133,29 @@ def _comparison(rule: ComparisonRule, trained: bool):
     return cl.CustomComparison(comparison_levels=levels, output_column_name=c)
 
 
-def splink_settings(settings: IdentitySettings, trained: bool = True) -> SettingsCreator:
+def splink_settings(
+    settings: IdentitySettings, trained: bool = True, blocking: list | None = None
+) -> SettingsCreator:
+    """`blocking`: this run's rules, with the values each leaves out (BlockingPlan)."""
+    retain = ["first_name_variants"]
+    if any(r.kind == "address" for r in settings.comparisons):
+        retain.append("house_number")
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=[_comparison(r, trained) for r in settings.comparisons],
-        blocking_rules_to_generate_predictions=[block_on(*r) for r in settings.blocking_rules],
+        blocking_rules_to_generate_predictions=blocking
+        if blocking is not None
+        else [block_on(*r) for r in settings.blocking_rules],
         retain_intermediate_calculation_columns=True,  # per-comparison mw_ columns: the evidence
         retain_matching_columns=False,
-        additional_columns_to_retain=["first_name_variants"],
+        additional_columns_to_retain=retain,
         probability_two_random_records_match=0.0001,
     )
 
 
 def new_linker(db: DuckDBAPI, records: pa.Table, settings) -> Linker:
     return Linker(db.register(records), settings, log_level=logging.WARNING)
-
-
-def pair_count(con: duckdb.DuckDBPyConnection, table: str, rule: list[str]) -> int:
-    """Pairs an equality rule generates: the sum over its blocks of n(n-1)/2."""
-    not_null = " and ".join(f"{c} is not null" for c in rule)
-    return int(
-        con.execute(
-            f"select coalesce(sum(n * (n - 1) / 2), 0)::bigint from "
-            f"(select count(*) as n from {table} where {not_null} group by {', '.join(rule)})"
-        ).fetchone()[0]
-    )
-
-
-def check_blocking(
-    con: duckdb.DuckDBPyConnection, table: str, settings: IdentitySettings
-) -> dict[str, int]:
-    """Count each rule's comparisons before predicting; refuse one that would explode.
-
-    For equality rules the count is exact and cheap: the sum over blocks of n(n-1)/2.
-    """
-    counts = {}
-    records = con.execute(f"select count(*) from {table}").fetchone()[0]
-    limit = settings.comparison_limit(records)
-    for rule in settings.blocking_rules:
-        cols = ", ".join(rule)
-        not_null = " and ".join(f"{c} is not null" for c in rule)
-        n = pair_count(con, table, rule)
-        counts[" & ".join(rule)] = n
-        if n > limit:
-            largest = con.execute(
-                f"select count(*) as n from {table} where {not_null} group by {cols} order by n desc limit 1"
-            ).fetchone()[0]
-            raise CdpError(
-                f"blocking rule [{', '.join(rule)}] would generate {n:,} comparisons, over the limit of "
-                f"{limit:,} (identity.max_comparisons_per_record x records, or "
-                f"identity.max_comparisons_per_rule); its largest "
-                f"block holds {largest:,} records sharing one value. Use a more selective rule in "
-                "cdp.yml (identity.blocking_rules), or clean the shared default value at the source"
-            )
-    return counts
 
 
 MIN_EM_PAIRS = 100

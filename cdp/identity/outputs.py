@@ -1,5 +1,6 @@
-"""Write the identity outputs, columnar: the link table, unified individuals, the evidence
-(edges and near misses) and the history of merges and splits.
+"""Write the identity outputs, columnar: the link table, the clusters with the runs that
+made and last changed them, the evidence (edges and near misses) and the history of
+merges and splits.
 
 The link table is written last: it is what the next run carries ids forward from, so a
 run killed before it leaves the previous run's ids in force.
@@ -20,7 +21,6 @@ from cdp.identity.cluster import Edge
 from cdp.identity.prepare import cookie_links
 from cdp.identity.scoring import ScoredPairs
 from cdp.identity.stable_ids import HistoryEvent
-from cdp.identity.unified import build_unified
 from cdp.io.atomic import write_parquet
 from cdp.workspace import Workspace
 
@@ -35,6 +35,15 @@ LINK_SCHEMA = pa.schema(
         ("match_probability", pa.float64()),
         ("linked_by", pa.string()),
         ("run_id", pa.string()),
+    ]
+)
+
+CLUSTER_SCHEMA = pa.schema(
+    [
+        ("unified_individual_id", pa.string()),
+        ("person_records", pa.int64()),
+        ("created_run_id", pa.string()),
+        ("updated_run_id", pa.string()),
     ]
 )
 
@@ -82,12 +91,13 @@ class EdgeSet:
 
 def link_table(records: pa.Table, record_ids: pa.Array, joined: EdgeSet, run_id: str) -> pa.Table:
     """One row per person record: its id, and the probability and stage of its strongest
-    link (a deterministic link beats a probabilistic one of equal probability)."""
+    link (a match rule beats a Splink link of equal probability)."""
     n = records.num_rows
     best = np.full(n, np.nan)
     stage = np.full(n, "singleton", dtype=object)
-    order = np.lexsort((np.array(joined.stage, dtype=object), -joined.probability))
-    for k in order.tolist():  # strongest first, then by stage name: the first one wins
+    by_rule = np.array([not s.startswith("rule:") for s in joined.stage], dtype=bool)
+    order = np.lexsort((np.array(joined.stage, dtype=object), by_rule, -joined.probability))
+    for k in order.tolist():  # strongest first, a match rule first: the first one wins
         for i in (joined.left[k], joined.right[k]):
             if np.isnan(best[i]):
                 best[i] = joined.probability[k]
@@ -203,7 +213,7 @@ def previous_state(ws: Workspace):
         ids = t["unified_individual_id"].to_pylist()
         previous = dict(zip(keys.to_pylist(), ids, strict=True))
         sizes = Counter(ids)
-    upath = ws.identity_dir / "unified_individual.parquet"
+    upath = ws.identity_dir / "identity_clusters.parquet"
     if upath.exists():
         rows = pq.read_table(upath, columns=["unified_individual_id", "created_run_id"])
         ranked = sorted(
@@ -221,7 +231,7 @@ def previous_state(ws: Workspace):
 
 
 def _old_updated(ws: Workspace) -> dict[str, str]:
-    path = ws.identity_dir / "unified_individual.parquet"
+    path = ws.identity_dir / "identity_clusters.parquet"
     if not path.exists():
         return {}
     t = pq.read_table(path, columns=["unified_individual_id", "updated_run_id"])
@@ -230,34 +240,34 @@ def _old_updated(ws: Workspace) -> dict[str, str]:
     )
 
 
-def unified_table(
+def clusters_table(
     ws: Workspace,
     run_id: str,
-    records: pa.Table,
     ids: list[str],
     groups: list[list[str]],
-    record_ids: pa.Array,
     previous: dict[str, str],
     prev_created: dict[str, str],
 ) -> pa.Table:
+    """One row per unified individual: its person records and the runs that created it
+    and last changed its membership (an unchanged cluster keeps its old run)."""
     prev_members: dict[str, set[str]] = defaultdict(set)
     for m, old in previous.items():
         prev_members[old].add(m)
-    # Unchanged clusters keep the run that last changed them.
     old_updated = _old_updated(ws)
     updated = [
         run_id if set(members) != prev_members.get(uid, set()) else old_updated.get(uid, run_id)
         for uid, members in zip(ids, groups, strict=True)
     ]
-    meta = pa.table(
+    table = pa.table(
         {
             "unified_individual_id": pa.array(ids, pa.string()),
+            "person_records": pa.array([len(g) for g in groups], pa.int64()),
             "created_run_id": pa.array([prev_created.get(u, run_id) for u in ids], pa.string()),
             "updated_run_id": pa.array(updated, pa.string()),
-        }
+        },
+        schema=CLUSTER_SCHEMA,
     )
-    membership = pa.table({"unique_id": records["unique_id"], "unified_individual_id": record_ids})
-    return build_unified(records, membership, meta)
+    return table.sort_by("unified_individual_id")
 
 
 def append_history(ws: Workspace, run_id: str, events: list[HistoryEvent]) -> None:
@@ -288,7 +298,7 @@ def append_history(ws: Workspace, run_id: str, events: list[HistoryEvent]) -> No
 
 OUTPUT_FILES = (
     "unified_link_individual.parquet",
-    "unified_individual.parquet",
+    "identity_clusters.parquet",
     "identity_edges.parquet",
     "identity_near_misses.parquet",
     "identity_history.parquet",
@@ -299,16 +309,18 @@ def write_outputs(
     ws: Workspace,
     run_id: str,
     links: pa.Table,
-    unified: pa.Table,
+    clusters: pa.Table,
     edges: pa.Table,
     near: pa.Table,
     events: list[HistoryEvent],
 ) -> list[str]:
     d = ws.identity_dir
     d.mkdir(parents=True, exist_ok=True)
+    # Before dbt built unified_individual, this stage wrote it here: drop the stale copy.
+    (d / "unified_individual.parquet").unlink(missing_ok=True)
     write_parquet(d / "identity_edges.parquet", edges)
     write_parquet(d / "identity_near_misses.parquet", near)
-    write_parquet(d / "unified_individual.parquet", unified)
+    write_parquet(d / "identity_clusters.parquet", clusters)
     write_parquet(d / "unified_link_individual.parquet", links)
     append_history(ws, run_id, events)
     return [str(d / f) for f in OUTPUT_FILES]

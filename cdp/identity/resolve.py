@@ -1,15 +1,17 @@
 """Resolve every source person record and logged-in visitor to a unified individual.
 
-Stages: deterministic stitching on strong identifiers, Splink matching (cdp.identity.
-scoring), guarded clustering, stable ids; then the outputs (cdp.identity.outputs):
-unified_link_individual, unified_individual, identity_edges, identity_near_misses and
-identity_history.
+Stages: match rules (cdp.identity.match_rules), Splink matching (cdp.identity.scoring),
+guarded clustering, stable ids; then the outputs (cdp.identity.outputs):
+unified_link_individual, identity_clusters, identity_edges, identity_near_misses and
+identity_history. The input is one dbt model (int_person_records_prepared) and the
+logged-in cookies; the reconciled person (names, birth date) is the dbt model
+unified_individual, built on these outputs.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,19 +21,21 @@ import pyarrow.compute as pc
 
 from cdp.config.settings import load_settings
 from cdp.errors import CdpError
+from cdp.harmonise.normalise import name_variants
 from cdp.identity.cluster import Edge, GuardedClusterer
+from cdp.identity.match_rules import RulePairs, all_rule_pairs
 from cdp.identity.model import train_model
 from cdp.identity.outputs import (
     EdgeSet,
+    clusters_table,
     cookie_table,
     edge_table,
     link_table,
     previous_state,
-    unified_table,
     write_outputs,
 )
-from cdp.identity.prepare import build_records, connect_inputs, name_variants, strong_ids
-from cdp.identity.scoring import ScoredPairs, score_pairs, splink_db
+from cdp.identity.prepare import build_records, connect_inputs
+from cdp.identity.scoring import ScoredPairs, score_pairs, splink_db, splink_input
 from cdp.identity.settings import IdentitySettings
 from cdp.identity.stable_ids import assign_ids
 from cdp.workspace import Workspace
@@ -57,8 +61,11 @@ class ResolveResult:
     cluster_size_distribution: dict[int, int] = field(default_factory=dict)
     largest_cluster: int = 0
     share_by_stage: dict[str, float] = field(default_factory=dict)
+    # Per match rule: pairs found, records it linked, values over the frequency guard.
+    match_rules: list[dict] = field(default_factory=list)
     ignored_identifiers: list[tuple[str, int]] = field(default_factory=list)
     blocking_comparisons: dict[str, int] = field(default_factory=dict)
+    blocking_left_out: list[dict] = field(default_factory=list)
     household_share: float | None = None  # learnt share of household pairs that are one person
     family_guards: bool = True
     warnings: list[str] = field(default_factory=list)
@@ -83,7 +90,7 @@ def train(
             f"{records.num_rows} person records are too few to train on (identity.min_training_records "
             f"is {settings.min_training_records}); resolution uses the documented default parameters"
         )
-    train_model(splink_db(ws), records, settings, ws.identity_model_file)
+    train_model(splink_db(ws), splink_input(records, settings), settings, ws.identity_model_file)
     return TrainResult(
         records.num_rows, True, str(ws.identity_model_file), time.perf_counter() - started
     )
@@ -103,18 +110,27 @@ def resolve(
     records = build_records(con)
     n = result.records = records.num_rows
     uids = records.column("unique_id").combine_chunks()
-    step("deterministic stitching")
-
-    det_edges, strong_map, ignored = _deterministic(con, settings, uids)
-    result.ignored_identifiers = ignored
-    for t, count in ignored:
-        result.warnings.append(
-            f"ignored {count} {t} value(s) shared by more than {settings.max_identifier_records} records"
-        )
+    step("match rules")
+    rule_pairs, strong_map = all_rule_pairs(records, settings)
+    det_edges = [
+        Edge(int(a), int(b), 1.0, f"rule:{rp.rule}")
+        for rp in rule_pairs
+        for a, b in zip(rp.lo.tolist(), rp.hi.tolist(), strict=True)
+    ]
+    ignored: Counter = Counter()
+    for rp in rule_pairs:
+        ignored.update(rp.ignored)
+        for kind, count in sorted(rp.ignored.items()):
+            result.warnings.append(
+                f"match rule {rp.rule}: ignored {count} {kind} value(s) shared by more than "
+                f"{settings.max_identifier_records} records"
+            )
+    result.ignored_identifiers = sorted(ignored.items())
 
     step("matching")
     pairs = score_pairs(ws, records, settings)
-    result.blocking_comparisons = pairs.blocking_comparisons
+    result.blocking_comparisons = pairs.blocking.comparisons
+    result.blocking_left_out = pairs.blocking.left_out
     result.household_share = pairs.household_share
     result.family_guards = _family_guards(settings, pairs.household_share)
     if not result.family_guards and settings.family_guards == "auto":
@@ -128,6 +144,7 @@ def resolve(
     step("clustering")
     clusterer = _clusterer(records, strong_map, settings, result.family_guards)
     joined_det = clusterer.add_deterministic(det_edges)
+    result.match_rules = _rule_report(rule_pairs, joined_det)
     strong = np.flatnonzero(pairs.p >= settings.match_threshold)
     joined_rows = strong[
         np.asarray(
@@ -154,7 +171,7 @@ def resolve(
         ws,
         run_id,
         pa.concat_tables([links, cookies]),
-        unified_table(ws, run_id, records, ids, groups, record_ids, previous, prev_created),
+        clusters_table(ws, run_id, ids, groups, previous, prev_created),
         edge_table(joined, pairs, uids, record_ids, joined=True),
         edge_table(near, pairs, uids, record_ids, joined=False),
         events,
@@ -248,21 +265,19 @@ def _groups(uids: list[str], cluster_no: np.ndarray) -> list[list[str]]:
     return [[uids[i] for i in part.tolist()] for part in np.split(order, bounds)]
 
 
-def _deterministic(con, settings: IdentitySettings, uids: pa.Array):
-    ids = strong_ids(con, settings.strong_identifiers)
-    at = pc.index_in(ids["unique_id"], value_set=uids).to_pylist()
-    by_value: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, t, v in zip(at, ids["id_type"].to_pylist(), ids["id_value"].to_pylist(), strict=True):
-        if i is not None:
-            by_value[(t, v)].append(i)
-    edges, ignored = [], Counter()
-    strong: dict[int, dict[str, set[str]]] = defaultdict(dict)
-    for (t, v), members in sorted(by_value.items()):
-        members = sorted(set(members))
-        if len(members) > settings.max_identifier_records:
-            ignored[t] += 1
-            continue
-        for m in members:
-            strong[m].setdefault(t, set()).add(v)
-        edges += [Edge(members[0], m, 1.0, f"deterministic:{t}") for m in members[1:]]
-    return edges, dict(strong), sorted(ignored.items())
+def _rule_report(rule_pairs: list[RulePairs], joined: list[Edge]) -> list[dict]:
+    """Per rule: the pairs it found, the records its accepted links joined, and the
+    values the frequency guard ignored (counted, never listed)."""
+    linked: dict[str, set[int]] = {}
+    for e in joined:
+        linked.setdefault(e.stage.removeprefix("rule:"), set()).update((e.left, e.right))
+    return [
+        {
+            "rule": rp.rule,
+            "pairs": len(rp.lo),
+            "records_linked": len(linked.get(rp.rule, ())),
+            "ignored_values": int(sum(rp.ignored.values())),
+            "ignored_records": rp.ignored_records,
+        }
+        for rp in rule_pairs
+    ]

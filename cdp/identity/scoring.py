@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from splink import DuckDBAPI, Linker
 
-from cdp.identity.model import check_blocking, splink_settings, train_model
+from cdp.identity.blocking import BlockingPlan, plan_blocking
+from cdp.identity.model import splink_settings, train_model
 from cdp.identity.settings import IdentitySettings
 from cdp.workspace import Workspace
 
@@ -38,7 +39,7 @@ class ScoredPairs:
     household: np.ndarray
     weight: np.ndarray
     mw: dict[str, np.ndarray]
-    blocking_comparisons: dict[str, int] = field(default_factory=dict)
+    blocking: BlockingPlan = field(default_factory=BlockingPlan)
     warnings: list[str] = field(default_factory=list)
     household_share: float | None = None  # learnt share of household pairs that are one person
 
@@ -97,29 +98,47 @@ def model_matches(ws: Workspace, settings: IdentitySettings) -> bool:
     return shape(model.get("comparisons", [])) == shape(wanted)
 
 
+def splink_input(records: pa.Table, settings: IdentitySettings) -> pa.Table:
+    """The columns Splink compares and blocks on, nothing more."""
+    wanted = {"unique_id", "first_name_variants", "house_number"}
+    for c in settings.comparisons:
+        wanted |= {c.column} | ({c.postal_column} if c.kind == "address" else set())
+    for rule in settings.blocking_rules:
+        wanted |= set(rule)
+    return records.select([c for c in records.column_names if c in wanted])
+
+
 def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) -> ScoredPairs:
-    """Check the blocking rules, train if needed, predict every pair at or above the
-    near-miss threshold."""
+    """Plan the blocking, train if needed, predict every pair at or above the near-miss
+    threshold."""
     n = records.num_rows
     if n < 2:
         return ScoredPairs.empty(n)
-    check_con = duckdb.connect()
+    check_con = duckdb.connect(config={"memory_limit": "1GB"})
     check_con.register("records", records)
-    counts = check_blocking(check_con, "records", settings)
-    warnings = []
+    plan = plan_blocking(check_con, "records", settings)
+    check_con.close()
+    table = splink_input(records, settings)
+    warnings = plan.warnings
     trained = ws.identity_model_file.exists() and model_matches(ws, settings)
     if not trained and n >= settings.min_training_records:
-        train_model(splink_db(ws), records, settings, ws.identity_model_file)
+        train_model(splink_db(ws), table, settings, ws.identity_model_file)
         trained = True
     if trained:
-        model = str(ws.identity_model_file)
+        model = json.loads(ws.identity_model_file.read_text(encoding="utf-8"))
+        # The saved model's comparisons, this run's blocking (what it leaves out varies).
+        model["blocking_rules_to_generate_predictions"] = [
+            r.create_blocking_rule_dict("duckdb") for r in plan.rules
+        ]
     else:
         warnings.append(
             f"only {n} person records: too few to train, so the documented default "
             "match parameters are used (see docs/identity.md)"
         )
-        model = splink_settings(settings, trained=False)
-    linker = Linker(splink_db(ws).register(records), model, log_level=logging.WARNING)
+        model = splink_settings(settings, trained=False, blocking=plan.rules)
+    for column, flags in plan.skip_columns.items():
+        table = table.append_column(column, pa.array(flags, pa.bool_()))
+    linker = Linker(splink_db(ws).register(table), model, log_level=logging.WARNING)
     preds = linker.inference.predict(threshold_match_probability=settings.near_miss_threshold)
     rel = preds.as_duckdbpyrelation()
     mw_cols = [c for c in rel.columns if c.startswith("mw_")]
@@ -138,7 +157,7 @@ def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) ->
         household,
         scored["match_weight"].to_numpy(zero_copy_only=False),
         {c: scored[c].to_numpy(zero_copy_only=False) for c in mw_cols},
-        counts,
+        plan,
         warnings,
         household_share,
     )

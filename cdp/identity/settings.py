@@ -1,4 +1,4 @@
-"""The `identity:` section of cdp.yml: match rules, thresholds and cluster guards."""
+"""The `identity:` section of cdp.yml: match rules, comparisons, blocking, cluster guards."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from pydantic import (
 from cdp.config.yamlio import format_validation_error
 from cdp.errors import ConfigError
 
-# Columns of the identity input (see cdp.identity.prepare) that rules may name.
+# Columns of the identity input (dbt model int_person_records_prepared) that comparisons
+# and blocking rules may name.
 MATCH_COLUMNS = (
     "first_name_key",
     "first_name_canon",
@@ -27,6 +28,7 @@ MATCH_COLUMNS = (
     "phone",
     "postal_code",
     "address_line1_key",
+    "house_number",
     "city_key",
     "national_id",
 )
@@ -37,19 +39,77 @@ class ComparisonRule(BaseModel):
     column: str
     # exact: equal or not; name: exact / nickname / close spelling; fuzzy: exact or close;
     # date: exact / one typo away; email: exact / same user part, other domain;
-    # address: the street with `postal_column`, as one comparison; identifier: exact / one
-    # typo or transposition away.
+    # address: the street with `postal_column`, as one comparison, where a similar street
+    # counts only with the same `house_column`; identifier: exact / one typo or
+    # transposition away.
     kind: Literal["exact", "name", "fuzzy", "date", "email", "address", "identifier"] = "exact"
     term_frequency: bool = True
     postal_column: str = "postal_code"
+    house_column: str = "house_number"
 
-    @field_validator("column", "postal_column")
+    @field_validator("column", "postal_column", "house_column")
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in MATCH_COLUMNS:
             raise ValueError(f"unknown column {v!r} (expected one of: {', '.join(MATCH_COLUMNS)})")
         return v
 
+
+# What a match rule may require to be equal: a personal email (any of the record's), a
+# phone (any), a party identifier of a type in `strong_identifiers` ("identifier") or of
+# one named type ("identifier:loyalty_id"), or a single-valued field.
+RULE_FIELDS = (
+    "email",
+    "phone",
+    "identifier",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "postal_code",
+    "address",
+    "national_id",
+)
+# What a match rule may require to be present on both records and compatible.
+COMPATIBLE_FIELDS = ("first_name", "last_name", "birth_date")
+
+
+class MatchRule(BaseModel):
+    """A deterministic rule, applied before Splink: records equal on every `exact` field
+    and compatible on every `compatible` field are one person, unless a guard says no."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    exact: Annotated[list[str], Field(min_length=1)]
+    compatible: list[str] = Field(default_factory=list)
+
+    @field_validator("exact")
+    @classmethod
+    def _exact(cls, v: list[str]) -> list[str]:
+        for f in v:
+            base = f.split(":", 1)[0]
+            if base not in RULE_FIELDS or (":" in f and base != "identifier"):
+                raise ValueError(
+                    f"unknown field {f!r} (expected one of: {', '.join(RULE_FIELDS)}, "
+                    "or identifier:<type>)"
+                )
+        return v
+
+    @field_validator("compatible")
+    @classmethod
+    def _compatible(cls, v: list[str]) -> list[str]:
+        for f in v:
+            if f not in COMPATIBLE_FIELDS:
+                raise ValueError(
+                    f"unknown field {f!r} (expected one of: {', '.join(COMPATIBLE_FIELDS)})"
+                )
+        return v
+
+
+DEFAULT_MATCH_RULES = [
+    MatchRule(name="same_party_identifier", exact=["identifier"]),
+    MatchRule(name="same_email", exact=["email"]),
+    MatchRule(name="same_phone_and_first_name", exact=["phone"], compatible=["first_name"]),
+]
 
 DEFAULT_COMPARISONS = [
     ComparisonRule(column="first_name_key", kind="name"),
@@ -85,11 +145,17 @@ class IdentitySettings(BaseModel):
     strong_match_threshold: float = Field(0.9999, gt=0, lt=1)
     # Pairs at or above this, kept apart, are recorded as near misses for `cdp explain`.
     near_miss_threshold: float = Field(0.1, gt=0, lt=1)
-    # Identifier types that join records on their own (deterministic stitching).
+    # Deterministic rules applied before Splink (docs/identity.md). Each value a rule
+    # links on is subject to the frequency guard below, and every link to the guards.
+    match_rules: list[MatchRule] = Field(default_factory=lambda: list(DEFAULT_MATCH_RULES))
+    # Person-level identifier types: the `identifier` rule field links on them, and two
+    # records holding different values of one type are two people.
     strong_identifiers: list[str] = Field(
-        default_factory=lambda: ["loyalty_id", "login_id", "customer_id"]
+        default_factory=lambda: ["loyalty_id", "login_id", "customer_id", "account_id"]
     )
-    # An identifier value shared by more records than this is a default or test value.
+    # A value (email, phone, identifier) held by more records than this is a shared
+    # mailbox, a shop's landline or a default: no rule links on it, and Splink does not
+    # compare it. Reported by type and count, never by value.
     max_identifier_records: int = Field(5, ge=2)
     # Birth dates further apart than this many character edits conflict.
     birth_date_conflict_edits: int = Field(2, ge=1)
@@ -101,6 +167,11 @@ class IdentitySettings(BaseModel):
     # a million), so a rule that compares everyone with everyone is caught at any size.
     max_comparisons_per_rule: int | None = Field(None, ge=1)
     max_comparisons_per_record: int = Field(200, ge=1)
+    # A blocking value shared by more records than this (a group-quarters address, a
+    # placeholder postcode) is left out of that rule; the rule runs for every other
+    # value, and what was left out is reported. Blocking rules left at their defaults
+    # tighten this further rather than fail when a rule would still exceed the limit.
+    max_block_records: int = Field(1000, ge=2)
     # Comparisons that members of one household share: surname and home. When every one of
     # them agrees (a positive match weight), they say "same household", not "same person":
     # the pair is re-scored from `household_prior` and its other comparisons alone.
@@ -132,6 +203,15 @@ class IdentitySettings(BaseModel):
     blocking_rules: list[list[str]] = Field(
         default_factory=lambda: [list(r) for r in DEFAULT_BLOCKING]
     )
+
+    @field_validator("match_rules")
+    @classmethod
+    def _rule_names(cls, rules: list[MatchRule]) -> list[MatchRule]:
+        names = [r.name for r in rules]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"match rule names must be unique: {', '.join(dup)}")
+        return rules
 
     @field_validator("blocking_rules")
     @classmethod
@@ -184,8 +264,13 @@ identity:
   match_threshold: 0.8           # a pair may join two records at or above this probability
   min_cross_edges: 2             # groups merge on this many edges, or one strong edge:
   strong_match_threshold: 0.9999 #   never on one weak link
-  strong_identifiers: [loyalty_id, login_id, customer_id]   # person-level ids that join records
-  max_identifier_records: 5      # an id shared by more records is ignored and reported
+  match_rules:                    # deterministic, before Splink; every link still passes the guards
+    - {name: same_party_identifier, exact: [identifier]}   # a strong identifier below
+    - {name: same_email, exact: [email]}                   # any personal email of the records
+    - {name: same_phone_and_first_name, exact: [phone], compatible: [first_name]}
+  strong_identifiers: [loyalty_id, login_id, customer_id, account_id]   # person-level ids
+  max_identifier_records: 5      # a value held by more records is not personal: ignored, reported
+  max_block_records: 1000        # a blocking value shared by more records is left out of its rule
   max_cluster_size: 30           # never build a person from more records than this
   household_comparisons: [last_name_key, address_line1_key]   # shared by a household: when
   household_prior: 0.3           #   all agree, personal details alone decide ("auto": learnt)

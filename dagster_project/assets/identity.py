@@ -2,12 +2,17 @@
 
 import dagster as dg
 
-from cdp.identity import resolve
 from cdp.identity.prepare import INPUTS as UPSTREAM_MODELS  # dbt model names = asset keys
 from cdp.identity.settings import IdentitySettings
 from dagster_project.resources import CdpResource
 
 LINK_KEY = dg.AssetKey("unified_link_individual")
+
+
+def _output(key: str, description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key, description=description, deps=[LINK_KEY], group_name="identity", kinds={"parquet"}
+    )
 
 
 @dg.multi_asset(
@@ -20,20 +25,17 @@ LINK_KEY = dg.AssetKey("unified_link_individual")
             group_name="identity",
             kinds={"splink", "parquet"},
         ),
-        dg.AssetSpec(
-            "unified_individual",
-            description="One row per unified individual.",
-            deps=[LINK_KEY],
-            group_name="identity",
-            kinds={"parquet"},
+        _output(
+            "identity_clusters",
+            "One row per unified individual: its person records and the runs that made it "
+            "and last changed it.",
         ),
-        dg.AssetSpec(
-            "identity_edges",
-            description="The pairs that joined each cluster, with match weights: the evidence.",
-            deps=[LINK_KEY],
-            group_name="identity",
-            kinds={"parquet"},
+        _output("identity_edges", "The pairs that joined each cluster, with match weights."),
+        _output(
+            "identity_near_misses",
+            "Pairs scored below the threshold, and links a guard kept apart (with the reason).",
         ),
+        _output("identity_history", "Every unified id created, merged, split or retired."),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -44,7 +46,9 @@ LINK_KEY = dg.AssetKey("unified_link_individual")
     ],
 )
 def identity_resolution(context: dg.AssetExecutionContext, cdp: CdpResource):
-    """Deterministic stitching, Splink matching and guarded clustering, with stable ids."""
+    """Match rules, Splink matching and guarded clustering, with stable ids."""
+    from cdp.identity.resolve import resolve  # Splink is imported only when this runs
+
     ws = cdp.workspace()
     settings = IdentitySettings.from_dict(cdp.settings().identity, ws.settings_file)
     result = resolve(ws, run_id=context.run.run_id, settings=settings)
@@ -61,16 +65,21 @@ def identity_resolution(context: dg.AssetExecutionContext, cdp: CdpResource):
             "largest_cluster": result.largest_cluster,
             "cluster_size_distribution": dg.MetadataValue.json(sizes),
             "share_by_stage": dg.MetadataValue.json(shares),
+            "match_rules": dg.MetadataValue.json(result.match_rules),
             "ignored_identifiers": dg.MetadataValue.json(
-                [{"type": t, "records": int(n)} for t, n in result.ignored_identifiers]
+                [{"type": t, "values": int(n)} for t, n in result.ignored_identifiers]
             ),
+            "blocking_comparisons": dg.MetadataValue.json(result.blocking_comparisons),
+            "blocking_left_out": dg.MetadataValue.json(result.blocking_left_out),
             "household_share": float(result.household_share or 0.0),
             "family_guards": result.family_guards,
             "seconds": float(result.seconds),
         },
     )
-    yield dg.MaterializeResult(asset_key="unified_individual", metadata={"rows": result.clusters})
+    yield dg.MaterializeResult(asset_key="identity_clusters", metadata={"rows": result.clusters})
     yield dg.MaterializeResult(asset_key="identity_edges")
+    yield dg.MaterializeResult(asset_key="identity_near_misses")
+    yield dg.MaterializeResult(asset_key="identity_history")
     limit = settings.max_cluster_size
     yield dg.AssetCheckResult(
         asset_key=LINK_KEY,

@@ -8,12 +8,11 @@
     nullif(lower(trim(cast({{ col }} as varchar))), '')
 {%- endmacro %}
 
-{#- Obviously invalid: no single @, no dot-TLD, spaces, or a placeholder address. -#}
+{#- Well formed: one @, a dot-TLD, no spaces. Placeholder addresses (the email_address_rules
+    seed) are set aside in int_contact_point_emails_deduplicated. -#}
 {% macro email_is_valid(email) -%}
     coalesce(
-        regexp_full_match({{ email }}, '[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}')
-        and split_part({{ email }}, '@', 1) not in ('test', 'noemail', 'none', 'na', 'n/a', 'null', 'unknown', 'noreply', 'no-reply', 'x')
-        and split_part({{ email }}, '@', 2) not in ('example.com', 'example.org', 'test.com', 'none.com', 'noemail.com', 'email.com'),
+        regexp_full_match({{ email }}, '[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}'),
         false
     )
 {%- endmacro %}

@@ -1,100 +1,82 @@
-"""Hand-made harmonised inputs for identity resolution: small, with known answers."""
+"""Hand-made identity inputs: small, with known answers.
+
+`write_inputs` writes what the dbt model int_person_records_prepared would make of the
+records (the same folding, nickname lists and house numbers), so the identity stage runs
+on real Parquet without a dbt run.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import re
 
 import pyarrow as pa
 import pytest
 
+from cdp.harmonise.normalise import canonical_first_name, fold, name_variants
 from cdp.io.atomic import write_parquet
 from cdp.workspace import Workspace
 
+IDENTIFIERS = pa.list_(pa.struct([("type", pa.string()), ("value", pa.string())]))
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
 
 def write_inputs(ws: Workspace, records: list[dict], logins: list[tuple[str, str]] = ()) -> None:
-    """records: source, id, first, last, dob, email, phone, street, zip, loyalty (any may be None)."""
+    """records: source, id, first, last, dob, email, phone, street, zip, loyalty,
+    national_id (any may be None; email and phone may be lists)."""
     ws.ensure_dirs()
-    h = ws.harmonised_dir
-
-    def col(key):
-        return [r.get(key) for r in records]
-
-    keys = {"source_name": col("source"), "source_record_id": col("id")}
-    fold = [(r.get("first") or "").lower() or None for r in records]
-    write_parquet(
-        h / "int_individuals_deduplicated.parquet",
-        pa.table(
+    rows = []
+    for r in records:
+        first, last = fold(r.get("first")), fold(r.get("last"))
+        emails, phones = _as_list(r.get("email")), _as_list(r.get("phone"))
+        street = r.get("street")
+        house = re.match(r"^(\d+)", street) if street else None
+        ids = [{"type": "loyalty_id", "value": r["loyalty"]}] if r.get("loyalty") else []
+        ids += [{"type": "national_id", "value": r["national_id"]}] if r.get("national_id") else []
+        rows.append(
             {
-                **keys,
-                "first_name": col("first"),
-                "last_name": col("last"),
-                "first_name_key": fold,
-                "last_name_key": [(r.get("last") or "").lower() or None for r in records],
-                "birth_date": pa.array(
-                    [date.fromisoformat(d) if d else None for d in col("dob")], pa.date32()
-                ),
-                "updated_ts": pa.array([None] * len(records), pa.timestamp("us")),
+                "unique_id": f"{r['source']}:{r['id']}",
+                "source_name": r["source"],
+                "source_record_id": r["id"],
+                "first_name": r.get("first"),
+                "last_name": r.get("last"),
+                "first_name_key": first,
+                "first_name_canon": canonical_first_name(first),
+                "first_name_variants": list(name_variants(first)) if first else None,
+                "last_name_key": last,
+                "birth_date": r.get("dob"),
+                "email_key": emails[0] if emails else None,
+                "phone": phones[0] if phones else None,
+                "address_line1_key": street,
+                "house_number": house.group(1) if house else None,
+                "postal_code": r.get("zip"),
+                "city_key": None,
+                "national_id": r.get("national_id"),
+                "emails": sorted(emails) or None,
+                "phones": sorted(phones) or None,
+                "identifiers": ids or None,
+                "updated_ts": None,
             }
-        ),
-    )
-
-    def contact(name, value_key, columns):
-        rows = [r for r in records if r.get(value_key)]
-        t = {
-            "source_name": [r["source"] for r in rows],
-            "source_record_id": [r["id"] for r in rows],
-            "ordinal": [1] * len(rows),
-        }
-        t.update(columns(rows))
-        write_parquet(h / name, pa.table(t))
-
-    contact(
-        "int_contact_point_emails_deduplicated.parquet",
-        "email",
-        lambda rows: {
-            "email_address": [r["email"] for r in rows],
-            "email_match_key": [r["email"] for r in rows],
-            "is_valid": [True] * len(rows),
-        },
-    )
-    contact(
-        "int_contact_point_phones_deduplicated.parquet",
-        "phone",
-        lambda rows: {"phone_e164": [r["phone"] for r in rows], "is_valid": [True] * len(rows)},
-    )
-    contact(
-        "int_contact_point_addresses_deduplicated.parquet",
-        "street",
-        lambda rows: {
-            "address_line1_key": [r["street"] for r in rows],
-            "postal_code_key": [r.get("zip") for r in rows],
-            "city_key": [None] * len(rows),
-        },
-    )
-    ids = [
-        (r["source"], r["id"], t, r[key])
-        for r in records
-        for key, t in (("loyalty", "loyalty_id"), ("national_id", "national_id"))
-        if r.get(key)
-    ]
+        )
+    types = {
+        "first_name_variants": pa.list_(pa.string()),
+        "emails": pa.list_(pa.string()),
+        "phones": pa.list_(pa.string()),
+        "identifiers": IDENTIFIERS,
+        "updated_ts": pa.timestamp("us"),
+    }
+    names = list(rows[0]) if rows else []
+    schema = pa.schema([(k, types.get(k, pa.string())) for k in names])
     write_parquet(
-        h / "int_party_identifications_deduplicated.parquet",
-        pa.table(
-            {
-                name: pa.array([row[i] for row in ids], pa.string())
-                for i, name in enumerate(
-                    (
-                        "source_name",
-                        "source_record_id",
-                        "identification_type",
-                        "identification_number",
-                    )
-                )
-            }
-        ),
+        ws.harmonised_dir / "int_person_records_prepared.parquet",
+        pa.Table.from_pylist(rows, schema=schema),
     )
     write_parquet(
-        h / "int_anonymous_visitors_linked.parquet",
+        ws.harmonised_dir / "int_anonymous_visitors_linked.parquet",
         pa.table(
             {
                 "anonymous_id": pa.array([c for c, _ in logins], pa.string()),
@@ -131,66 +113,15 @@ def rec(
 # Ann Lee in three systems; the Novak household (same street, surname, family email);
 # Bob/Robert Stone with one loyalty id and different emails.
 PEOPLE = [
-    rec(
-        "crm",
-        "c1",
-        "Ann",
-        "Lee",
-        "1980-05-01",
-        "ann.lee1@x.com",
-        "+14155550101",
-        "1 oak st",
-        "94110",
-    ),
+    rec("crm", "c1", "Ann", "Lee", "1980-05-01", "ann.lee1@x.com", "+14155550101", "1 oak st", "94110"),
     rec("shop", "a1", "Ann", "Lee", "1980-05-01", "ann.lee1@x.com", None, "1 oak st", "94110"),
     rec("news", "s1", "Ann", None, None, "ann.lee1@x.com", None, None, None),
-    rec(
-        "crm",
-        "c2",
-        "Peter",
-        "Novak",
-        "1970-01-01",
-        "novaks@x.com",
-        "+14155550199",
-        "9 elm rd",
-        "10001",
-    ),
-    rec(
-        "crm",
-        "c3",
-        "Jana",
-        "Novak",
-        "1972-03-03",
-        "novaks@x.com",
-        "+14155550199",
-        "9 elm rd",
-        "10001",
-    ),
-    rec(
-        "shop",
-        "a3",
-        "Eva",
-        "Novak",
-        "2001-07-07",
-        "novaks@x.com",
-        "+14155550199",
-        "9 elm rd",
-        "10001",
-    ),
-    rec(
-        "crm",
-        "c4",
-        "Robert",
-        "Stone",
-        "1990-09-09",
-        "rstone@x.com",
-        None,
-        "5 pine ave",
-        "60601",
-        "L77",
-    ),
+    rec("crm", "c2", "Peter", "Novak", "1970-01-01", "novaks@x.com", "+14155550199", "9 elm rd", "10001"),
+    rec("crm", "c3", "Jana", "Novak", "1972-03-03", "novaks@x.com", "+14155550199", "9 elm rd", "10001"),
+    rec("shop", "a3", "Eva", "Novak", "2001-07-07", "novaks@x.com", "+14155550199", "9 elm rd", "10001"),
+    rec("crm", "c4", "Robert", "Stone", "1990-09-09", "rstone@x.com", None, "5 pine ave", "60601", "L77"),
     rec("shop", "a4", "Bob", "Stone", None, "bobby.s@y.com", None, "5 pine ave", "60601", "L77"),
-]
+]  # fmt: skip
 
 
 @pytest.fixture

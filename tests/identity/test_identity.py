@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cdp.errors import CdpError
-from cdp.identity import resolve
+from cdp.identity.resolve import resolve
 from cdp.identity.cluster import Edge, GuardedClusterer
 from cdp.identity.settings import IdentitySettings
 from cdp.identity.stable_ids import assign_ids
@@ -40,7 +40,7 @@ def test_deterministic_stitching_on_a_shared_loyalty_id(ws):
         (r["source_name"], r["source_record_id"]): r
         for r in pq.read_table(ws.identity_dir / "unified_link_individual.parquet").to_pylist()
     }
-    assert links[("crm", "c4")]["linked_by"] == "deterministic:loyalty_id"
+    assert links[("crm", "c4")]["linked_by"] == "rule:same_party_identifier"
 
 
 def test_identifier_shared_by_too_many_records_is_ignored_and_reported(ws):
@@ -189,7 +189,7 @@ def test_explain_shows_evidence_and_near_misses(ws):
 
 def test_first_names_are_compatible_only_when_directly_related():
     from cdp.identity.cluster import name_sets_compatible, names_compatible
-    from cdp.identity.prepare import name_variants
+    from cdp.harmonise.normalise import name_variants
 
     def n(name: str) -> tuple[str, ...]:
         return (name, *name_variants(name))
@@ -292,7 +292,7 @@ def test_a_model_trained_on_other_comparisons_is_retrained(ws):
 
 
 def test_swapped_first_and_last_name_is_one_person_but_a_household_is_not():
-    from cdp.identity.prepare import name_variants
+    from cdp.harmonise.normalise import name_variants
 
     def clusterer(first, last):
         return GuardedClusterer(

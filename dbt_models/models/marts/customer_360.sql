@@ -7,7 +7,7 @@
 with
 
 unified_individuals as (
-    select * from {{ source('identity', 'unified_individual') }}
+    select * from {{ ref('unified_individual') }}
 ),
 
 links as (

@@ -1,0 +1,141 @@
+"""Blocking that limits itself: which pairs Splink scores, counted before it scores them.
+
+A blocking rule pairs records that agree on its columns. One value shared by thousands
+of records (a group-quarters address, a placeholder postcode) would pair each of them
+with every other: millions of comparisons that say nothing. Such a value is left out of
+that rule only; the rule still pairs records on every other value, and other rules still
+pair the left-out records. What was left out is reported by rule and count, never by
+value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+from splink import block_on
+from splink.blocking_rule_library import CustomRule
+
+from cdp.errors import CdpError
+from cdp.identity.settings import IdentitySettings
+
+
+@dataclass
+class BlockingPlan:
+    """This run's blocking rules for Splink, with what each one leaves out."""
+
+    rules: list = field(default_factory=list)  # Splink blocking rule creators
+    comparisons: dict[str, int] = field(default_factory=dict)  # rule -> pairs it generates
+    left_out: list[dict] = field(default_factory=list)  # rule, values, records, largest
+    skip_columns: dict[str, np.ndarray] = field(default_factory=dict)  # column -> per record
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            f"blocking rule [{o['rule']}]: {o['values']:,} value(s) shared by more than "
+            f"{o['cap']:,} records ({o['records']:,} records, the largest {o['largest']:,}) "
+            "left out of this rule"
+            for o in self.left_out
+        ]
+
+
+def pair_count(con: duckdb.DuckDBPyConnection, table: str, rule: list[str]) -> int:
+    """Pairs an equality rule generates: the sum over its blocks of n(n-1)/2."""
+    not_null = " and ".join(f"{c} is not null" for c in rule)
+    return int(
+        con.execute(
+            f"select coalesce(sum(n * (n - 1) / 2), 0)::bigint from "
+            f"(select count(*) as n from {table} where {not_null} group by {', '.join(rule)})"
+        ).fetchone()[0]
+    )
+
+
+def _block_sizes(con: duckdb.DuckDBPyConnection, table: str, rule: list[str]) -> np.ndarray:
+    """Sizes of the rule's blocks of two or more records, largest first."""
+    not_null = " and ".join(f"{c} is not null" for c in rule)
+    sizes = con.execute(
+        f"select count(*) as n from {table} where {not_null} group by {', '.join(rule)} "
+        "having n > 1 order by n desc"
+    ).fetchnumpy()["n"]
+    return np.asarray(sizes, dtype=np.int64)
+
+
+def _cap_for(sizes: np.ndarray, cap: int, limit: int) -> int:
+    """The largest block size to keep: at most `cap`, and small enough that the pairs of
+    the blocks kept stay within `limit`."""
+    values, counts = np.unique(sizes[sizes <= cap], return_counts=True)  # ascending
+    cumulative = np.cumsum(values * (values - 1) // 2 * counts)
+    fits = values[cumulative <= limit]
+    return int(fits[-1]) if len(fits) else 1
+
+
+def plan_blocking(
+    con: duckdb.DuckDBPyConnection, table: str, settings: IdentitySettings
+) -> BlockingPlan:
+    """`table` holds the records with their index `_i`.
+
+    Count each rule's comparisons and leave out the values whose blocks are too big.
+
+    The cap is `identity.max_block_records`. A rule that would still exceed the
+    comparison limit is tightened when the rules are the defaults, and refused with a
+    message naming it when the user wrote them: their rule, their call.
+    """
+    plan = BlockingPlan()
+    records = con.execute(f"select count(*) from {table}").fetchone()[0]
+    limit = settings.comparison_limit(records)
+    explicit = "blocking_rules" in settings.model_fields_set
+    for i, rule in enumerate(settings.blocking_rules):
+        name = " & ".join(rule)
+        sizes = _block_sizes(con, table, rule)
+        pairs = int((sizes * (sizes - 1) // 2).sum())
+        cap = settings.max_block_records
+        kept_pairs = int((sizes * (sizes - 1) // 2)[sizes <= cap].sum())
+        if kept_pairs > limit:
+            if explicit:
+                raise CdpError(
+                    f"blocking rule [{', '.join(rule)}] would generate {kept_pairs:,} "
+                    f"comparisons, over the limit of {limit:,} (identity.max_comparisons_per_"
+                    f"record x records, or identity.max_comparisons_per_rule); its largest "
+                    f"block holds {int(sizes[sizes <= cap].max()):,} records sharing one "
+                    "value. Use a more selective rule in cdp.yml (identity.blocking_rules), "
+                    "lower identity.max_block_records, or clean the shared value at the source"
+                )
+            cap = _cap_for(sizes, cap, limit)
+        big = sizes[sizes > cap]
+        if len(big):
+            column = f"_skip_{i}"
+            plan.skip_columns[column] = _skipped(con, table, rule, cap)
+            plan.left_out.append(
+                {
+                    "rule": name,
+                    "cap": cap,
+                    "values": len(big),
+                    "records": int(big.sum()),
+                    "largest": int(big.max()),
+                }
+            )
+            equal = " and ".join(f'l."{c}" = r."{c}"' for c in rule)
+            plan.rules.append(CustomRule(f"{equal} and not l.{column}"))
+        else:
+            plan.rules.append(block_on(*rule))
+        plan.comparisons[name] = pairs - int((big * (big - 1) // 2).sum())
+    return plan
+
+
+def _skipped(con: duckdb.DuckDBPyConnection, table: str, rule: list[str], cap: int) -> np.ndarray:
+    """Per record (by its index `_i`): its value of the rule is in a block over the cap."""
+    cols = ", ".join(rule)
+    not_null = " and ".join(f"{c} is not null" for c in rule)
+    on = " and ".join(f"big.{c} = t.{c}" for c in rule)
+    flags = con.execute(
+        f"""
+        with big as (
+            select {cols} from {table} where {not_null} group by {cols} having count(*) > {cap}
+        )
+        select t._i, big.{rule[0]} is not null as skip
+        from {table} as t left join big on {on}
+        order by t._i
+        """
+    ).fetchnumpy()["skip"]
+    return np.asarray(flags, dtype=bool)

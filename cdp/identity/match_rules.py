@@ -1,0 +1,191 @@
+"""Match rules: deterministic links, applied before Splink, as CDPs declare them.
+
+A rule names the fields two records must share exactly (`exact`: any of a record's
+emails, phones or identifiers counts) and those that must be present on both and
+compatible (`compatible`: a first name that is the same, a nickname, an initial or a
+typo away). Every pair a rule finds then passes the same guards as a Splink link
+(cdp.identity.cluster): a shared family mailbox does not merge a family.
+
+The frequency guard: a value held by more than `max_identifier_records` records (a
+family mailbox of a large family, a shop's landline, info@, a default loyalty number)
+stops acting as a key. Such values are counted by field, never listed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from cdp.identity.cluster import dates_conflict, names_compatible
+from cdp.identity.settings import IdentitySettings, MatchRule
+
+SCALAR_FIELDS = {
+    "first_name": "first_name_key",
+    "last_name": "last_name_key",
+    "birth_date": "birth_date",
+    "postal_code": "postal_code",
+    "national_id": "national_id",
+}
+
+
+@dataclass
+class RulePairs:
+    """The pairs of records (indexes, lo < hi) one rule links, and what it ignored."""
+
+    rule: str
+    lo: np.ndarray
+    hi: np.ndarray
+    ignored: Counter = field(default_factory=Counter)  # field type -> values over the guard
+    ignored_records: int = 0
+
+
+def _key_sql(fieldname: str, alias: str, strong_types: list[str]) -> tuple[str, str | None]:
+    """(SQL of the key value, a lateral unnest it needs or None)."""
+    if fieldname == "email":
+        return f"{alias}.v", f"unnest(t.emails) as {alias}(v)"
+    if fieldname == "phone":
+        return f"{alias}.v", f"unnest(t.phones) as {alias}(v)"
+    if fieldname.startswith("identifier"):
+        types = fieldname.split(":", 1)[1:] or strong_types
+        quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in types) or "''"
+        filtered = f"list_filter(t.identifiers, lambda x: x.type in ({quoted}))"
+        return f"{alias}.v.type || ':' || {alias}.v.value", f"unnest({filtered}) as {alias}(v)"
+    if fieldname == "address":
+        return "t.address_line1_key || '|' || t.postal_code", None
+    return f"t.{SCALAR_FIELDS[fieldname]}", None
+
+
+def rule_pairs(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rule: MatchRule,
+    settings: IdentitySettings,
+    columns: _Columns,
+) -> RulePairs:
+    """Candidate pairs of one rule. `table` holds the records with their index `_i`."""
+    keys, joins = [], []
+    for n, f in enumerate(rule.exact):
+        sql, join = _key_sql(f, f"u{n}", settings.strong_identifiers)
+        keys.append(f"{sql} as k{n}")
+        if join:
+            joins.append(join)
+    key_cols = ", ".join(f"k{n}" for n in range(len(keys)))
+    not_null = " and ".join(f"k{n} is not null" for n in range(len(keys)))
+    groups = con.execute(
+        f"""
+        with keyed as (
+            select distinct t._i, {", ".join(keys)}
+            from {table} as t{"".join(f", {j}" for j in joins)}
+        )
+        select k0 as label, list(_i order by _i) as members
+        from keyed where {not_null}
+        group by {key_cols} having count(*) > 1
+        """
+    ).to_arrow_table()
+    limit = settings.max_identifier_records
+    out = RulePairs(rule.name, np.array([], np.int64), np.array([], np.int64))
+    lo: list[int] = []
+    hi: list[int] = []
+    labels = groups["label"].to_pylist()
+    for label, members in zip(labels, groups["members"].to_pylist(), strict=True):
+        if len(members) > limit:
+            out.ignored[_field_type(rule.exact[0], label)] += 1
+            out.ignored_records += len(members)
+            continue
+        for a in range(len(members)):
+            for b in range(a + 1, len(members)):
+                lo.append(members[a])
+                hi.append(members[b])
+    if lo and rule.compatible:
+        keep = _compatible(columns, rule.compatible, lo, hi, settings)
+        lo = [x for x, k in zip(lo, keep, strict=True) if k]
+        hi = [x for x, k in zip(hi, keep, strict=True) if k]
+    pairs = np.unique(np.array([lo, hi], dtype=np.int64).reshape(2, -1), axis=1)
+    out.lo, out.hi = pairs[0], pairs[1]
+    return out
+
+
+def _field_type(fieldname: str, label: str | None) -> str:
+    """How an ignored value is reported: its field, or an identifier's type."""
+    if fieldname == "identifier" and label:
+        return label.split(":", 1)[0]
+    return fieldname.split(":", 1)[-1]
+
+
+class _Columns:
+    """The record columns the compatibility checks read, as Python lists, made once."""
+
+    def __init__(self, records: pa.Table):
+        self.records = records
+        self._cache: dict[str, list] = {}
+
+    def __getitem__(self, name: str) -> list:
+        if name not in self._cache:
+            self._cache[name] = self.records.column(name).to_pylist()
+        return self._cache[name]
+
+
+def _compatible(columns: _Columns, fields, lo, hi, settings) -> list[bool]:
+    keep = []
+    for a, b in zip(lo, hi, strict=True):
+        ok = True
+        for f in fields:
+            if f == "birth_date":
+                x, y = columns["birth_date"][a], columns["birth_date"][b]
+                ok = bool(x and y) and not dates_conflict(x, y, settings.birth_date_conflict_edits)
+            elif f == "first_name":
+                x, y = columns["first_name_key"][a], columns["first_name_key"][b]
+                v = columns["first_name_variants"]
+                ok = bool(x and y) and names_compatible(_names(x, v[a]), _names(y, v[b]))
+            else:
+                x, y = columns["last_name_key"][a], columns["last_name_key"][b]
+                ok = bool(x and y) and names_compatible((x,), (y,))
+            if not ok:
+                break
+        keep.append(ok)
+    return keep
+
+
+def _names(key: str, variants) -> tuple[str, ...]:
+    return (key, *(v for v in (variants if variants is not None else ()) if v != key))
+
+
+def all_rule_pairs(
+    records: pa.Table, settings: IdentitySettings
+) -> tuple[list[RulePairs], dict[int, dict[str, set[str]]]]:
+    """Every rule's pairs, in the declared order, and each record's strong identifiers
+    (the values within the frequency guard) for the different-identifier guard."""
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("records", records)
+    columns = _Columns(records)
+    results = [rule_pairs(con, "records", r, settings, columns) for r in settings.match_rules]
+    return results, strong_values(con, "records", settings)
+
+
+def strong_values(con, table: str, settings: IdentitySettings) -> dict[int, dict[str, set[str]]]:
+    types = settings.strong_identifiers
+    if not types:
+        return {}
+    quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in types)
+    rows = con.execute(
+        f"""
+        with ids as (
+            select distinct t._i, u.v.type as id_type, u.v.value as id_value
+            from {table} as t, unnest(list_filter(t.identifiers, lambda x: x.type in ({quoted}))) as u(v)
+        ),
+        usable as (
+            select id_type, id_value from ids group by all
+            having count(*) <= {settings.max_identifier_records}
+        )
+        select ids._i, ids.id_type, ids.id_value
+        from ids join usable using (id_type, id_value) order by 1, 2, 3
+        """
+    ).fetchall()
+    strong: dict[int, dict[str, set[str]]] = {}
+    for i, t, v in rows:
+        strong.setdefault(i, {}).setdefault(t, set()).add(v)
+    return strong

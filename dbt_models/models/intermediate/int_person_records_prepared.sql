@@ -1,0 +1,133 @@
+-- One row per source person record with the keys identity resolution compares and
+-- links on. A record's several emails and phones are all kept (the match rules link on
+-- any of them); its first personal one is the value Splink compares.
+with
+
+individuals as (
+    select * from {{ ref('int_individuals_deduplicated') }}
+),
+
+emails as (
+    select * from {{ ref('int_contact_point_emails_deduplicated') }}
+),
+
+phones as (
+    select * from {{ ref('int_contact_point_phones_deduplicated') }}
+),
+
+addresses as (
+    select * from {{ ref('int_contact_point_addresses_deduplicated') }}
+),
+
+identifiers as (
+    select * from {{ ref('int_party_identifications_deduplicated') }}
+),
+
+-- a value held by more records than this is a shared mailbox, a shop's landline or a
+-- default: it says nothing about who a record is (identity.max_identifier_records)
+limits as (
+    select cast({{ env_var('CDP_IDENTITY_MAX_KEY_RECORDS', '5') }} as integer) as max_records
+),
+
+email_use as (
+    select
+        email_match_key,
+        count(distinct source_name || ':' || source_record_id) as records
+    from emails
+    where is_personal
+    group by email_match_key
+),
+
+phone_use as (
+    select
+        phone_e164,
+        count(distinct source_name || ':' || source_record_id) as records
+    from phones
+    where is_valid
+    group by phone_e164
+),
+
+record_emails as (
+    select
+        emails.source_name,
+        emails.source_record_id,
+        list(distinct emails.email_match_key order by emails.email_match_key) as emails,
+        arg_min(emails.email_match_key, emails.ordinal) filter (
+            where email_use.records <= (select max_records from limits)
+        ) as email_key
+    from emails
+    inner join email_use using (email_match_key)
+    where emails.is_personal
+    group by emails.source_name, emails.source_record_id
+),
+
+record_phones as (
+    select
+        phones.source_name,
+        phones.source_record_id,
+        list(distinct phones.phone_e164 order by phones.phone_e164) as phones,
+        arg_min(phones.phone_e164, phones.ordinal) filter (
+            where phone_use.records <= (select max_records from limits)
+        ) as phone
+    from phones
+    inner join phone_use using (phone_e164)
+    where phones.is_valid
+    group by phones.source_name, phones.source_record_id
+),
+
+record_addresses as (
+    select
+        source_name,
+        source_record_id,
+        arg_min(address_line1_key, ordinal) as address_line1_key,
+        arg_min(postal_code_key, ordinal) as postal_code,
+        arg_min(city_key, ordinal) as city_key
+    from addresses
+    group by source_name, source_record_id
+),
+
+record_identifiers as (
+    select
+        source_name,
+        source_record_id,
+        list(
+            distinct {'type': identification_type, 'value': identification_number}
+        ) as identifiers,
+        -- compared by Splink rather than linked on: a national id may carry a typo
+        min(identification_number) filter (where identification_type = 'national_id') as national_id
+    from identifiers
+    group by source_name, source_record_id
+),
+
+final as (
+    select
+        individuals.source_name || ':' || individuals.source_record_id as unique_id,
+        individuals.source_name,
+        individuals.source_record_id,
+        individuals.first_name,
+        individuals.last_name,
+        individuals.first_name_key,
+        cdp_name_canon(individuals.first_name_key) as first_name_canon,
+        cdp_name_variants(individuals.first_name_key) as first_name_variants,
+        individuals.last_name_key,
+        cast(individuals.birth_date as varchar) as birth_date,
+        record_emails.email_key,
+        record_phones.phone,
+        record_addresses.address_line1_key,
+        nullif(regexp_extract(record_addresses.address_line1_key, '^(\d+)', 1), '') as house_number,
+        record_addresses.postal_code,
+        record_addresses.city_key,
+        record_identifiers.national_id,
+        record_emails.emails,
+        record_phones.phones,
+        record_identifiers.identifiers,
+        individuals.updated_ts
+    from individuals
+    left join record_emails using (source_name, source_record_id)
+    left join record_phones using (source_name, source_record_id)
+    left join record_addresses using (source_name, source_record_id)
+    left join record_identifiers using (source_name, source_record_id)
+    where individuals.source_record_id is not null
+)
+
+select * from final

@@ -78,10 +78,10 @@ def _records(rows: list[dict], national_id: bool) -> tuple[list[dict], pa.Table]
 
 def run(root: Path, national_id: bool = True) -> dict:
     from bench.compare import _as_links
-    from cdp.identity.resolve import resolve
     from cdp.identity.baseline import run_baseline
     from cdp.identity.evaluate import pairwise_scores
     from cdp.identity.prepare import build_records, connect_inputs
+    from cdp.identity.resolve import resolve
     from cdp.workspace import Workspace
     from tests.identity.conftest import write_inputs
 

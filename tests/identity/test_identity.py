@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cdp.errors import CdpError
-from cdp.identity.resolve import resolve
 from cdp.identity.cluster import Edge, GuardedClusterer
+from cdp.identity.resolve import resolve
 from cdp.identity.settings import IdentitySettings
 from cdp.identity.stable_ids import assign_ids
 from tests.identity.conftest import PEOPLE, rec, write_inputs
@@ -188,8 +188,8 @@ def test_explain_shows_evidence_and_near_misses(ws):
 
 
 def test_first_names_are_compatible_only_when_directly_related():
-    from cdp.identity.cluster import name_sets_compatible, names_compatible
     from cdp.harmonise.normalise import name_variants
+    from cdp.identity.cluster import name_sets_compatible, names_compatible
 
     def n(name: str) -> tuple[str, ...]:
         return (name, *name_variants(name))

@@ -74,13 +74,17 @@ def run_pipeline(
             instance=instance,
             raise_on_error=False,
         )
+    return summarise(result)
+
+
+def summarise(result) -> RunOutcome:
+    """What `cdp run` reports of an in-process Dagster result."""
     outcome = RunOutcome(run_id=result.run_id, success=result.success)
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             outcome.failed_steps.append(event.step_key or "?")
             if outcome.error is None and event.step_failure_data:
-                err = event.step_failure_data.error
-                outcome.error = err.message.strip().splitlines()[0] if err else None
+                outcome.error = failure_cause(event.step_failure_data.error)
         elif event.event_type_value == "ASSET_MATERIALIZATION":
             mat = event.materialization
             key = mat.asset_key.to_user_string()
@@ -92,8 +96,36 @@ def run_pipeline(
     return outcome
 
 
+USER_ERRORS = ("CdpError", "ConfigError")
+
+
+def failure_cause(err) -> str | None:
+    """The cause of a step failure in one line: the text of our own error if one was
+    raised (not Dagster's "Error occurred while executing op" wrapper), else the first
+    line of the innermost error."""
+    chain = []
+    while err is not None and len(chain) < 20:
+        chain.append(err)
+        err = err.cause or err.context
+    if not chain:
+        return None
+    for e in chain:
+        if e.cls_name in USER_ERRORS:
+            return _first_line(e.message, e.cls_name)
+    return _first_line(chain[-1].message, chain[-1].cls_name)
+
+
+def _first_line(message: str, cls_name: str | None) -> str:
+    line = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
+    # "cdp.errors.CdpError: text" -> "text"; other errors keep their class name.
+    if cls_name in USER_ERRORS and ": " in line:
+        return line.split(": ", 1)[1]
+    return line
+
+
 def require_success(outcome: RunOutcome) -> None:
+    """One line: the failing asset, then the cause."""
     if not outcome.success:
-        steps = ", ".join(outcome.failed_steps) or "unknown step"
-        detail = f": {outcome.error}" if outcome.error else ""
-        raise CdpError(f"run {outcome.run_id} failed in {steps}{detail}")
+        steps = ", ".join(outcome.failed_steps) or "the run"
+        cause = outcome.error or "failed (see the Dagster UI for the logs)"
+        raise CdpError(f"{steps}: {cause} (run {outcome.run_id})")

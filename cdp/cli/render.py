@@ -59,6 +59,17 @@ def print_run_summary(console: Console, ws: Workspace, outcome, seconds: float) 
         f"unified profiles: [bold]{summary['profiles']:,}[/] "
         f"(from {summary['records']:,} person records and linked visitors)"
     )
+    identity = outcome.materializations.get("unified_link_individual", {})
+    rules = identity.get("match_rules") or []
+    if rules:
+        linked = ", ".join(f"{r['rule']} {r['records_linked']:,}" for r in rules)
+        console.print(f"match rules, records linked: {linked}", soft_wrap=True)
+    for left in identity.get("blocking_left_out") or []:
+        console.print(
+            f"[yellow]blocking:[/] {left['values']:,} value(s) of [{left['rule']}] shared by more "
+            f"than {left['cap']:,} records left out of that rule ({left['records']:,} records)",
+            soft_wrap=True,
+        )
     for name, size in summary["segments"].items():
         console.print(f"segment [bold]{name}[/]: {size:,} members")
     for key, meta in sorted(outcome.materializations.items()):

@@ -35,9 +35,12 @@ class ColumnSpec(_Strict):
 
 
 class FieldMapping(_Strict):
-    """How one canonical field is filled: from a column, or with a constant value."""
+    """How one canonical field is filled: from a column, from several columns joined
+    (a street number and a street name), or with a constant value."""
 
     column: str | None = None
+    columns: list[str] | None = None
+    separator: str = " "  # between the values of `columns`; empty values are skipped
     value: str | None = None
     format: str | None = None  # strptime format, for date / timestamp fields
     # For `individual_id`: the source whose person records the id refers to.
@@ -45,9 +48,18 @@ class FieldMapping(_Strict):
 
     @model_validator(mode="after")
     def _one_of(self) -> FieldMapping:
-        if (self.column is None) == (self.value is None):
-            raise ValueError("give exactly one of `column` or `value`")
+        given = [k for k in ("column", "columns", "value") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `column`, `columns` or `value`")
+        if self.columns is not None and not self.columns:
+            raise ValueError("`columns` needs at least one column")
         return self
+
+    @property
+    def source_columns(self) -> list[str]:
+        if self.columns is not None:
+            return list(self.columns)
+        return [self.column] if self.column else []
 
 
 ObjectMapping = dict[str, FieldMapping]
@@ -159,7 +171,8 @@ class SourceSpec(_Strict):
             cols.add(self.updated_at)
         for mappings in self.objects.values():
             for m in mappings:
-                cols.update(fm.column for fm in m.values() if fm.column)
+                for fm in m.values():
+                    cols.update(fm.source_columns)
         return cols
 
 

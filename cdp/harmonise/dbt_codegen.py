@@ -56,6 +56,16 @@ def field_expr(spec: SourceSpec, fm: FieldMapping, ctype: str) -> str:
     """SQL for one canonical field from its mapping, cast to the canonical type."""
     if fm.value is not None:
         return f"cast({_lit(fm.value)} as {ctype})"
+    if fm.columns is not None:
+        # concat_ws skips nulls: "12" and "high st" make "12 high st"; one missing part
+        # leaves the other.
+        parts = ", ".join(_text(_q(c)) for c in fm.columns)
+        joined = f"nullif(concat_ws({_lit(fm.separator)}, {parts}), '')"
+        if ctype == "varchar":
+            return joined
+        if ctype in ("date", "timestamp") and fm.format:
+            return f"cast(try_strptime({joined}, {_lit(fm.format)}) as {ctype})"
+        return f"try_cast({joined} as {ctype})"
     col = _q(fm.column)
     declared = spec.columns[fm.column].type if fm.column in spec.columns else None
     if ctype == "varchar":

@@ -34,7 +34,10 @@ def _feeds(object_name: str) -> list[str]:
         for mapping in spec.objects.get(object_name, []):
             parts = []
             for field, fm in mapping.items():
-                src = f"`{fm.column}`" if fm.column else f"constant `{fm.value}`"
+                if fm.value is not None:
+                    src = f"constant `{fm.value}`"
+                else:
+                    src = " + ".join(f"`{c}`" for c in fm.source_columns)
                 parts.append(f"{field} ← {src}")
             rows.append(f"| {name} | {', '.join(parts)} |")
     return rows

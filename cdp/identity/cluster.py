@@ -51,8 +51,7 @@ def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     x, y = a[0], b[0]
     if x in b or y in a:
         return True
-    # Real names hold no digits; "Other0" and "Other1" are two labels, not a typo.
-    if _digits(x) != _digits(y):
+    if _labels_differ(x, y):
         return False
     shorter = min(len(x), len(y))
     if shorter == 1 and (x.startswith(y) or y.startswith(x)):
@@ -67,8 +66,12 @@ def names_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return _near_any(x, b[1:]) or _near_any(y, a[1:])
 
 
-def _digits(name: str) -> str:
-    return "".join(ch for ch in name if ch.isdigit())
+def _labels_differ(x: str, y: str) -> bool:
+    """Two names that both hold digits, different ones, are labels ("Other0", "Other1"),
+    not a typo; a digit in one name only may be a scanning error (Michel1e)."""
+    dx = "".join(ch for ch in x if ch.isdigit())
+    dy = "".join(ch for ch in y if ch.isdigit())
+    return bool(dx and dy and dx != dy)
 
 
 def _near_any(name: str, others: tuple[str, ...]) -> bool:
@@ -106,6 +109,24 @@ def dates_conflict(a: str, b: str, max_edits: int) -> bool:
 def _edits(a: str, b: str) -> int:
     """Optimal string alignment distance: edits, with a swap of neighbours as one."""
     return OSA.distance(a, b)
+
+
+def _one_date(a: Group, b: Group) -> bool:
+    """Both groups hold one and the same birth date."""
+    return len(a.dates) == 1 and a.dates == b.dates
+
+
+def _sets_spelt_alike(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
+    """Every first name of one group is at most two edits from one of the other's. Within
+    a family only twins share a birth date, so with one birth date a badly misspelt name
+    (Maahy for Mary) is likelier than a twin with a name two letters away."""
+
+    def alike(x: str, y: str) -> bool:
+        return min(len(x), len(y)) >= 4 and not _labels_differ(x, y) and _edits(x, y) <= 2
+
+    return all(any(alike(x[0], y[0]) for y in b) for x in a) or all(
+        any(alike(y[0], x[0]) for x in a) for y in b
+    )
 
 
 class GuardedClusterer:
@@ -178,6 +199,7 @@ class GuardedClusterer:
             and b.names
             and not name_sets_compatible(a.names, b.names)
             and not name_sets_compatible(a.names | a.surnames, b.names | b.surnames)
+            and not (_one_date(a, b) and _sets_spelt_alike(a.names, b.names))
         ):
             return "different first names"
         return None

@@ -65,6 +65,7 @@ def rule_pairs(
     rule: MatchRule,
     settings: IdentitySettings,
     columns: _Columns,
+    shared: dict[str, set[str]] | None = None,
 ) -> RulePairs:
     """Candidate pairs of one rule. `table` holds the records with their index `_i`."""
     keys, joins = [], []
@@ -81,7 +82,7 @@ def rule_pairs(
             select distinct t._i, {", ".join(keys)}
             from {table} as t{"".join(f", {j}" for j in joins)}
         )
-        select k0 as label, list(_i order by _i) as members
+        select k0 as label, {key_cols}, list(_i order by _i) as members
         from keyed where {not_null}
         group by {key_cols} having count(*) > 1
         """
@@ -91,9 +92,17 @@ def rule_pairs(
     lo: list[int] = []
     hi: list[int] = []
     labels = groups["label"].to_pylist()
-    for label, members in zip(labels, groups["members"].to_pylist(), strict=True):
+    shared = shared or {}
+    checks = [(f"k{n}", shared[f]) for n, f in enumerate(rule.exact) if shared.get(f)]
+    values = {col: groups[col].to_pylist() for col, _ in checks}
+    for g, (label, members) in enumerate(zip(labels, groups["members"].to_pylist(), strict=True)):
         if len(members) > limit:
             out.ignored[_field_type(rule.exact[0], label)] += 1
+            out.ignored_records += len(members)
+            continue
+        mailbox = next((col for col, vals in checks if values[col][g] in vals), None)
+        if mailbox is not None:
+            out.ignored[f"{rule.exact[int(mailbox[1:])]} shared by different people"] += 1
             out.ignored_records += len(members)
             continue
         for a in range(len(members)):
@@ -154,16 +163,57 @@ def _names(key: str, variants) -> tuple[str, ...]:
     return (key, *(v for v in (variants if variants is not None else ()) if v != key))
 
 
+def shared_contacts(
+    con: duckdb.DuckDBPyConnection, table: str, settings: IdentitySettings
+) -> dict[str, set[str]]:
+    """Emails and phones held by records of different people: a family mailbox, a home
+    landline. Two records whose first names are neither the same, nicknames, initials
+    nor typos of each other are two people, so a value they share is not personal: no
+    rule links on it and Splink does not count it as evidence."""
+    shared: dict[str, set[str]] = {}
+    for fieldname, column in (("email", "emails"), ("phone", "phones")):
+        groups = con.execute(
+            f"""
+            with held as (
+                select distinct u.v as value, t.first_name_key as name, t.first_name_variants as variants
+                from {table} as t, unnest(t.{column}) as u(v)
+                where t.first_name_key is not null
+            )
+            select value, list({{'name': name, 'variants': variants}}) as names
+            from held group by value
+            having count(distinct name) > 1 and count(*) <= {settings.max_identifier_records}
+            """
+        ).fetchall()
+        shared[fieldname] = {
+            value
+            for value, names in groups
+            if not _all_compatible([_names(n["name"], n["variants"]) for n in names])
+        }
+    return shared
+
+
+def _all_compatible(names: list[tuple[str, ...]]) -> bool:
+    return all(
+        names_compatible(names[i], names[j])
+        for i in range(len(names))
+        for j in range(i + 1, len(names))
+    )
+
+
 def all_rule_pairs(
     records: pa.Table, settings: IdentitySettings
-) -> tuple[list[RulePairs], dict[int, dict[str, set[str]]]]:
-    """Every rule's pairs, in the declared order, and each record's strong identifiers
-    (the values within the frequency guard) for the different-identifier guard."""
+) -> tuple[list[RulePairs], dict[int, dict[str, set[str]]], dict[str, set[str]]]:
+    """Every rule's pairs, in the declared order; each record's strong identifiers (the
+    values within the frequency guard) for the different-identifier guard; and the
+    emails and phones shared by different people."""
     con = duckdb.connect(config={"memory_limit": "1GB"})
     con.register("records", records)
     columns = _Columns(records)
-    results = [rule_pairs(con, "records", r, settings, columns) for r in settings.match_rules]
-    return results, strong_values(con, "records", settings)
+    shared = shared_contacts(con, "records", settings)
+    results = [
+        rule_pairs(con, "records", r, settings, columns, shared) for r in settings.match_rules
+    ]
+    return results, strong_values(con, "records", settings), shared
 
 
 def strong_values(con, table: str, settings: IdentitySettings) -> dict[int, dict[str, set[str]]]:

@@ -63,26 +63,30 @@ def _email_levels(c: str, tf: bool) -> list:
     ]
 
 
-def _address_levels(c: str, postal: str, house: str) -> list:
-    # Street and postal code are one comparison: counted apart, a shared home would be
-    # counted twice as evidence, and household members would look like one person.
-    # "1 Oak St" and "2 Oak St" are a letter apart but two homes: a similar street counts
-    # only when the house numbers do not differ.
-    same_postal = cll.ExactMatchLevel(postal)
-    same_house = cll.CustomLevel(
-        f"{house}_l is null or {house}_r is null or {house}_l = {house}_r",
-        label_for_charts="house number not different",
+def _address_levels(c: str, postal: str, house: str, city: str) -> list:
+    # Street, postal code and city are one comparison: counted apart, a shared home would
+    # be counted several times as evidence, and household members would look like one
+    # person. "1 Oak St" and "2 Oak St" are a letter apart but two homes: a similar street
+    # counts only when the house numbers do not differ, and only in the same area: the
+    # same postal code, one typo away from it, or the same city.
+    same_house = f"({house}_l is null or {house}_r is null or {house}_l = {house}_r)"
+    same_area = (
+        f"({postal}_l = {postal}_r or damerau_levenshtein({postal}_l, {postal}_r) <= 1 "
+        f"or {city}_l = {city}_r)"
     )
     return [
-        cll.And(cll.ExactMatchLevel(c), same_postal).configure(label_for_charts="same address"),
-        cll.And(cll.JaroWinklerLevel(c, 0.9), same_postal, same_house).configure(
-            label_for_charts="similar street, same postal code"
+        cll.And(cll.ExactMatchLevel(c), cll.ExactMatchLevel(postal)).configure(
+            label_for_charts="same address"
+        ),
+        cll.CustomLevel(
+            f"jaro_winkler_similarity({c}_l, {c}_r) >= 0.9 and {same_house} and {same_area}",
+            label_for_charts="similar street, same area",
         ),
         cll.CustomLevel(
             f"{postal}_l = {postal}_r and ({c}_l is null or {c}_r is null)",
             label_for_charts="same postal code, street unknown",
         ),
-        cll.ExactMatchLevel(c).configure(label_for_charts="same street, other postal code"),
+        cll.ExactMatchLevel(c).configure(label_for_charts="same street, other area"),
     ]
 
 
@@ -104,7 +108,7 @@ def _comparison(rule: ComparisonRule, trained: bool):
     elif rule.kind == "email":
         levels = _email_levels(c, tf)
     elif rule.kind == "address":
-        levels = _address_levels(c, rule.postal_column, rule.house_column)
+        levels = _address_levels(c, rule.postal_column, rule.house_column, rule.city_column)
     elif rule.kind == "fuzzy":
         levels = [
             cll.ExactMatchLevel(c, term_frequency_adjustments=tf),
@@ -138,8 +142,9 @@ def splink_settings(
 ) -> SettingsCreator:
     """`blocking`: this run's rules, with the values each leaves out (BlockingPlan)."""
     retain = ["first_name_variants"]
-    if any(r.kind == "address" for r in settings.comparisons):
-        retain.append("house_number")
+    for r in settings.comparisons:
+        if r.kind == "address":
+            retain += [r.house_column, r.city_column]
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",

@@ -111,7 +111,8 @@ def resolve(
     n = result.records = records.num_rows
     uids = records.column("unique_id").combine_chunks()
     step("match rules")
-    rule_pairs, strong_map = all_rule_pairs(records, settings)
+    rule_pairs, strong_map, shared = all_rule_pairs(records, settings)
+    records = _without_shared(records, shared)
     det_edges = [
         Edge(int(a), int(b), 1.0, f"rule:{rp.rule}")
         for rp in rule_pairs
@@ -263,6 +264,19 @@ def _groups(uids: list[str], cluster_no: np.ndarray) -> list[list[str]]:
     order = np.argsort(cluster_no, kind="stable")
     bounds = np.flatnonzero(np.diff(cluster_no[order])) + 1
     return [[uids[i] for i in part.tolist()] for part in np.split(order, bounds)]
+
+
+def _without_shared(records: pa.Table, shared: dict[str, set[str]]) -> pa.Table:
+    """Null the compared email and phone where a household shares them: for Splink they
+    are no evidence of one person."""
+    for column, field_name in (("email_key", "email"), ("phone", "phone")):
+        values = shared.get(field_name)
+        if values and column in records.column_names:
+            col = records.column(column)
+            mask = pc.is_in(col, value_set=pa.array(sorted(values), pa.string()))
+            at = records.schema.get_field_index(column)
+            records = records.set_column(at, column, pc.if_else(mask, None, col))
+    return records
 
 
 def _rule_report(rule_pairs: list[RulePairs], joined: list[Edge]) -> list[dict]:

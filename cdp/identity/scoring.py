@@ -100,9 +100,11 @@ def model_matches(ws: Workspace, settings: IdentitySettings) -> bool:
 
 def splink_input(records: pa.Table, settings: IdentitySettings) -> pa.Table:
     """The columns Splink compares and blocks on, nothing more."""
-    wanted = {"unique_id", "first_name_variants", "house_number"}
+    wanted = {"unique_id", "first_name_variants"}
     for c in settings.comparisons:
-        wanted |= {c.column} | ({c.postal_column} if c.kind == "address" else set())
+        if c.kind == "address":
+            wanted |= {c.postal_column, c.house_column, c.city_column}
+        wanted.add(c.column)
     for rule in settings.blocking_rules:
         wanted |= set(rule)
     return records.select([c for c in records.column_names if c in wanted])
@@ -188,7 +190,8 @@ def household_rescore(
         return w
 
     shared = np.logical_and.reduce([weight(c) > 0 for c in household])
-    personal = sum((weight(c) for c in names if c not in household), np.zeros(len(p)))[shared]
+    not_personal = set(household) | set(settings.household_shared)
+    personal = sum((weight(c) for c in names if c not in not_personal), np.zeros(len(p)))[shared]
     learnt = estimate_household_prior(personal)
     prior = learnt if settings.household_prior == "auto" else settings.household_prior
     rescored = 1 / (1 + np.exp2(-(np.log2(prior / (1 - prior)) + personal)))

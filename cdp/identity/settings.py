@@ -39,15 +39,17 @@ class ComparisonRule(BaseModel):
     column: str
     # exact: equal or not; name: exact / nickname / close spelling; fuzzy: exact or close;
     # date: exact / one typo away; email: exact / same user part, other domain;
-    # address: the street with `postal_column`, as one comparison, where a similar street
-    # counts only with the same `house_column`; identifier: exact / one typo or
+    # address: the street with `postal_column` and `city_column`, as one comparison, where
+    # a similar street counts only with the same `house_column` in the same area (postal
+    # code equal or one typo away, or the same city); identifier: exact / one typo or
     # transposition away.
     kind: Literal["exact", "name", "fuzzy", "date", "email", "address", "identifier"] = "exact"
     term_frequency: bool = True
     postal_column: str = "postal_code"
     house_column: str = "house_number"
+    city_column: str = "city_key"
 
-    @field_validator("column", "postal_column", "house_column")
+    @field_validator("column", "postal_column", "house_column", "city_column")
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in MATCH_COLUMNS:
@@ -119,6 +121,7 @@ DEFAULT_COMPARISONS = [
     ComparisonRule(column="phone", kind="exact"),
     ComparisonRule(column="address_line1_key", kind="address", term_frequency=False),
     ComparisonRule(column="national_id", kind="identifier", term_frequency=False),
+    ComparisonRule(column="city_key", kind="fuzzy"),
 ]
 
 DEFAULT_BLOCKING = [
@@ -130,6 +133,9 @@ DEFAULT_BLOCKING = [
     ["address_line1_key", "postal_code"],
     ["birth_date", "postal_code"],
     ["national_id"],
+    ["birth_date", "address_line1_key"],
+    ["first_name_key", "postal_code"],
+    ["last_name_key", "postal_code"],
 ]
 
 
@@ -178,10 +184,13 @@ class IdentitySettings(BaseModel):
     household_comparisons: list[str] = Field(
         default_factory=lambda: ["last_name_key", "address_line1_key"]
     )
+    # Comparisons a household shares too without marking one (the city): they are not
+    # personal evidence when a household pair is re-scored.
+    household_shared: list[str] = Field(default_factory=lambda: ["city_key"])
     # Chance that two records of one household are one person, before personal details.
-    # "auto" learns it from each run's pairs (see docs/identity.md); the default errs
-    # towards keeping family members apart.
-    household_prior: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = 0.3
+    # "auto" learns it from each run's pairs (see docs/identity.md), so data full of
+    # families and data of repeated records each get their own; a number fixes it.
+    household_prior: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = "auto"
     # The guards that keep a family's members apart: unrelated first names, and birth
     # dates more than `birth_date_conflict_edits` apart. "auto": on, unless the data
     # shows no families, i.e. nearly every pair sharing a surname and home is one person
@@ -230,15 +239,17 @@ class IdentitySettings(BaseModel):
     @model_validator(mode="after")
     def _household(self) -> IdentitySettings:
         known = {c.column for c in self.comparisons}
-        unknown = [c for c in self.household_comparisons if c not in known]
-        if unknown and "household_comparisons" not in self.model_fields_set:
-            # The default names columns the user's own comparisons may leave out.
-            self.household_comparisons = [c for c in self.household_comparisons if c in known]
-        elif unknown:
-            raise ValueError(
-                f"household_comparisons names {unknown}, which are not comparisons "
-                f"(comparisons: {', '.join(sorted(known))})"
-            )
+        for key in ("household_comparisons", "household_shared"):
+            listed = getattr(self, key)
+            unknown = [c for c in listed if c not in known]
+            if unknown and key not in self.model_fields_set:
+                # The default names columns the user's own comparisons may leave out.
+                setattr(self, key, [c for c in listed if c in known])
+            elif unknown:
+                raise ValueError(
+                    f"{key} names {unknown}, which are not comparisons "
+                    f"(comparisons: {', '.join(sorted(known))})"
+                )
         return self
 
     def comparison_limit(self, records: int) -> int:
@@ -273,7 +284,8 @@ identity:
   max_block_records: 1000        # a blocking value shared by more records is left out of its rule
   max_cluster_size: 30           # never build a person from more records than this
   household_comparisons: [last_name_key, address_line1_key]   # shared by a household: when
-  household_prior: 0.3           #   all agree, personal details alone decide ("auto": learnt)
+  household_shared: [city_key]   # shared by a household too, never personal evidence
+  household_prior: auto          #   all agree, personal details alone decide (auto: learnt)
   family_guards: auto            # unrelated first names and birth dates stay apart, unless the data has no families
   max_comparisons_per_record: 200   # refuse a blocking rule that would explode
   # max_comparisons_per_rule: 50000000   # or an absolute limit
@@ -285,9 +297,10 @@ identity:
     - {column: birth_date, kind: date, term_frequency: false}
     - {column: email_key, kind: email}
     - {column: phone, kind: exact}
-    # street and postal code as one comparison, so a shared home counts once
-    - {column: address_line1_key, kind: address, postal_column: postal_code, term_frequency: false}
+    # street, house number, postal code and city as one comparison: a shared home counts once
+    - {column: address_line1_key, kind: address, term_frequency: false}
     - {column: national_id, kind: identifier, term_frequency: false}   # party ids of type national_id
+    - {column: city_key, kind: fuzzy}
   blocking_rules:                # pairs are compared only when they agree on one rule
     - [first_name_key, last_name_key]
     - [email_key]
@@ -297,4 +310,7 @@ identity:
     - [address_line1_key, postal_code]
     - [birth_date, postal_code]
     - [national_id]
+    - [birth_date, address_line1_key]
+    - [first_name_key, postal_code]
+    - [last_name_key, postal_code]
 """

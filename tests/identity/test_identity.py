@@ -236,7 +236,7 @@ def test_household_pairs_are_rescored_on_personal_details_alone():
 
 def test_household_comparisons_must_be_comparisons():
     with pytest.raises(CdpError, match="household_comparisons names"):
-        IdentitySettings.from_dict({"household_comparisons": ["city_key"]})
+        IdentitySettings.from_dict({"household_comparisons": ["house_number"]})
     # Left at its default, the list follows the comparisons a user keeps.
     own = IdentitySettings.from_dict({"comparisons": [{"column": "email_key", "kind": "email"}]})
     assert own.household_comparisons == []

@@ -145,17 +145,24 @@ def sql(
     format: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
     limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
 ) -> None:
-    """Query the lake through the read-only catalog."""
+    """Run one SELECT over the read-only catalog, sandboxed to the lake."""
     import duckdb
 
     from cdp.catalog import connect_catalog
+    from cdp.sandbox import check_select
 
     if format not in ("table", "csv", "json"):
         raise CdpError(f"--format must be table, csv or json, not {format!r}")
     ws = resolve_workspace(workspace)
     con = connect_catalog(ws)
     try:
+        check_select(con, query)
         cur = con.execute(query)
+    except duckdb.PermissionException as e:
+        raise CdpError(
+            f"query refused: {str(e).splitlines()[0]} (cdp sql reads files under "
+            f"{ws.lake_dir} only)"
+        ) from None
     except duckdb.Error as e:
         raise CdpError(f"query failed: {str(e).splitlines()[0]}") from None
     print_query(console, cur, format, limit)

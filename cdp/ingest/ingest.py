@@ -85,9 +85,27 @@ def raw_glob(ws: Workspace, source: str) -> str:
 
 
 def landed_files(ws: Workspace, spec: SourceSpec) -> list[Path]:
-    return sorted(
-        p for p in ws.root.glob(spec.landing) if p.is_file() and not p.name.startswith(".")
-    )
+    return _landed(ws, spec)[0]
+
+
+def _landed(ws: Workspace, spec: SourceSpec) -> tuple[list[Path], list[str]]:
+    """(files to load, warnings about files skipped because they lead out of the workspace).
+
+    A symlink in landing/ (or a symlinked folder) could point at any file the user can
+    read; loading it would copy that file into the lake. The warning names the path in
+    the workspace only, never where it points or what it holds.
+    """
+    root = ws.root.resolve()
+    files, warnings = [], []
+    for p in sorted(ws.root.glob(spec.landing)):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        if not p.resolve().is_relative_to(root):
+            rel = p.relative_to(ws.root)
+            warnings.append(f"{rel}: skipped: it leads out of the workspace (a symlink)")
+            continue
+        files.append(p)
+    return files, warnings
 
 
 def _latest_by_path(manifest: pa.Table) -> dict[str, dict]:
@@ -178,7 +196,7 @@ def _ingest(ws: Workspace, spec: SourceSpec, settings: Settings, progress) -> In
     result = IngestResult(source=spec.name)
     manifest = read_manifest(ws, spec.name)
     latest = _latest_by_path(manifest)
-    files = landed_files(ws, spec)
+    files, result.warnings = _landed(ws, spec)
     if not files:
         result.warnings.append(f"{spec.name}: no files match {spec.landing}")
     previous_columns = _last_columns(manifest)

@@ -355,25 +355,44 @@ def _publish(staged: Path, target: Path) -> None:
 
 
 def _schema_warnings(spec, path, rel, columns, previous) -> list[str]:
+    """Warnings about the columns of a file, naming declared columns only.
+
+    Column names come from the file, and in a file without a header the first row
+    is data (an email, a name): a name the source does not declare is counted, never
+    shown, because warnings end up in logs.
+    """
+    declared = set(_expected_columns(spec))
     out = []
     missing = sorted(spec.referenced_columns() - set(columns))
     if missing:
         hint = ""
-        if spec.format == "csv":
-            seen = sniff_delimiter(path)
-            if seen and seen != spec.options.delimiter:
-                hint = f"; the header looks {seen!r}-delimited but the source declares {spec.options.delimiter!r}"
+        seen = sniff_delimiter(path) if spec.format == "csv" else None
+        if seen and seen != spec.options.delimiter:
+            hint = f"; the header looks {seen!r}-delimited but the source declares {spec.options.delimiter!r}"
+        elif spec.format == "csv" and not declared & set(columns):
+            hint = "; no declared column is in the first row: is the header row missing?"
         out.append(
             f"{rel}: column(s) missing from the data: {', '.join(missing)} (filled with nulls){hint}"
         )
     if previous is not None:
-        extra = sorted(set(columns) - set(previous))
-        gone = sorted(set(previous) - set(columns) - set(missing))
+        extra = set(columns) - set(previous)
+        gone = set(previous) - set(columns) - set(missing)
         if extra:
-            out.append(f"{rel}: new column(s) since the previous file: {', '.join(extra)} (kept)")
+            out.append(
+                f"{rel}: new column(s) since the previous file: {_names(extra, declared)} (kept)"
+            )
         if gone:
-            out.append(f"{rel}: column(s) no longer present: {', '.join(gone)}")
+            out.append(f"{rel}: column(s) no longer present: {_names(gone, declared)}")
     return out
+
+
+def _names(names: set[str], declared: set[str]) -> str:
+    """Declared names in full; the others only as a count (they may be data)."""
+    shown = sorted(names & declared)
+    hidden = len(names - declared)
+    if hidden:
+        shown.append(f"{hidden} undeclared column name(s) (not shown: they may be data)")
+    return ", ".join(shown)
 
 
 def _blank(col: pa.ChunkedArray) -> pa.ChunkedArray:

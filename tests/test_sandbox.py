@@ -106,10 +106,13 @@ def test_everything_but_one_select_is_refused(ws, query, got):
 def test_the_sandbox_holds_on_the_connection_itself(ws, tmp_path):
     """Notebooks use connect_catalog directly, without check_select: the settings hold."""
     duckdb.connect(str(tmp_path / "x.duckdb")).close()
+    (tmp_path / "secret.txt").write_text("secret")
+    (ws.lake_dir / "link.txt").symlink_to(tmp_path / "secret.txt")  # a link leading out
     con = connect_catalog(ws)
     assert con.execute("select count(*) from customer_360").fetchall() == [(2,)]
     for attack in (
         "select * from read_text('/etc/passwd')",
+        f"select * from read_text('{ws.lake_dir / 'link.txt'}')",
         f"copy (select 1) to '{tmp_path / 'out.csv'}'",
         f"attach '{tmp_path / 'x.duckdb'}' as x",
         "set enable_external_access = true",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from cdp.errors import CdpError
 from cdp.io.atomic import atomic_path
+from cdp.sandbox import connect_sandboxed
 from cdp.workspace import Workspace
 
 _IDENT = re.compile(r"[^a-z0-9_]")
@@ -77,7 +77,6 @@ def rebuild_catalog(ws: Workspace) -> list[str]:
 
 
 def connect_catalog(ws: Workspace) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the catalog; a clear error if the pipeline never ran."""
-    if not ws.catalog_file.exists():
-        raise CdpError(f"no catalog in {ws.root}: run `cdp run` first")
-    return duckdb.connect(str(ws.catalog_file), read_only=True)
+    """A read-only, sandboxed connection to the catalog (cdp.sandbox): it reads the lake
+    and nothing else. A clear error if the pipeline never ran."""
+    return connect_sandboxed(ws)

@@ -60,6 +60,6 @@ def build_definitions(
         },
         jobs=[job],
         sensors=[build_landing_sensor(ws, specs, job)],
-        schedules=[build_nightly_schedule(job)],
+        schedules=[build_nightly_schedule(ws, job)],
         loggers=loggers,
     )

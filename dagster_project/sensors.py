@@ -6,6 +6,7 @@ import dagster as dg
 
 from cdp.config.sources import SourceSpec
 from cdp.ingest import pending_files
+from cdp.run_lock import current_holder
 from cdp.workspace import Workspace
 
 
@@ -18,6 +19,9 @@ def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.Sens
         description="Runs ingestion and everything downstream when files land in landing/.",
     )
     def landing_files(context: dg.SensorEvaluationContext):
+        # A run in progress may be loading these very files; look again once it is done.
+        if current_holder(ws) is not None:
+            return dg.SkipReason("a run is in progress")
         changed: list[str] = []
         for spec in specs:
             for path in pending_files(ws, spec):

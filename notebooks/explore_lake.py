@@ -3,15 +3,15 @@
 #
 # A notebook in the percent format: open it in Jupyter (with jupytext), VS Code or
 # PyCharm as cells, or run it as a script: `CDP_WORKSPACE=data python notebooks/explore_lake.py`.
-# It reads the read-only catalog, so it never blocks a pipeline run.
+# It reads the read-only catalog, so it never blocks a pipeline run, through the same
+# sandbox as `cdp sql`: files under the workspace's lake/ only.
 
 # %%
-import duckdb
-
+from cdp.catalog import connect_catalog
 from cdp.workspace import resolve_workspace
 
 ws = resolve_workspace()
-con = duckdb.connect(str(ws.catalog_file), read_only=True)
+con = connect_catalog(ws)
 
 
 def show(sql: str) -> None:
@@ -40,7 +40,9 @@ show(
     from unified_individual group by 1 order by 1
     """
 )
-show("select linked_by, count(*) as records from unified_link_individual group by 1 order by 2 desc")
+show(
+    "select linked_by, count(*) as records from unified_link_individual group by 1 order by 2 desc"
+)
 
 # %% [markdown]
 # ## The best customers, and the segments

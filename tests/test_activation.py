@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import stat
 
 import duckdb
 import pyarrow as pa
@@ -125,3 +128,50 @@ def test_unknown_export_field_is_a_config_error(ws):
         ConfigError, match=r"activations/m\.yml: fields: unknown customer_360 column"
     ):
         export_activation(ws, spec, run_id="r1")
+
+
+def test_csv_export_neutralises_formulas_and_is_private(ws):
+    formula = '=HYPERLINK("http://x","y")'
+    write_parquet(
+        ws.marts_dir / "customer_360.parquet",
+        pa.table(
+            {
+                "unified_individual_id": ["u2"],
+                "first_name": [formula],
+                "last_name": ["@SUM(A1)"],
+                "note": ["\tTab"],
+                "email_address": ["bob@x.com"],
+                "email_match_key": ["bob@x.com"],
+                "phone_e164": ["+14155550101"],
+                "order_count": [-3],
+                "total_spend": [-2.5],
+            }
+        ),
+    )
+    evaluate_segments(ws, [SegmentSpec(name="all", filter="true")], "r1")
+    fields = ["first_name", "last_name", "note", "phone_e164", "order_count", "total_spend"]
+    spec = ActivationSpec(name="mail", segment="all", channel="email", fields=fields)
+    assert export_activation(ws, spec, run_id="r1").rows == 1
+    out = ws.exports_dir / "mail" / "r1"
+    (row,) = csv.DictReader(io.StringIO((out / "mail.csv").read_text()))
+    assert row == {
+        "first_name": "'" + formula,
+        "last_name": "'@SUM(A1)",
+        "note": "'\tTab",
+        "phone_e164": "+14155550101",  # a plain number cannot run; the SMS tool needs it whole
+        "order_count": "-3",  # numbers are never touched
+        "total_spend": "-2.5",
+    }
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    for name in ("mail.csv", "manifest.json"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
+
+
+def test_jsonl_export_is_private_and_keeps_values_as_they_are(ws):
+    evaluate_segments(ws, [SegmentSpec(name="all", filter="true")], "r1")
+    spec = ActivationSpec(
+        name="ads", segment="all", channel="ads", format="jsonl", fields=["first_name"]
+    )
+    export_activation(ws, spec, run_id="r1")
+    out = ws.exports_dir / "ads" / "r1"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o600}

@@ -110,10 +110,15 @@ def export_activation(ws: Workspace, spec: ActivationSpec, run_id: str) -> Expor
         f"select {select_fields} from eligible where has_contact and consented "
         "order by unified_individual_id"
     )
+    if spec.format == "csv":
+        query = _neutralise_formulas(con, query)
     target = ws.exports_dir / spec.name / run_id
     staged = target.with_name(f"{TMP_PREFIX}{run_id}")
     shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    # Exports hold contact points: only the owner may read them, from the first byte on
+    # (the folder is private while its files are written, the files before it is renamed).
+    staged.mkdir(mode=0o700)
     out_file = staged / f"{spec.name}.{spec.format}"
     if spec.format == "csv":
         con.execute(f"copy ({query}) to '{out_file}' (header, delimiter ',', quote '\"')")
@@ -142,8 +147,36 @@ def export_activation(ws: Workspace, spec: ActivationSpec, run_id: str) -> Expor
         "path": str(Path(spec.name) / run_id / out_file.name),
     }
     (staged / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    for f in staged.iterdir():
+        f.chmod(0o600)
     replace_dir(target, staged)
     return result
+
+
+def _neutralise_formulas(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """Prefix text cells that a spreadsheet would run as a formula with a single quote.
+
+    A value such as `=HYPERLINK("http://x","y")` in a CSV opened in Excel or Sheets is
+    executed (OWASP "CSV injection"). Only text columns are touched, so a negative
+    number in a numeric column stays a number; and a text cell that is a plain signed
+    number (an E.164 phone `+14155550101`) cannot run anything, so it is left whole
+    for the SMS tool that reads it.
+    """
+    text = [
+        name for name, kind, *_ in con.execute(f"describe {query}").fetchall() if kind == "VARCHAR"
+    ]
+    if not text:
+        return query
+    cases = []
+    for c in map(_ident, text):
+        risky = f"left({c}, 1) in ('=', '+', '-', '@', chr(9), chr(13))"
+        number = f"regexp_full_match({c}, '[+-][0-9]+([.][0-9]+)?')"
+        cases.append(f"case when {risky} and not {number} then chr(39) || {c} else {c} end as {c}")
+    return f"select * replace ({', '.join(cases)}) from ({query})"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _quote(value: str) -> str:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cdp.cli.errors import friendly_errors
 from cdp.cli.render import print_profile, print_query, print_run_summary
 from cdp.errors import CdpError
-from cdp.workspace import resolve_workspace
+from cdp.workspace import Workspace, resolve_workspace
 
 app = typer.Typer(
     help="CDP lakehouse: ingest, harmonise, resolve identities, segment and activate.",
@@ -112,11 +112,28 @@ def run(
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Rebuild the lake from landing/.")
     ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="Fail at once if another run holds the workspace."),
+    ] = False,
 ) -> None:
     """Materialise every asset in order, in-process, through Dagster."""
-    from dagster_project.run import require_success, run_pipeline
+    from cdp.run_lock import Holder, run_lock
 
     ws = resolve_workspace(workspace)
+
+    def waiting(holder: Holder) -> None:
+        console.print(
+            f"waiting for run ({holder.describe('started at')}) to finish", soft_wrap=True
+        )
+
+    with run_lock(ws, wait=not no_wait, on_wait=waiting):
+        _run_locked(ws, full_refresh)
+
+
+def _run_locked(ws: Workspace, full_refresh: bool) -> None:
+    from dagster_project.run import require_success, run_pipeline
+
     started = time.monotonic()
     with _progress() as progress:
         task = progress.add_task("running", total=None)
@@ -145,17 +162,24 @@ def sql(
     format: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
     limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
 ) -> None:
-    """Query the lake through the read-only catalog."""
+    """Run one SELECT over the read-only catalog, sandboxed to the lake."""
     import duckdb
 
     from cdp.catalog import connect_catalog
+    from cdp.sandbox import check_select
 
     if format not in ("table", "csv", "json"):
         raise CdpError(f"--format must be table, csv or json, not {format!r}")
     ws = resolve_workspace(workspace)
     con = connect_catalog(ws)
     try:
+        check_select(con, query)
         cur = con.execute(query)
+    except duckdb.PermissionException as e:
+        raise CdpError(
+            f"query refused: {str(e).splitlines()[0]} (cdp sql reads files under "
+            f"{ws.lake_dir} only)"
+        ) from None
     except duckdb.Error as e:
         raise CdpError(f"query failed: {str(e).splitlines()[0]}") from None
     print_query(console, cur, format, limit)

@@ -9,7 +9,7 @@ columns are PII, and how its columns map to the canonical model
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -108,6 +108,19 @@ class SourceSpec(_Strict):
             )
         return v
 
+    @field_validator("landing")
+    @classmethod
+    def _landing_inside(cls, v: str) -> str:
+        # Ingestion reads whatever the glob matches and keeps it in the lake, so a
+        # glob reaching out of the workspace (/etc/*, ../../home/*) would copy any
+        # file the user can read into the lake, the catalog and the logs.
+        if _escapes_workspace(v):
+            raise ValueError(
+                f"must stay inside the workspace (a glob relative to it, without `..` "
+                f"leading out), got {v!r}"
+            )
+        return v
+
     @field_validator("primary_key", mode="before")
     @classmethod
     def _pk_list(cls, v: Any) -> Any:
@@ -174,6 +187,20 @@ class SourceSpec(_Strict):
                 for fm in m.values():
                     cols.update(fm.source_columns)
         return cols
+
+
+def _escapes_workspace(glob: str) -> bool:
+    """Absolute, home-relative, or more `..` than folders before them."""
+    parts = PurePosixPath(glob.replace("\\", "/"))
+    if parts.is_absolute() or PureWindowsPath(glob).drive or glob.startswith("~"):
+        return True
+    depth = 0
+    for part in parts.parts:
+        # `**` may match no folder at all, so it cannot pay for a later `..`.
+        depth += -1 if part == ".." else 0 if part in (".", "**") else 1
+        if depth < 0:
+            return True
+    return False
 
 
 def _field_short_form(obj: str, fname: str, spec: Any) -> Any:

@@ -85,9 +85,27 @@ def raw_glob(ws: Workspace, source: str) -> str:
 
 
 def landed_files(ws: Workspace, spec: SourceSpec) -> list[Path]:
-    return sorted(
-        p for p in ws.root.glob(spec.landing) if p.is_file() and not p.name.startswith(".")
-    )
+    return _landed(ws, spec)[0]
+
+
+def _landed(ws: Workspace, spec: SourceSpec) -> tuple[list[Path], list[str]]:
+    """(files to load, warnings about files skipped because they lead out of the workspace).
+
+    A symlink in landing/ (or a symlinked folder) could point at any file the user can
+    read; loading it would copy that file into the lake. The warning names the path in
+    the workspace only, never where it points or what it holds.
+    """
+    root = ws.root.resolve()
+    files, warnings = [], []
+    for p in sorted(ws.root.glob(spec.landing)):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        if not p.resolve().is_relative_to(root):
+            rel = p.relative_to(ws.root)
+            warnings.append(f"{rel}: skipped: it leads out of the workspace (a symlink)")
+            continue
+        files.append(p)
+    return files, warnings
 
 
 def _latest_by_path(manifest: pa.Table) -> dict[str, dict]:
@@ -178,7 +196,7 @@ def _ingest(ws: Workspace, spec: SourceSpec, settings: Settings, progress) -> In
     result = IngestResult(source=spec.name)
     manifest = read_manifest(ws, spec.name)
     latest = _latest_by_path(manifest)
-    files = landed_files(ws, spec)
+    files, result.warnings = _landed(ws, spec)
     if not files:
         result.warnings.append(f"{spec.name}: no files match {spec.landing}")
     previous_columns = _last_columns(manifest)
@@ -337,25 +355,44 @@ def _publish(staged: Path, target: Path) -> None:
 
 
 def _schema_warnings(spec, path, rel, columns, previous) -> list[str]:
+    """Warnings about the columns of a file, naming declared columns only.
+
+    Column names come from the file, and in a file without a header the first row
+    is data (an email, a name): a name the source does not declare is counted, never
+    shown, because warnings end up in logs.
+    """
+    declared = set(_expected_columns(spec))
     out = []
     missing = sorted(spec.referenced_columns() - set(columns))
     if missing:
         hint = ""
-        if spec.format == "csv":
-            seen = sniff_delimiter(path)
-            if seen and seen != spec.options.delimiter:
-                hint = f"; the header looks {seen!r}-delimited but the source declares {spec.options.delimiter!r}"
+        seen = sniff_delimiter(path) if spec.format == "csv" else None
+        if seen and seen != spec.options.delimiter:
+            hint = f"; the header looks {seen!r}-delimited but the source declares {spec.options.delimiter!r}"
+        elif spec.format == "csv" and not declared & set(columns):
+            hint = "; no declared column is in the first row: is the header row missing?"
         out.append(
             f"{rel}: column(s) missing from the data: {', '.join(missing)} (filled with nulls){hint}"
         )
     if previous is not None:
-        extra = sorted(set(columns) - set(previous))
-        gone = sorted(set(previous) - set(columns) - set(missing))
+        extra = set(columns) - set(previous)
+        gone = set(previous) - set(columns) - set(missing)
         if extra:
-            out.append(f"{rel}: new column(s) since the previous file: {', '.join(extra)} (kept)")
+            out.append(
+                f"{rel}: new column(s) since the previous file: {_names(extra, declared)} (kept)"
+            )
         if gone:
-            out.append(f"{rel}: column(s) no longer present: {', '.join(gone)}")
+            out.append(f"{rel}: column(s) no longer present: {_names(gone, declared)}")
     return out
+
+
+def _names(names: set[str], declared: set[str]) -> str:
+    """Declared names in full; the others only as a count (they may be data)."""
+    shown = sorted(names & declared)
+    hidden = len(names - declared)
+    if hidden:
+        shown.append(f"{hidden} undeclared column name(s) (not shown: they may be data)")
+    return ", ".join(shown)
 
 
 def _blank(col: pa.ChunkedArray) -> pa.ChunkedArray:

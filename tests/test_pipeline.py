@@ -45,7 +45,7 @@ def test_identity_covers_every_person_record(ran):
     kinds = links["record_kind"].to_pylist()
     assert kinds.count("person") == individuals
     assert kinds.count("anonymous_visitor") > 0
-    profiles = _count(ws.identity_dir / "unified_individual.parquet")
+    profiles = _count(ws.marts_dir / "unified_individual.parquet")
     # Duplicates across and within systems were merged, but not everything into one.
     assert 0 < profiles < individuals
     assert _count(ws.marts_dir / "customer_360.parquet") == profiles
@@ -102,7 +102,7 @@ def test_lineage_is_one_connected_graph(demo_workspace):
         return {k.to_user_string() for k in graph.get(_key(key)).parent_keys}
 
     assert "raw/crm_contacts" in parents("stg_crm_contacts__individuals")
-    assert "int_individuals_deduplicated" in parents("unified_link_individual")
+    assert "int_person_records_prepared" in parents("unified_link_individual")
     assert "unified_link_individual" in parents("customer_360")
     assert "customer_360" in parents("segment_membership")
     assert "segment_membership" in parents("activation/email_high_value")

@@ -111,6 +111,15 @@ def _edits(a: str, b: str) -> int:
     return OSA.distance(a, b)
 
 
+def _swapped(a: Group, b: Group) -> bool:
+    """One side's first names are the other's surnames, and the other way round."""
+    return (
+        bool(a.surnames and b.surnames)
+        and name_sets_compatible(a.names, b.surnames)
+        and name_sets_compatible(a.surnames, b.names)
+    )
+
+
 def _one_date(a: Group, b: Group) -> bool:
     """Both groups hold one and the same birth date."""
     return len(a.dates) == 1 and a.dates == b.dates
@@ -198,7 +207,7 @@ class GuardedClusterer:
             and a.names
             and b.names
             and not name_sets_compatible(a.names, b.names)
-            and not name_sets_compatible(a.names | a.surnames, b.names | b.surnames)
+            and not _swapped(a, b)
             and not (_one_date(a, b) and _sets_spelt_alike(a.names, b.names))
         ):
             return "different first names"

@@ -29,6 +29,15 @@ def write_inputs(ws: Workspace, records: list[dict], logins: list[tuple[str, str
     """records: source, id, first, last, dob, email, phone, street, zip, loyalty,
     national_id (any may be None; email and phone may be lists)."""
     ws.ensure_dirs()
+    held: dict[str, int] = {}
+    for r in records:
+        for v in {*_as_list(r.get("email")), *_as_list(r.get("phone"))}:
+            held[v] = held.get(v, 0) + 1
+
+    def personal(values: list) -> str | None:
+        # As the dbt model: the first value held by at most five records.
+        return next((v for v in values if held[v] <= 5), None)
+
     rows = []
     for r in records:
         first, last = fold(r.get("first")), fold(r.get("last"))
@@ -49,8 +58,8 @@ def write_inputs(ws: Workspace, records: list[dict], logins: list[tuple[str, str
                 "first_name_variants": list(name_variants(first)) if first else None,
                 "last_name_key": last,
                 "birth_date": r.get("dob"),
-                "email_key": emails[0] if emails else None,
-                "phone": phones[0] if phones else None,
+                "email_key": personal(emails),
+                "phone": personal(phones),
                 "address_line1_key": street,
                 "house_number": house.group(1) if house else None,
                 "postal_code": r.get("zip"),

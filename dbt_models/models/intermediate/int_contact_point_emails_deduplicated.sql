@@ -32,8 +32,8 @@ final as (
     select
         * exclude (is_valid, email_match_key, rule_kind),
         case when rule_kind = 'placeholder' then null else email_match_key end as email_match_key,
-        is_valid and rule_kind is distinct from 'placeholder' as is_valid,
-        is_valid and rule_kind is null as is_personal,
+        is_valid and coalesce(rule_kind, '') != 'placeholder' as is_valid,
+        is_valid and coalesce(rule_kind, '') = '' as is_personal,
         case
             when not is_valid then 'malformed'
             when rule_kind = 'placeholder' then 'placeholder'

@@ -53,7 +53,7 @@ record_emails as (
         emails.source_record_id,
         list(distinct emails.email_match_key order by emails.email_match_key) as emails,
         arg_min(emails.email_match_key, emails.ordinal) filter (
-            where email_use.records <= (select max_records from limits)
+            where email_use.records <= (select limits.max_records from limits)
         ) as email_key
     from emails
     inner join email_use using (email_match_key)
@@ -67,7 +67,7 @@ record_phones as (
         phones.source_record_id,
         list(distinct phones.phone_e164 order by phones.phone_e164) as phones,
         arg_min(phones.phone_e164, phones.ordinal) filter (
-            where phone_use.records <= (select max_records from limits)
+            where phone_use.records <= (select limits.max_records from limits)
         ) as phone
     from phones
     inner join phone_use using (phone_e164)
@@ -91,7 +91,7 @@ record_identifiers as (
         source_name,
         source_record_id,
         list(
-            distinct {'type': identification_type, 'value': identification_number}
+            distinct { 'type': identification_type, 'value': identification_number }
         ) as identifiers,
         -- compared by Splink rather than linked on: a national id may carry a typo
         min(identification_number) filter (where identification_type = 'national_id') as national_id
@@ -101,27 +101,27 @@ record_identifiers as (
 
 final as (
     select
-        individuals.source_name || ':' || individuals.source_record_id as unique_id,
         individuals.source_name,
         individuals.source_record_id,
         individuals.first_name,
         individuals.last_name,
         individuals.first_name_key,
-        cdp_name_canon(individuals.first_name_key) as first_name_canon,
-        cdp_name_variants(individuals.first_name_key) as first_name_variants,
         individuals.last_name_key,
         cast(individuals.birth_date as varchar) as birth_date,
         record_emails.email_key,
         record_phones.phone,
         record_addresses.address_line1_key,
-        nullif(regexp_extract(record_addresses.address_line1_key, '^(\d+)', 1), '') as house_number,
         record_addresses.postal_code,
         record_addresses.city_key,
         record_identifiers.national_id,
         record_emails.emails,
         record_phones.phones,
         record_identifiers.identifiers,
-        individuals.updated_ts
+        individuals.updated_ts,
+        individuals.source_name || ':' || individuals.source_record_id as unique_id,
+        cdp_name_canon(individuals.first_name_key) as first_name_canon,
+        cdp_name_variants(individuals.first_name_key) as first_name_variants,
+        nullif(regexp_extract(record_addresses.address_line1_key, '^(\d+)', 1), '') as house_number
     from individuals
     left join record_emails using (source_name, source_record_id)
     left join record_phones using (source_name, source_record_id)

@@ -36,24 +36,24 @@ members as (
 ),
 
 {% for field in ['first_name', 'last_name', 'birth_date'] %}
-best_{{ field }} as (
-    select
-        unified_individual_id,
-        {{ field }}
-    from (
+    best_{{ field }} as (
         select
             unified_individual_id,
-            {{ field }},
-            count(*) as n,
-            max(updated_ts) as latest
-        from members
-        where {{ field }} is not null
-        group by unified_individual_id, {{ field }}
-    )
-    qualify row_number() over (
-        partition by unified_individual_id order by n desc, latest desc nulls last, {{ field }}
-    ) = 1
-),
+            {{ field }}
+        from (
+            select
+                unified_individual_id,
+                {{ field }},
+                count(*) as n,
+                max(updated_ts) as latest
+            from members
+            where {{ field }} is not null
+            group by unified_individual_id, {{ field }}
+        )
+        qualify row_number() over (
+            partition by unified_individual_id order by n desc, latest desc nulls last, {{ field }} asc
+        ) = 1
+    ),
 {% endfor %}
 
 counts as (
@@ -70,14 +70,14 @@ counts as (
 final as (
     select
         clusters.unified_individual_id,
-        coalesce(counts.record_count, 0) as record_count,
-        coalesce(counts.source_count, 0) as source_count,
         counts.sources,
         best_first_name.first_name,
         best_last_name.last_name,
         best_birth_date.birth_date,
         clusters.created_run_id,
-        clusters.updated_run_id
+        clusters.updated_run_id,
+        coalesce(counts.record_count, 0) as record_count,
+        coalesce(counts.source_count, 0) as source_count
     from clusters
     left join counts using (unified_individual_id)
     left join best_first_name using (unified_individual_id)

@@ -38,10 +38,15 @@ run: venv
 test: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
 
+# `dagster dev` runs the webserver and the daemon, which ticks the landing sensor (on by
+# default) and the nightly schedule (switched on here by CDP_SCHEDULE_ON=1). It is started
+# through dagster_project.serve so that SIGTERM stops it even when run in the background.
 ui: venv
 	test -f $(WORKSPACE)/cdp.yml || $(BIN)/cdp init $(WORKSPACE)
-	DAGSTER_HOME=$(CDP_WORKSPACE)/.cdp/dagster_home PATH="$(abspath $(BIN)):$$PATH" \
-		$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+	mkdir -p $(CDP_WORKSPACE)/.cdp/dagster_home
+	DAGSTER_HOME=$(CDP_WORKSPACE)/.cdp/dagster_home CDP_SCHEDULE_ON=1 PATH="$(abspath $(BIN)):$$PATH" \
+		$(BIN)/python -m dagster_project.serve dagster dev -m dagster_project.definitions \
+		-h 127.0.0.1 -p 3000
 
 bench: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.run

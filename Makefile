@@ -8,8 +8,9 @@ CUSTOMERS ?= 5000
 SEED ?= 42
 WORKSPACE ?= data
 export CDP_WORKSPACE := $(abspath $(WORKSPACE))
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv demo run test ui bench lint format clean
+.PHONY: help venv browser demo run test ui bench lint format clean
 
 help:
 	@echo "make demo   create .venv, generate $(CUSTOMERS) demo customers into $(WORKSPACE)/, run the pipeline"
@@ -35,7 +36,12 @@ demo: venv
 run: venv
 	$(BIN)/cdp run
 
-test: venv
+# Headless Chromium for the UI test (Playwright's own browser download is not reachable).
+browser:
+	test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+
+test: venv browser
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
 
 # `dagster dev` runs the webserver and the daemon, which ticks the landing sensor (on by

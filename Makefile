@@ -8,8 +8,9 @@ CUSTOMERS ?= 5000
 SEED ?= 42
 WORKSPACE ?= data
 export CDP_WORKSPACE := $(abspath $(WORKSPACE))
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv demo run test ui bench lint format clean
+.PHONY: help venv browser demo run test ui bench lint format clean
 
 help:
 	@echo "make demo   create .venv, generate $(CUSTOMERS) demo customers into $(WORKSPACE)/, run the pipeline"
@@ -35,13 +36,23 @@ demo: venv
 run: venv
 	$(BIN)/cdp run
 
-test: venv
+# Headless Chromium for the UI test (Playwright's own browser download is not reachable).
+browser:
+	test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+
+test: venv browser
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
 
+# `dagster dev` runs the webserver and the daemon, which ticks the landing sensor (on by
+# default) and the nightly schedule (switched on here by CDP_SCHEDULE_ON=1). It is started
+# through dagster_project.serve so that SIGTERM stops it even when run in the background.
 ui: venv
 	test -f $(WORKSPACE)/cdp.yml || $(BIN)/cdp init $(WORKSPACE)
-	DAGSTER_HOME=$(CDP_WORKSPACE)/.cdp/dagster_home PATH="$(abspath $(BIN)):$$PATH" \
-		$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+	mkdir -p $(CDP_WORKSPACE)/.cdp/dagster_home
+	DAGSTER_HOME=$(CDP_WORKSPACE)/.cdp/dagster_home CDP_SCHEDULE_ON=1 PATH="$(abspath $(BIN)):$$PATH" \
+		$(BIN)/python -m dagster_project.serve dagster dev -m dagster_project.definitions \
+		-h 127.0.0.1 -p 3000
 
 bench: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.run

@@ -47,3 +47,37 @@ def test_landing_sensor_requests_a_run_only_for_new_files(tmp_path):
     assert isinstance(request, dg.RunRequest) and request.run_key
     _ingest(env)
     assert isinstance(sensor(dg.build_sensor_context()), dg.SkipReason)
+
+
+def test_nightly_schedule_is_off_unless_switched_on(monkeypatch, tmp_path):
+    from cdp.workspace import Workspace
+    from dagster_project.schedules import SCHEDULE_ON_ENV, build_nightly_schedule
+
+    job = dg.define_asset_job("all")
+    ws = Workspace(tmp_path)
+    monkeypatch.delenv(SCHEDULE_ON_ENV, raising=False)
+    assert build_nightly_schedule(ws, job).default_status == dg.DefaultScheduleStatus.STOPPED
+    monkeypatch.setenv(SCHEDULE_ON_ENV, "1")  # what `make ui` sets
+    assert build_nightly_schedule(ws, job).default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_serve_gives_dagster_a_sigint_handler_even_when_started_in_the_background():
+    """Dagster copies SIGINT's handler to SIGTERM; an ignored SIGINT made `make ui` unkillable."""
+    import signal
+    import subprocess
+    import sys
+
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+
+    def run(*command: str) -> str:
+        # As a background job of a non-interactive shell starts it: SIGINT ignored.
+        return subprocess.run(
+            command,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    assert run(sys.executable, "-c", probe) == "False"
+    assert run(sys.executable, "-m", "dagster_project.serve", "python", "-c", probe) == "True"

@@ -107,6 +107,18 @@ def test_lineage_is_one_connected_graph(demo_workspace):
     assert "customer_360" in parents("segment_membership")
     assert "segment_membership" in parents("activation/email_high_value")
     assert "activation/email_high_value" in parents("catalog")
+    # The UI's groups read as the data flow, one step after another.
+    flow = {
+        "raw/crm_contacts": "ingestion",
+        "stg_crm_contacts__individuals": "harmonise",
+        "int_individuals_deduplicated": "harmonise",
+        "unified_link_individual": "identity",
+        "customer_360": "insights",
+        "segment_membership": "segments",
+        "activation/email_high_value": "activation",
+        "catalog": "catalog",
+    }
+    assert {k: graph.get(_key(k)).group_name for k in flow} == flow
     # dbt tests surface as asset checks on their models; ingestion and identity have theirs.
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("raw/crm_contacts", "quarantine_rate") in checks

@@ -9,13 +9,16 @@ from cdp.catalog import rebuild_catalog
 from dagster_project.resources import CdpResource
 
 SEGMENT_KEY = dg.AssetKey("segment_membership")
+# UI groups, named for the step of the data flow: ... insights -> segments -> activation.
+SEGMENTS_GROUP = "segments"
+ACTIVATION_GROUP = "activation"
 
 
 def build_segment_asset(segments: list[SegmentSpec]) -> dg.AssetsDefinition:
     @dg.asset(
         key=SEGMENT_KEY,
         deps=[dg.AssetKey("customer_360")],
-        group_name="activation",
+        group_name=SEGMENTS_GROUP,
         kinds={"duckdb", "parquet"},
         description="Members of every segment declared in segments/, with entry/exit history.",
     )
@@ -37,7 +40,7 @@ def build_activation_asset(spec: ActivationSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=["activation", spec.name],
         deps=[SEGMENT_KEY],
-        group_name="activation",
+        group_name=ACTIVATION_GROUP,
         kinds={"csv" if spec.format == "csv" else "json"},
         description=spec.description
         or f"Exports segment `{spec.segment}` for {spec.channel}, consent-checked.",

@@ -17,7 +17,8 @@ from cdp.harmonise.dbt_env import DBT_PROJECT_DIR
 from cdp.workspace import Workspace
 from dagster_project.resources import CdpResource
 
-LAYERS = ("staging", "intermediate", "marts")
+# dbt layer (a model's tag or folder) -> the step of the data flow it shows under in the UI.
+LAYER_GROUPS = {"staging": "harmonise", "intermediate": "harmonise", "marts": "insights"}
 
 
 def dbt_executable() -> str:
@@ -27,15 +28,15 @@ def dbt_executable() -> str:
 
 
 class CdpDbtTranslator(DagsterDbtTranslator):
-    """Model name as key; the layer (from the model's tags or folder) as group."""
+    """Model name as key; the data-flow step of its layer (tags or folder) as group."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         tags = dbt_resource_props.get("tags") or []
         fqn = dbt_resource_props.get("fqn") or []
-        for layer in LAYERS:
+        for layer, group in LAYER_GROUPS.items():
             if layer in tags or layer in fqn:
-                return layer
-        return "harmonisation"
+                return group
+        return "harmonise"
 
 
 def dbt_project(ws: Workspace) -> DbtProject:

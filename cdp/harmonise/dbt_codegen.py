@@ -105,6 +105,10 @@ def _mapped_select(spec: SourceSpec, obj: CanonicalObject, mapping: dict, ordina
             lines.append(
                 f"{field_expr(spec, fm, 'varchar') if fm else 'cast(null as varchar)'} as individual_source_record_id"
             )
+            # A row may name its person by a contact point instead (matched after
+            # identity resolution, in the *_attributed models).
+            lines.append("cast(null as varchar) as individual_email_match_key")
+            lines.append("cast(null as varchar) as individual_phone_e164")
             continue
         expr = field_expr(spec, fm, ctype) if fm else f"cast(null as {ctype})"
         lines.append(f"{expr} as {fname}")
@@ -143,6 +147,8 @@ def _empty_sql(object_name: str) -> str:
             cols += [
                 "cast(null as varchar) as individual_source_name",
                 "cast(null as varchar) as individual_source_record_id",
+                "cast(null as varchar) as individual_email_match_key",
+                "cast(null as varchar) as individual_phone_e164",
             ]
         else:
             cols.append(f"cast(null as {ctype}) as {fname}")

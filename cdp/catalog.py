@@ -46,6 +46,18 @@ def catalog_views(ws: Workspace) -> dict[str, str]:
                 views[_view_name(f.stem)] = (
                     f"select * from read_parquet('{f}'){_placeholder_filter(f)}"
                 )
+    # Marts written as a folder of files: one file per run (segment history), one per
+    # activation (audiences).
+    history = ws.marts_dir / "segment_membership_history"
+    if history.is_dir() and any(history.glob("*.parquet")):
+        views["segment_membership_history"] = (
+            f"select * from read_parquet('{history}/*.parquet', union_by_name = true) "
+            "where unified_individual_id is not null"
+        )
+    for f in sorted((ws.marts_dir / "audiences").glob("*.parquet")):
+        views[_view_name(f"audience_{f.stem}")] = (
+            f"select * from read_parquet('{f}'){_placeholder_filter(f)}"
+        )
     return views
 
 

@@ -146,16 +146,14 @@ def _load(con: duckdb.DuckDBPyConnection, uid: str) -> Profile:
                 [uid],
             )
         ]
-    if _has(con, "int_contact_point_consents_deduplicated"):
+    if _has(con, "individual_consent"):
+        # The one consent rule (dbt model individual_consent), as exports apply it.
         p.consents = _rows(
             con,
             """
-            select purpose, channel, arg_max(status, captured_ts) as status, max(captured_ts) as captured_ts
-            from int_contact_point_consents_deduplicated c
-            where c.email_match_key in (select email_match_key from customer_360 where unified_individual_id = ?)
-               or c.phone_e164 in (select phone_e164 from customer_360 where unified_individual_id = ?)
-            group by purpose, channel order by purpose, channel
+            select purpose, channel, status, captured_ts, decided_by
+            from individual_consent where unified_individual_id = ? order by purpose, channel
             """,
-            [uid, uid],
+            [uid],
         )
     return p

@@ -10,11 +10,7 @@ from cdp.activate.specs import load_activations, load_segments
 from cdp.config.sources import load_sources
 from cdp.harmonise.dbt_env import dbt_env, prepare
 from cdp.workspace import Workspace
-from dagster_project.assets.activation import (
-    build_activation_asset,
-    build_catalog_asset,
-    build_segment_asset,
-)
+from dagster_project.assets.activation import build_activation_asset, build_catalog_asset
 from dagster_project.assets.dbt import build_dbt_assets, dbt_resource
 from dagster_project.assets.identity import identity_resolution
 from dagster_project.assets.ingestion import build_ingestion_asset
@@ -45,9 +41,7 @@ def build_definitions(
     assets: list[dg.AssetsDefinition] = [build_ingestion_asset(s) for s in specs]
     assets += build_dbt_assets(ws)
     assets.append(identity_resolution)
-    if segments:
-        assets.append(build_segment_asset(segments))
-        assets += [build_activation_asset(a) for a in activations]
+    assets += [build_activation_asset(a) for a in activations]
     upstream = [key for a in assets for key in a.keys]
     assets.append(build_catalog_asset(upstream))
 

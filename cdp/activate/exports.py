@@ -1,8 +1,12 @@
-"""Write a segment's export for an activation channel, checking consent per contact point.
+"""Write an activation's export from its audience (dbt model audience__<name>).
 
-Consent is opt-in: a member is exported only when the latest consent record for the
-channel's contact point, purpose and channel says `granted`. Everyone left out is
-counted by reason in the manifest, never listed.
+Who is exported, to which contact point and with which consent verdict is decided in
+dbt (cdp.activate.compile, individual_consent); this module only writes the files:
+the full export, and with `delta: true` the rows added and removed since the previous
+export, plus a manifest with the counts of everyone left out, by reason, never listed.
+
+Files are written private (0600, in a 0700 folder) and atomically: a staged folder is
+renamed into place whole, so a killed run leaves no half-written export behind.
 """
 
 from __future__ import annotations
@@ -10,17 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from cdp.activate.compile import HASHED
 from cdp.activate.specs import CONSENT_CHANNEL, ActivationSpec
-from cdp.errors import ConfigError
-from cdp.io.atomic import TMP_PREFIX, replace_dir
+from cdp.errors import CdpError
+from cdp.io.atomic import TMP_PREFIX, clean_tmp, replace_dir
 from cdp.workspace import Workspace
-
-CONSENTS = "int_contact_point_consents_deduplicated.parquet"
 
 
 @dataclass
@@ -33,124 +37,162 @@ class ExportResult:
     segment_size: int
     excluded_no_contact_point: int
     excluded_no_consent: int
+    added: int | None = None
+    removed: int | None = None
+    previous_run_id: str | None = None
+    pruned: list[str] = field(default_factory=list)
 
 
-def _contact_column(channel: str) -> str | None:
-    return {"email": "email_match_key", "sms": "phone_e164"}.get(channel)
+def audience_path(ws: Workspace, name: str) -> Path:
+    return ws.marts_dir / "audiences" / f"{name}.parquet"
 
 
-def export_activation(ws: Workspace, spec: ActivationSpec, run_id: str) -> ExportResult:
-    c360 = ws.marts_dir / "customer_360.parquet"
-    membership = ws.marts_dir / "segment_membership.parquet"
-    consents = ws.harmonised_dir / CONSENTS
+def export_columns(spec: ActivationSpec) -> list[str]:
+    """The exported columns, in the declared order (hashed where asked)."""
+    return [f"{f}_sha256" if spec.hash_identifiers and f in HASHED else f for f in spec.fields]
+
+
+def export_activation(
+    ws: Workspace, spec: ActivationSpec, run_id: str, keep: int | None = None
+) -> ExportResult:
+    audience = audience_path(ws, spec.name)
+    if not audience.exists():
+        raise CdpError(f"no audience for activation {spec.name}: run the marts (dbt) first")
     con = duckdb.connect()
-    con.execute(f"create view customer_360 as select * from read_parquet('{c360}')")
-    columns = {r[0] for r in con.execute("describe customer_360").fetchall()}
-    unknown = [f for f in spec.fields if f not in columns]
-    if unknown:
-        raise ConfigError(
-            ws.activations_dir / f"{spec.name}.yml",
-            f"fields: unknown customer_360 column(s) {', '.join(unknown)}",
-        )
-    # Segment names are validated identifiers ([a-z0-9_]), so quoting is enough here.
+    # dbt-duckdb writes an empty external model as one all-null row: skip it.
     con.execute(
-        f"create view members as select c.* from customer_360 c "
-        f"join read_parquet('{membership}') m using (unified_individual_id) "
-        f"where m.segment_name = {_quote(spec.segment)}"
+        f"create view audience as select * from read_parquet('{audience}') "
+        "where unified_individual_id is not null"
     )
-    if consents.exists():
-        con.execute(f"create view consents as select * from read_parquet('{consents}')")
-    else:
-        con.execute(
-            "create view consents as select null::varchar as email_match_key, "
-            "null::varchar as phone_e164, null::varchar as purpose, null::varchar as channel, "
-            "null::varchar as status, null::timestamp as captured_ts where false"
-        )
-    consent_channel = CONSENT_CHANNEL[spec.channel]
-    # The latest consent per contact point, purpose and channel wins.
-    con.execute(
-        """
-        create view latest_consent as
-        select email_match_key, phone_e164, status
-        from consents
-        where purpose = $purpose and channel = $channel
-        qualify row_number() over (
-            partition by coalesce(email_match_key, ''), coalesce(phone_e164, '')
-            order by captured_ts desc nulls last, status
-        ) = 1
-        """.replace("$purpose", _quote(spec.consent_purpose)).replace(
-            "$channel", _quote(consent_channel)
-        )
-    )
-    segment_size = con.execute("select count(*) from members").fetchone()[0]
-    contact = _contact_column(spec.channel)
-    if contact is None:
-        # ads and personalisation: any contact point with consent qualifies
-        eligible = """
-            select m.*, true as has_contact,
-                exists (select 1 from latest_consent lc where lc.status = 'granted' and (
-                    lc.email_match_key = m.email_match_key or lc.phone_e164 = m.phone_e164)) as consented
-            from members m
-        """
-    else:
-        eligible = f"""
-            select m.*, m.{contact} is not null as has_contact,
-                exists (select 1 from latest_consent lc
-                        where lc.status = 'granted' and lc.{contact} = m.{contact}) as consented
-            from members m
-        """
-    con.execute(f"create view eligible as {eligible}")
-    no_contact, no_consent = con.execute(
-        "select count(*) filter (where not has_contact), "
-        "count(*) filter (where has_contact and not consented) from eligible"
+    size, no_contact, no_consent = con.execute(
+        "select count(*), count(*) filter (where not has_contact_point), "
+        "count(*) filter (where has_contact_point and not is_consented) from audience"
     ).fetchone()
-
-    select_fields = ", ".join(_export_expr(f, spec) for f in spec.fields)
-    query = (
-        f"select {select_fields} from eligible where has_contact and consented "
-        "order by unified_individual_id"
-    )
-    if spec.format == "csv":
-        query = _neutralise_formulas(con, query)
+    columns = ", ".join(_ident(c) for c in export_columns(spec))
+    query = f"select {columns} from audience where is_eligible order by unified_individual_id"
     target = ws.exports_dir / spec.name / run_id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_tmp(target.parent)  # a killed run's half-written export, full of contact points
     staged = target.with_name(f"{TMP_PREFIX}{run_id}")
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    # Exports hold contact points: only the owner may read them, from the first byte on
-    # (the folder is private while its files are written, the files before it is renamed).
+    # Exports hold contact points: only the owner may read them, from the first byte on.
     staged.mkdir(mode=0o700)
     out_file = staged / f"{spec.name}.{spec.format}"
-    if spec.format == "csv":
-        con.execute(f"copy ({query}) to '{out_file}' (header, delimiter ',', quote '\"')")
-    else:
-        con.execute(f"copy ({query}) to '{out_file}' (format json)")
-    rows = con.execute(f"select count(*) from ({query})").fetchone()[0]
+    rows = _write(con, query, out_file, spec)
+    previous = previous_export(ws, spec, run_id)
     result = ExportResult(
         activation=spec.name,
         segment=spec.segment,
         run_id=run_id,
         path=str(target / out_file.name),
         rows=rows,
-        segment_size=segment_size,
+        segment_size=size,
         excluded_no_contact_point=no_contact,
         excluded_no_consent=no_consent,
+        previous_run_id=previous[0] if previous else None,
     )
+    if spec.delta:
+        result.added, result.removed = _write_delta(con, spec, query, staged, previous)
     manifest = {
-        **asdict(result),
+        **{k: v for k, v in asdict(result).items() if k != "pruned"},
         "channel": spec.channel,
         "consent_purpose": spec.consent_purpose,
-        "consent_channel": consent_channel,
+        "consent_channel": CONSENT_CHANNEL[spec.channel],
         "format": spec.format,
-        "fields": spec.fields,
+        "fields": export_columns(spec),
         "hashed": spec.hash_identifiers,
-        "sha256": hashlib.sha256(out_file.read_bytes()).hexdigest(),
+        "delta": spec.delta,
+        "written_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "files": {
+            f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(staged.iterdir())
+        },
         "path": str(Path(spec.name) / run_id / out_file.name),
     }
     (staged / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     for f in staged.iterdir():
         f.chmod(0o600)
     replace_dir(target, staged)
+    if keep is not None:
+        result.pruned = prune_exports(ws, spec.name, keep)
     return result
+
+
+def _write(con: duckdb.DuckDBPyConnection, query: str, path: Path, spec: ActivationSpec) -> int:
+    if spec.format == "csv":
+        query = _neutralise_formulas(con, query)
+        con.execute(f"copy ({query}) to '{path}' (header, delimiter ',', quote '\"')")
+    else:
+        con.execute(f"copy ({query}) to '{path}' (format json)")
+    return con.execute(f"select count(*) from ({query})").fetchone()[0]
+
+
+def previous_export(ws: Workspace, spec: ActivationSpec, run_id: str) -> tuple[str, Path] | None:
+    """The latest complete export of this activation before this run: (run id, file)."""
+    folder = ws.exports_dir / spec.name
+    best = None
+    if not folder.is_dir():
+        return None
+    for manifest in folder.glob("*/manifest.json"):
+        run = manifest.parent.name
+        if run == run_id or run.startswith(TMP_PREFIX):
+            continue
+        try:
+            meta = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        file = manifest.parent / f"{spec.name}.{spec.format}"
+        if file.exists() and (best is None or meta.get("written_at", "") > best[0]):
+            best = (meta.get("written_at", ""), run, file)
+    return (best[1], best[2]) if best else None
+
+
+def _write_delta(con, spec, query, staged: Path, previous) -> tuple[int, int]:
+    """added: members now exported who were not in the previous export; removed: rows of
+    the previous export whose member is no longer exported (left the segment, withdrew
+    consent, lost the contact point)."""
+    ext = spec.format
+    if previous is None:
+        con.execute(f"create or replace view previous as select * from ({query}) where false")
+    else:
+        reader = (
+            f"read_csv('{previous[1]}', header=true, all_varchar=true, quote='\"')"
+            if ext == "csv"
+            else f"read_json('{previous[1]}', format='newline_delimited')"
+        )
+        con.execute(f"create or replace view previous as select * from {reader}")
+    con.execute(f"create or replace view current_export as {query}")
+    added = (
+        "select * from current_export where unified_individual_id not in "
+        "(select unified_individual_id from previous) order by unified_individual_id"
+    )
+    removed = (
+        "select * from previous where unified_individual_id not in "
+        "(select unified_individual_id from current_export) order by unified_individual_id"
+    )
+    if "unified_individual_id" not in spec.fields:
+        raise CdpError(
+            f"activations/{spec.name}.yml: delta: needs unified_individual_id among the fields"
+        )
+    n_added = _write(con, added, staged / f"added.{ext}", spec)
+    n_removed = _write(con, removed, staged / f"removed.{ext}", spec)
+    return n_added, n_removed
+
+
+def prune_exports(ws: Workspace, name: str, keep: int) -> list[str]:
+    """Keep the `keep` newest exports of an activation (retention.exports_per_activation)."""
+    folder = ws.exports_dir / name
+    runs = []
+    for manifest in folder.glob("*/manifest.json"):
+        try:
+            written = json.loads(manifest.read_text(encoding="utf-8")).get("written_at", "")
+        except (OSError, ValueError):
+            written = ""
+        runs.append((written, manifest.parent))
+    runs.sort(reverse=True)
+    pruned = []
+    for _, path in runs[keep:]:
+        shutil.rmtree(path, ignore_errors=True)
+        pruned.append(path.name)
+    return pruned
 
 
 def _neutralise_formulas(con: duckdb.DuckDBPyConnection, query: str) -> str:
@@ -177,13 +219,3 @@ def _neutralise_formulas(con: duckdb.DuckDBPyConnection, query: str) -> str:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _export_expr(field: str, spec: ActivationSpec) -> str:
-    if spec.hash_identifiers and field in ("email_address", "email_match_key", "phone_e164"):
-        return f"sha256(lower(trim({field}))) as {field}_sha256"
-    return field

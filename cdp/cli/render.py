@@ -142,7 +142,7 @@ def print_profile(console: Console, p) -> None:
         ("phones", p.phones),
         ("addresses", p.addresses),
         ("recent orders", p.orders),
-        ("consent (latest per purpose and channel)", p.consents),
+        ("consent (per purpose and channel, as exports apply it)", p.consents),
     ):
         t = _kv_table(title, rows)
         if t is not None:

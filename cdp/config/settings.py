@@ -18,6 +18,17 @@ class IngestionSettings(BaseModel):
     chunk_rows: int = Field(200_000, gt=0)
 
 
+class RetentionSettings(BaseModel):
+    """How long copies are kept. Unset means kept for ever (nothing is deleted unasked)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Keep this many exports per activation, the newest; older export folders are deleted.
+    exports_per_activation: int | None = Field(None, ge=1)
+    # Delete raw loads older than this many days once a newer load supersedes them: a
+    # newer file of a snapshot source, or a newer version of the same landed file.
+    raw_load_days: int | None = Field(None, ge=0)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # ISO 3166 region used to read phone numbers written without a country code.
@@ -27,7 +38,7 @@ class Settings(BaseModel):
     identity: dict[str, Any] = Field(default_factory=dict)
     # Validated by the activation stage.
     activation: dict[str, Any] = Field(default_factory=dict)
-    retention: dict[str, Any] = Field(default_factory=dict)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
 
 def load_settings(path: Path) -> Settings:

@@ -226,11 +226,25 @@ def write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Set
     for object_name, sources in by_object.items():
         path = staged / "unioned" / f"{union_model_name(object_name)}.sql"
         path.write_text(union_sql(object_name, sources), encoding="utf-8")
+    _write_activation(ws, staged)
     if target.exists() and _same_tree(staged, target):
         shutil.rmtree(staged)  # unchanged: keep mtimes so dbt's partial parse stays valid
     else:
         replace_dir(target, staged)
     return target
+
+
+def _write_activation(ws: Workspace, staged: Path) -> None:
+    """Segments and activations become dbt models too (cdp.activate.compile)."""
+    from cdp.activate.compile import ensure_folders, write_activation_models
+    from cdp.activate.specs import load_activations, load_segments
+
+    segments = load_segments(ws.segments_dir) if ws.segments_dir.is_dir() else []
+    activations = (
+        load_activations(ws.activations_dir, segments) if ws.activations_dir.is_dir() else []
+    )
+    write_activation_models(staged, segments, activations)
+    ensure_folders(ws.marts_dir)
 
 
 def _same_tree(a: Path, b: Path) -> bool:

@@ -1,61 +1,45 @@
-"""Segments over customer_360, one export asset per activation, and the read-only catalog."""
+"""One export asset per activation, and the read-only catalog.
+
+Segments and audiences are dbt models (cdp.activate.compile); an export asset writes the
+files of one audience.
+"""
 
 import dagster as dg
 
+from cdp.activate.compile import audience_model
 from cdp.activate.exports import export_activation
-from cdp.activate.segments import evaluate_segments
-from cdp.activate.specs import ActivationSpec, SegmentSpec
+from cdp.activate.specs import ActivationSpec
 from cdp.catalog import rebuild_catalog
 from dagster_project.resources import CdpResource
 
-SEGMENT_KEY = dg.AssetKey("segment_membership")
-# UI groups, named for the step of the data flow: ... insights -> segments -> activation.
-SEGMENTS_GROUP = "segments"
+# UI group, named for the step of the data flow: ... insights -> segments -> activation.
 ACTIVATION_GROUP = "activation"
-
-
-def build_segment_asset(segments: list[SegmentSpec]) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=SEGMENT_KEY,
-        deps=[dg.AssetKey("customer_360")],
-        group_name=SEGMENTS_GROUP,
-        kinds={"duckdb", "parquet"},
-        description="Members of every segment declared in segments/, with entry/exit history.",
-    )
-    def segment_membership(context: dg.AssetExecutionContext, cdp: CdpResource):
-        result = evaluate_segments(cdp.workspace(), segments, run_id=context.run.run_id)
-        return dg.MaterializeResult(
-            metadata={
-                "segments": len(result.sizes),
-                "sizes": dg.MetadataValue.json(result.sizes),
-                "entered": dg.MetadataValue.json(result.entered),
-                "exited": dg.MetadataValue.json(result.exited),
-            }
-        )
-
-    return segment_membership
 
 
 def build_activation_asset(spec: ActivationSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=["activation", spec.name],
-        deps=[SEGMENT_KEY],
+        deps=[dg.AssetKey(audience_model(spec.name))],
         group_name=ACTIVATION_GROUP,
         kinds={"csv" if spec.format == "csv" else "json"},
         description=spec.description
         or f"Exports segment `{spec.segment}` for {spec.channel}, consent-checked.",
     )
     def _export(context: dg.AssetExecutionContext, cdp: CdpResource):
-        result = export_activation(cdp.workspace(), spec, run_id=context.run.run_id)
-        return dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(result.path),
-                "rows": result.rows,
-                "segment_size": result.segment_size,
-                "excluded_no_consent": result.excluded_no_consent,
-                "excluded_no_contact_point": result.excluded_no_contact_point,
-            }
-        )
+        keep = cdp.settings().retention.exports_per_activation
+        result = export_activation(cdp.workspace(), spec, run_id=context.run.run_id, keep=keep)
+        metadata = {
+            "path": dg.MetadataValue.path(result.path),
+            "rows": result.rows,
+            "segment_size": result.segment_size,
+            "excluded_no_consent": result.excluded_no_consent,
+            "excluded_no_contact_point": result.excluded_no_contact_point,
+            "previous_run_id": result.previous_run_id or "none",
+            "exports_pruned": len(result.pruned),
+        }
+        if spec.delta:
+            metadata.update(added=result.added, removed=result.removed)
+        return dg.MaterializeResult(metadata=metadata)
 
     return _export
 

@@ -5,8 +5,10 @@ resolution (a Python asset) sits between them: it reads intermediate models and 
 marts read its output as dbt sources whose `meta.dagster.asset_key` names it.
 """
 
+import os
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,14 @@ class CdpDbtTranslator(DagsterDbtTranslator):
             if layer in tags or layer in fqn:
                 return group
         return "harmonise"
+
+
+def _run_started(context: dg.AssetExecutionContext) -> str:
+    """When the run started, UTC: the same for every step of one run."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    started = record.start_time if record and record.start_time else None
+    when = datetime.fromtimestamp(started, UTC) if started else datetime.now(UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def dbt_project(ws: Workspace) -> DbtProject:
@@ -78,6 +88,9 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Marts on the unified profile: customer_360 and insights."""
         target = cdp.workspace().state_dir / "dbt_runs" / "marts"
+        # The segment history names the run that saw each change (one file per run).
+        os.environ["CDP_RUN_ID"] = context.run.run_id
+        os.environ["CDP_RUN_STARTED"] = _run_started(context)
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
     return [dbt_harmonise, dbt_marts]

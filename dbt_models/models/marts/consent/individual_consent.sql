@@ -1,0 +1,153 @@
+{{ config(
+    materialized='external',
+    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/individual_consent.parquet',
+    tags=['marts'],
+) }}
+
+-- The current consent of each unified individual, per purpose and channel: the one
+-- consent rule that exports, profiles and segments all read. A consent record counts
+-- for every unified individual it names: through its person record, or through any
+-- email or phone of theirs. It fails closed: a denial or withdrawal without a usable
+-- capture time beats any grant, and at the same time a refusal beats a grant.
+with
+
+consents as (
+    select * from {{ ref('int_contact_point_consents_deduplicated') }}
+),
+
+links as (
+    select * from {{ source('identity', 'unified_link_individual') }}
+),
+
+emails as (
+    select * from {{ ref('int_contact_point_emails_deduplicated') }}
+),
+
+phones as (
+    select * from {{ ref('int_contact_point_phones_deduplicated') }}
+),
+
+person_links as (
+    select
+        unified_individual_id,
+        source_name,
+        source_record_id
+    from links
+    where record_kind = 'person'
+),
+
+held_emails as (
+    select distinct
+        person_links.unified_individual_id,
+        emails.email_match_key
+    from person_links
+    inner join emails using (source_name, source_record_id)
+    where emails.email_match_key is not null
+),
+
+held_phones as (
+    select distinct
+        person_links.unified_individual_id,
+        phones.phone_e164
+    from person_links
+    inner join phones using (source_name, source_record_id)
+    where phones.phone_e164 is not null
+),
+
+by_record as (
+    select
+        person_links.unified_individual_id,
+        consents.source_name,
+        consents.source_record_id
+    from consents
+    inner join person_links
+        on
+            consents.individual_source_name = person_links.source_name
+            and consents.individual_source_record_id = person_links.source_record_id
+),
+
+by_email as (
+    select
+        held_emails.unified_individual_id,
+        consents.source_name,
+        consents.source_record_id
+    from consents
+    inner join held_emails
+        on held_emails.email_match_key in (consents.email_match_key, consents.individual_email_match_key)
+),
+
+by_phone as (
+    select
+        held_phones.unified_individual_id,
+        consents.source_name,
+        consents.source_record_id
+    from consents
+    inner join held_phones
+        on held_phones.phone_e164 in (consents.phone_e164, consents.individual_phone_e164)
+),
+
+attached as (
+    select distinct * from (
+        select * from by_record
+        union all
+        select * from by_email
+        union all
+        select * from by_phone
+    )
+),
+
+records as (
+    select
+        attached.unified_individual_id,
+        consents.source_name,
+        consents.source_record_id,
+        consents.purpose,
+        consents.channel,
+        consents.status,
+        consents.captured_ts,
+        consents.status != 'granted' as is_refusal,
+        consents.status != 'granted' and consents.captured_ts is null as is_undated_refusal
+    from attached
+    inner join consents using (source_name, source_record_id)
+    where consents.purpose is not null and consents.channel is not null
+),
+
+decided as (
+    select
+        *,
+        count(*) over (
+            partition by unified_individual_id, purpose, channel
+        ) as consent_records,
+        row_number() over (
+            partition by unified_individual_id, purpose, channel
+            order by
+                is_undated_refusal desc,
+                captured_ts desc nulls last,
+                is_refusal desc,
+                source_name asc,
+                source_record_id asc
+        ) as decision_rank
+    from records
+),
+
+final as (
+    select
+        unified_individual_id,
+        purpose,
+        channel,
+        coalesce(status, 'unknown') as status,
+        status = 'granted' as is_granted,
+        captured_ts,
+        case
+            when is_undated_refusal then 'refusal without a usable time'
+            when captured_ts is null then 'grant without a time, nothing dated'
+            else 'latest'
+        end as decided_by,
+        source_name as decided_by_source,
+        source_record_id as decided_by_record,
+        consent_records
+    from decided
+    where decision_rank = 1
+)
+
+select * from final

@@ -1,0 +1,99 @@
+{{ config(
+    materialized='external',
+    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/segment_membership_history/run=' ~ env_var('CDP_RUN_ID', 'manual') ~ '.parquet',
+    tags=['marts', 'segments'],
+) }}
+
+-- Who entered and who left each segment in this run. Each run writes its own file, and
+-- the membership before the run is rebuilt from every other run's events, so rerunning a
+-- run (after a crash) rewrites its own events: each entry and exit is written once.
+with
+
+current_members as (
+    select * from {{ ref('segment_membership') }}
+),
+
+past_events as (
+    -- The history written by earlier runs (the lake is the store of record; the folder
+    -- always holds at least an empty file, made when the models are generated).
+    select *
+    from read_parquet(
+        '{{ env_var("CDP_WORKSPACE") }}/lake/marts/segment_membership_history/*.parquet',
+        union_by_name = true
+    )
+    where
+        unified_individual_id is not null
+        and run_id != '{{ env_var("CDP_RUN_ID", "manual") }}'
+),
+
+last_event as (
+    select
+        segment_name,
+        unified_individual_id,
+        event
+    from past_events
+    qualify row_number() over (
+        partition by segment_name, unified_individual_id
+        order by event_ts desc, run_id desc
+    ) = 1
+),
+
+previous_members as (
+    select
+        segment_name,
+        unified_individual_id
+    from last_event
+    where event = 'entered'
+),
+
+entered as (
+    select
+        segment_name,
+        unified_individual_id
+    from current_members
+    where unified_individual_id is not null
+    except
+    select
+        segment_name,
+        unified_individual_id
+    from previous_members
+),
+
+exited as (
+    select
+        segment_name,
+        unified_individual_id
+    from previous_members
+    except
+    select
+        segment_name,
+        unified_individual_id
+    from current_members
+),
+
+events as (
+    select
+        segment_name,
+        unified_individual_id,
+        'entered' as event
+    from entered
+    union all
+    select
+        segment_name,
+        unified_individual_id,
+        'exited' as event
+    from exited
+),
+
+final as (
+    select
+        segment_name,
+        unified_individual_id,
+        event,
+        '{{ env_var("CDP_RUN_ID", "manual") }}' as run_id,
+        cast('{{ env_var("CDP_RUN_STARTED", "1970-01-01 00:00:00") }}' as timestamp) as event_ts
+    from events
+    order by segment_name, unified_individual_id
+)
+
+select * from final

@@ -93,7 +93,7 @@ attached as (
         select * from by_email
         union all
         select * from by_phone
-    )
+    ) as attachments
 ),
 
 records as (
@@ -135,17 +135,17 @@ final as (
         unified_individual_id,
         purpose,
         channel,
+        captured_ts,
+        source_name as decided_by_source,
+        source_record_id as decided_by_record,
+        consent_records,
         coalesce(status, 'unknown') as status,
         status = 'granted' as is_granted,
-        captured_ts,
         case
             when is_undated_refusal then 'refusal without a usable time'
             when captured_ts is null then 'grant without a time, nothing dated'
             else 'latest'
-        end as decided_by,
-        source_name as decided_by_source,
-        source_record_id as decided_by_record,
-        consent_records
+        end as decided_by
     from decided
     where decision_rank = 1
 )

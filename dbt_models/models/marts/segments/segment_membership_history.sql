@@ -17,10 +17,11 @@ past_events as (
     -- The history written by earlier runs (the lake is the store of record; the folder
     -- always holds at least an empty file, made when the models are generated).
     select *
-    from read_parquet(
-        '{{ env_var("CDP_WORKSPACE") }}/lake/marts/segment_membership_history/*.parquet',
-        union_by_name = true
-    )
+    from
+        read_parquet(
+            '{{ env_var("CDP_WORKSPACE") }}/lake/marts/segment_membership_history/*.parquet',
+            union_by_name = true
+        )
     where
         unified_individual_id is not null
         and run_id != '{{ env_var("CDP_RUN_ID", "manual") }}'
@@ -75,13 +76,13 @@ events as (
     select
         segment_name,
         unified_individual_id,
-        'entered' as event
+        'entered' as event  -- noqa: RF04
     from entered
     union all
     select
         segment_name,
         unified_individual_id,
-        'exited' as event
+        'exited' as event  -- noqa: RF04
     from exited
 ),
 

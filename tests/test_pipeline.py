@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pyarrow.parquet as pq
@@ -185,7 +186,8 @@ def test_analyst_notebook_runs_on_the_result(ran):
 
 
 def test_a_workspace_with_one_person_source_runs_end_to_end(tmp_path):
-    """No orders, no web events, no consent: every stage still runs."""
+    """No orders, no web events, no consent: every stage still runs; and a snapshot
+    source deletes downstream the people its newest file no longer holds."""
     from typer.testing import CliRunner
 
     from cdp.cli.main import app
@@ -194,15 +196,103 @@ def test_a_workspace_with_one_person_source_runs_end_to_end(tmp_path):
     root = tmp_path / "solo"
     assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
     ws = resolve_workspace(root)
-    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
+    # A snapshot source: each file is the whole extract.
+    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE + "mode: snapshot\n")
     (ws.landing_dir / "people").mkdir(parents=True)
-    (ws.landing_dir / "people" / "a.csv").write_text(
-        HEADER
-        + "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"
-        + "2,Ann,Lee,ann@x.com,41,1985-02-03,2024-02-01 10:00:00\n"
-        + "3,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
-    )
+    rows = [
+        "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n",
+        "2,Ann,Lee,ann@x.com,41,1985-02-03,2024-02-01 10:00:00\n",
+        "3,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n",
+    ]
+    (ws.landing_dir / "people" / "2024-01.csv").write_text(HEADER + "".join(rows))
     outcome = run_pipeline(ws)
     assert outcome.success, (outcome.failed_steps, outcome.error)
     assert _count(ws.marts_dir / "customer_360.parquet") == 2
     assert outcome.materializations["activation/email_high_value"]["rows"] == 0
+    # Bo is deleted at the source: the next extract no longer holds him.
+    (ws.landing_dir / "people" / "2024-02.csv").write_text(HEADER + "".join(rows[:2]))
+    outcome = run_pipeline(ws)
+    assert outcome.success, (outcome.failed_steps, outcome.error)
+    names = duckdb.execute(
+        f"select first_name from read_parquet('{ws.marts_dir}/customer_360.parquet')"
+    ).fetchall()
+    assert names == [("Ann",)]
+
+
+EMAIL = re.compile(rb"[a-z0-9._%+'-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", re.I)
+
+
+def _landed_emails(ws) -> set[str]:
+    found: set[str] = set()
+    for path in ws.landing_dir.rglob("*"):
+        if path.is_file():
+            found |= {m.decode().lower() for m in EMAIL.findall(_text_of(path))}
+    return found
+
+
+def _text_of(path) -> bytes:
+    """A file's bytes, with Parquet's values decoded (its pages are compressed)."""
+    data = path.read_bytes()
+    if path.suffix == ".parquet":
+        try:
+            table = pq.read_table(path)
+        except Exception:
+            return data
+        data += " ".join(str(v) for col in table.columns for v in col.to_pylist()).encode()
+    return data
+
+
+def _holders(root, values: set[str], skip=()) -> list[str]:
+    """Every file under root whose bytes or values hold one of `values` (any case)."""
+    wanted = [v.lower().encode() for v in values if v]
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file() and not any(s in path.parts for s in skip):
+            text = _text_of(path).lower()
+            if any(v in text for v in wanted):
+                hits.append(str(path.relative_to(root)))
+    return hits
+
+
+def test_no_demo_email_outside_the_lake_landing_and_exports(ran):
+    """Logs, Dagster's storage, temporary files and dbt's working files hold no email."""
+    ws, _, _ = ran
+    emails = _landed_emails(ws)
+    assert len(emails) > 100
+    assert _holders(ws.state_dir, emails) == []
+    assert not (ws.tmp_dir / "splink").exists()  # Splink's working tables are gone
+
+
+def test_forget_reaches_every_copy_and_an_old_extract_does_not_bring_them_back(ran, tmp_path):
+    import shutil
+
+    from cdp.privacy.forget import forget, resolve
+
+    ws = resolve_workspace(shutil.copytree(ran[0].root, tmp_path / "ws", symlinks=True))
+    old_landing = shutil.copytree(ws.landing_dir, tmp_path / "old_landing")
+    email = duckdb.execute(
+        f"select email_address from read_parquet('{ws.marts_dir}/customer_360.parquet') "
+        "where email_address is not null and record_count >= 2 order by 1 limit 1"
+    ).fetchone()[0]
+    person = resolve(ws, email)
+    values = person.clear_values() | {r for _, r in person.records}
+    values |= {p.lstrip("+")[-10:] for p in person.phones}
+    assert person.unified_ids and len(person.records) >= 2
+    assert _holders(ws.root, values)  # the person is there before
+    erasure = forget(ws, email)
+    assert erasure.rows_removed > 0
+    assert _holders(ws.root, values) == []
+    # The old extracts land again, under new names, and the pipeline runs.
+    for path in old_landing.rglob("*"):
+        if path.is_file():
+            rel = path.relative_to(old_landing)
+            shutil.copyfile(path, ws.landing_dir / rel.parent / f"again_{rel.name}")
+    outcome = run_pipeline(ws)
+    assert outcome.success, outcome.error
+    suppressed = sum(
+        m.get("rows_suppressed", 0)
+        for k, m in outcome.materializations.items()
+        if k.startswith("raw/")
+    )
+    assert suppressed >= len(person.records)
+    assert _holders(ws.root, values) == []

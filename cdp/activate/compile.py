@@ -222,6 +222,8 @@ def ensure_folders(marts_dir: Path) -> None:
     from cdp.io.atomic import write_parquet
 
     (marts_dir / "audiences").mkdir(parents=True, exist_ok=True)
+    # Before segments were dbt models, the history was one file: it is now a folder.
+    (marts_dir / "segment_membership_history.parquet").unlink(missing_ok=True)
     folder = marts_dir / "segment_membership_history"
     if folder.is_dir() and any(folder.glob("*.parquet")):
         return

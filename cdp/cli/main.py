@@ -204,6 +204,44 @@ def profile(
     console.print(f"[dim]{len(profiles)} profile(s) in {time.perf_counter() - started:.3f}s[/]")
 
 
+@app.command()
+@friendly_errors
+def forget(
+    subject: Annotated[
+        str, typer.Argument(help="An email, a phone, a unified id or source:record_id.")
+    ],
+    workspace: WorkspaceOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be erased; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase one person from every copy: landing, lake, exports, logs; and keep them out."""
+    from cdp.privacy.forget import forget as run_forget
+    from cdp.run_lock import run_lock
+
+    ws = resolve_workspace(workspace)
+    with run_lock(ws, wait=False):
+        plan = run_forget(ws, subject, dry_run=True)
+        console.print(
+            f"{plan.unified_individuals} unified individual(s); {plan.rows_removed:,} row(s) "
+            f"in {len(plan.files)} file(s) to erase"
+        )
+        for f in plan.files:
+            console.print(f"  {f['path']}: {f['rows_removed']:,}")
+        if dry_run:
+            console.print("dry run: nothing was changed")
+            return
+        if not yes and not typer.confirm("erase these rows for good?", default=False):
+            raise typer.Exit(1)
+        done = run_forget(ws, subject)
+    console.print(
+        f"erased {done.rows_removed:,} row(s) from {len(done.files)} file(s); the person's "
+        f"keys are on the suppression list (erasure {done.erasure_id}, logged in "
+        f".cdp/erasure_log.jsonl)"
+    )
+
+
 def _mount_identity() -> None:
     """The identity commands live with identity resolution."""
     from cdp.identity import cli as identity_cli

@@ -92,6 +92,10 @@ class SourceSpec(_Strict):
     options: ReadOptions = Field(default_factory=ReadOptions)
     primary_key: Annotated[list[str], Field(min_length=1)]
     updated_at: str | None = None
+    # append: every file adds rows (events, changes). snapshot: every file is a full
+    # extract, so a key missing from the newest file has been deleted at the source and
+    # is deleted downstream too.
+    mode: Literal["append", "snapshot"] = "append"
     pii: list[str] = Field(default_factory=list)
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     quality: QualitySpec = Field(default_factory=QualitySpec)

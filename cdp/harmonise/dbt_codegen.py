@@ -116,6 +116,17 @@ def _mapped_select(spec: SourceSpec, obj: CanonicalObject, mapping: dict, ordina
     return f"    select\n        {body}\n    from source"
 
 
+def _source_cte(spec: SourceSpec) -> str:
+    relation = f"{{{{ source('{RAW_SOURCE}', '{spec.name}') }}}}"
+    if spec.mode == "snapshot":
+        # Each file is a full extract: only the newest load that holds rows is current.
+        return (
+            f"source as (\n    select * from {relation}\n"
+            f"    where _load_id = (select max(_load_id) from {relation})\n),\n\n"
+        )
+    return f"source as (\n    select * from {relation}\n),\n\n"
+
+
 def staging_sql(spec: SourceSpec, object_name: str) -> str:
     obj = OBJECTS[object_name]
     selects = "\n\n    union all\n\n".join(
@@ -125,7 +136,7 @@ def staging_sql(spec: SourceSpec, object_name: str) -> str:
         HEADER.format(source=spec.name)
         + "{{ config(materialized='view', tags=['staging']) }}\n\n"
         + "with\n\n"
-        + f"source as (\n    select * from {{{{ source('{RAW_SOURCE}', '{spec.name}') }}}}\n),\n\n"
+        + _source_cte(spec)
         + f"mapped as (\n{selects}\n),\n\n"
         + f"final as (\n    {{{{ cdp_stage('{object_name}', 'mapped') }}}}\n)\n\n"
         + "select * from final\n"

@@ -37,6 +37,10 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
 
 
 def dbt_executable() -> str:
+    """dbt through `cdp-dbt`, which dies with its parent (cdp.harmonise.dbt_child)."""
+    launcher = Path(sys.executable).parent / "cdp-dbt"
+    if launcher.exists():
+        return str(launcher)
     local = Path(sys.executable).parent / "dbt"
     return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 
@@ -96,3 +100,29 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
     if force or stale:
         run_dbt(ws, ["parse", "--quiet"])
     return manifest
+
+
+def compact_database(ws: Workspace) -> None:
+    """Rewrite dbt's DuckDB file with only what it holds now (views and seeds).
+
+    External models are built in a table first and exported; the table is then dropped,
+    but its pages stay in the file, personal data included. A fresh copy leaves them
+    behind. The file is small (no model data lives in it), so this takes a moment.
+    """
+    import duckdb
+
+    db = ws.dbt_database
+    if not db.exists():
+        return
+    tmp = db.with_name(f".tmp-{db.name}")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{db}' as old (read_only)")
+        con.execute(f"attach '{tmp}' as fresh")
+        con.execute("copy from database old to fresh")
+    finally:
+        con.close()
+    os.replace(tmp, db)
+    db.with_name(db.name + ".wal").unlink(missing_ok=True)
+

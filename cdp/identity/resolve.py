@@ -10,6 +10,7 @@ unified_individual, built on these outputs.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -90,7 +91,12 @@ def train(
             f"{records.num_rows} person records are too few to train on (identity.min_training_records "
             f"is {settings.min_training_records}); resolution uses the documented default parameters"
         )
-    train_model(splink_db(ws), splink_input(records, settings), settings, ws.identity_model_file)
+    try:
+        train_model(
+            splink_db(ws), splink_input(records, settings), settings, ws.identity_model_file
+        )
+    finally:
+        shutil.rmtree(ws.tmp_dir / "splink", ignore_errors=True)
     return TrainResult(
         records.num_rows, True, str(ws.identity_model_file), time.perf_counter() - started
     )
@@ -101,6 +107,19 @@ def resolve(
     run_id: str,
     settings: IdentitySettings | None = None,
     progress: Progress | None = None,
+) -> ResolveResult:
+    try:
+        return _resolve(ws, run_id, settings, progress)
+    finally:
+        # Splink's working tables hold every email and phone: never leave them behind.
+        shutil.rmtree(ws.tmp_dir / "splink", ignore_errors=True)
+
+
+def _resolve(
+    ws: Workspace,
+    run_id: str,
+    settings: IdentitySettings | None,
+    progress: Progress | None,
 ) -> ResolveResult:
     started = time.perf_counter()
     settings = _settings(ws, settings)

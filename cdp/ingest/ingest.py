@@ -58,6 +58,7 @@ class FileResult:
     rows_in: int = 0
     rows_kept: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0  # rows of erased people, dropped (cdp.privacy.suppression)
     status: str = "loaded"
     message: str = ""
 
@@ -71,6 +72,7 @@ class IngestResult:
     rows_in: int = 0
     rows_kept: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0
     load_ids: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     per_file: list[FileResult] = field(default_factory=list)
@@ -213,6 +215,12 @@ def _ingest(ws: Workspace, spec: SourceSpec, settings: Settings, progress) -> In
         )
         previous_columns = columns or previous_columns
         result.warnings += warnings
+        if fr.rows_suppressed:
+            # The landed file keeps no trace of erased people either.
+            from cdp.privacy.forget import scrub_landed_file
+
+            scrub_landed_file(ws, spec, path, settings.default_region)
+            stat, sha = path.stat(), None
         entry = {
             "load_id": load_id,
             "path": rel,
@@ -234,6 +242,7 @@ def _ingest(ws: Workspace, spec: SourceSpec, settings: Settings, progress) -> In
         result.rows_in += fr.rows_in
         result.rows_kept += fr.rows_kept
         result.rows_quarantined += fr.rows_quarantined
+        result.rows_suppressed += fr.rows_suppressed
         if fr.status == "failed":
             result.files_failed += 1
         else:
@@ -255,7 +264,10 @@ def _expected_columns(spec: SourceSpec) -> list[str]:
 
 def _load_file(ws, spec, settings, path, rel, load_id, previous_columns):
     """Returns (FileResult, dq rows, columns seen, warnings)."""
+    from cdp.privacy.suppression import Suppressor
+
     fr = FileResult(path=rel, load_id=load_id)
+    suppressor = Suppressor(ws)  # the keys of erased people, hashed
     warnings: list[str] = []
     raw_target = ws.raw_dir / spec.name / f"load_id={load_id}"
     q_target = ws.quarantine_dir / spec.name / f"load_id={load_id}"
@@ -284,6 +296,13 @@ def _load_file(ws, spec, settings, path, rel, load_id, previous_columns):
             elif spec.format == "jsonl":
                 columns = list(dict.fromkeys(columns + batch.columns))
             good, rejected = _split_keyless(spec, batch)
+            if suppressor:
+                erased = suppressor.mask(good, spec, settings.default_region)
+                if pc.any(erased).as_py():
+                    numbers = pc.filter(good.column("_row_number"), erased).to_pylist()
+                    count("_row", "erased person (suppression list): dropped", numbers)
+                    fr.rows_suppressed += len(numbers)
+                    good = good.filter(pc.invert(erased))
             if batch.bad_encoding_rows:
                 count(
                     "_row",
@@ -324,7 +343,7 @@ def _load_file(ws, spec, settings, path, rel, load_id, previous_columns):
         fr.status, fr.message = "failed", reason
         warnings.append(f"{rel}: {reason}")
         counts.clear()
-    fr.rows_in = fr.rows_in or fr.rows_kept + fr.rows_quarantined
+    fr.rows_in = fr.rows_in or fr.rows_kept + fr.rows_quarantined + fr.rows_suppressed
     if fr.status != "failed" and fr.rows_in == 0:
         fr.status, fr.message = "empty", "no data rows"
         warnings.append(f"{rel}: empty file (no data rows)")

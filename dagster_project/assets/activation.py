@@ -10,6 +10,7 @@ from cdp.activate.compile import audience_model
 from cdp.activate.exports import export_activation
 from cdp.activate.specs import ActivationSpec
 from cdp.catalog import rebuild_catalog
+from cdp.harmonise.dbt_env import compact_database
 from dagster_project.resources import CdpResource
 
 # UI group, named for the step of the data flow: ... insights -> segments -> activation.
@@ -53,7 +54,9 @@ def build_catalog_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         description="catalog.duckdb: read-only views over every table of the lake.",
     )
     def catalog(cdp: CdpResource):
-        views = rebuild_catalog(cdp.workspace())
+        ws = cdp.workspace()
+        views = rebuild_catalog(ws)
+        compact_database(ws)  # dbt's file keeps dropped tables' pages, data included
         return dg.MaterializeResult(metadata={"views": len(views), "names": ", ".join(views)})
 
     return catalog

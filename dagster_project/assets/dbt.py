@@ -24,7 +24,11 @@ LAYER_GROUPS = {"staging": "harmonise", "intermediate": "harmonise", "marts": "i
 
 
 def dbt_executable() -> str:
-    """The dbt next to this interpreter, so runs work without activating the venv."""
+    """`cdp-dbt` next to this interpreter: dbt that dies with its parent, so a killed run
+    leaves no dbt writing the lake (cdp.harmonise.dbt_child). Plain dbt otherwise."""
+    launcher = Path(sys.executable).parent / "cdp-dbt"
+    if launcher.exists():
+        return str(launcher)
     candidate = Path(sys.executable).parent / "dbt"
     return str(candidate) if candidate.exists() else "dbt"
 

@@ -4,6 +4,7 @@ import dagster as dg
 
 from cdp.config.sources import SourceSpec
 from cdp.ingest import ingest_source
+from cdp.ingest.retention import expire_raw_loads
 from dagster_project.resources import CdpResource
 
 INGESTION_GROUP = "ingestion"
@@ -42,6 +43,8 @@ def build_ingestion_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         result = ingest_source(ws, spec, settings, full_refresh=cdp.full_refresh)
         for warning in result.warnings:
             context.log.warning(warning)
+        days = settings.retention.raw_load_days
+        expired = expire_raw_loads(ws, spec, days) if days is not None else []
         threshold = spec.quality.max_quarantine_rate
         if "max_quarantine_rate" not in spec.quality.model_fields_set:
             threshold = settings.ingestion.max_quarantine_rate
@@ -51,9 +54,11 @@ def build_ingestion_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 "rows_in": result.rows_in,
                 "rows_kept": result.rows_kept,
                 "rows_quarantined": result.rows_quarantined,
+                "rows_suppressed": result.rows_suppressed,
                 "files_loaded": result.files_loaded,
                 "files_skipped": result.files_skipped,
                 "files_failed": result.files_failed,
+                "raw_loads_expired": len(expired),
                 "quarantine_rate": float(rate),
                 "load_ids": ", ".join(result.load_ids) or "none",
             },

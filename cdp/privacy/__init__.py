@@ -1,0 +1,1 @@
+"""Privacy: erasure (cdp forget) and the suppression list."""

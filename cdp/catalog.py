@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from cdp.io.atomic import atomic_path
+from cdp.io.atomic import TMP_PREFIX, atomic_path
 from cdp.sandbox import connect_sandboxed
 from cdp.workspace import Workspace
 
@@ -32,17 +32,20 @@ def catalog_views(ws: Workspace) -> dict[str, str]:
                 f"select * from read_parquet('{directory}/{pattern}', union_by_name = true)"
             )
 
+    # A folder or file named .tmp-… is a write in progress, or one a killed run left.
     if ws.raw_dir.is_dir():
-        for d in sorted(p for p in ws.raw_dir.iterdir() if p.is_dir()):
+        for d in sorted(p for p in ws.raw_dir.iterdir() if p.is_dir() and not _hidden(p)):
             glob_view(f"raw_{d.name}", d)
     if ws.quarantine_dir.is_dir():
-        for d in sorted(p for p in ws.quarantine_dir.iterdir() if p.is_dir()):
+        for d in sorted(p for p in ws.quarantine_dir.iterdir() if p.is_dir() and not _hidden(p)):
             glob_view(f"quarantine_{d.name}", d)
     for sub, name in (("manifest", "ingest_manifest"), ("dq", "ingest_data_quality")):
         glob_view(name, ws.meta_dir / sub, "*.parquet")
     for directory in (ws.harmonised_dir, ws.identity_dir, ws.marts_dir):
         if directory.is_dir():
             for f in sorted(directory.glob("*.parquet")):
+                if _hidden(f) or "." in f.stem:  # temporary, or pending (x.pending.parquet)
+                    continue
                 views[_view_name(f.stem)] = (
                     f"select * from read_parquet('{f}'){_placeholder_filter(f)}"
                 )
@@ -59,6 +62,10 @@ def catalog_views(ws: Workspace) -> dict[str, str]:
             f"select * from read_parquet('{f}'){_placeholder_filter(f)}"
         )
     return views
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith((".", TMP_PREFIX))
 
 
 def _placeholder_filter(path: Path) -> str:

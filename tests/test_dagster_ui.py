@@ -180,7 +180,7 @@ def test_graphql_shows_the_lineage_checks_and_automation(server):
         "int_individuals_deduplicated",
         "unified_link_individual",
         "customer_360",
-        "segment_membership",
+        "segment__high_value",
         "activation/email_high_value",
     ]
     assert [nodes[key]["groupName"] for key in steps] == list(FLOW)

@@ -105,8 +105,11 @@ def test_lineage_is_one_connected_graph(demo_workspace):
     assert "raw/crm_contacts" in parents("stg_crm_contacts__individuals")
     assert "int_person_records_prepared" in parents("unified_link_individual")
     assert "unified_link_individual" in parents("customer_360")
-    assert "customer_360" in parents("segment_membership")
-    assert "segment_membership" in parents("activation/email_high_value")
+    assert "customer_360" in parents("segment__high_value")
+    assert "segment__high_value" in parents("segment_membership")
+    assert "segment__high_value" in parents("audience__email_high_value")
+    assert "individual_consent" in parents("audience__email_high_value")
+    assert "audience__email_high_value" in parents("activation/email_high_value")
     assert "activation/email_high_value" in parents("catalog")
     # The UI's groups read as the data flow, one step after another.
     flow = {
@@ -116,6 +119,7 @@ def test_lineage_is_one_connected_graph(demo_workspace):
         "unified_link_individual": "identity",
         "customer_360": "insights",
         "segment_membership": "segments",
+        "audience__email_high_value": "activation",
         "activation/email_high_value": "activation",
         "catalog": "catalog",
     }

@@ -27,7 +27,7 @@ def lake_summary(ws: Workspace) -> dict:
     """Totals read back from the lake (not from this run only, which may load nothing)."""
     sources = {}
     if ws.raw_dir.is_dir():
-        for d in sorted(p for p in ws.raw_dir.iterdir() if p.is_dir()):
+        for d in sorted(p for p in ws.raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             q = ws.quarantine_dir / d.name
             sources[d.name] = (
                 _count(f"{d}/*/*.parquet"),

@@ -125,4 +125,3 @@ def compact_database(ws: Workspace) -> None:
         con.close()
     os.replace(tmp, db)
     db.with_name(db.name + ".wal").unlink(missing_ok=True)
-

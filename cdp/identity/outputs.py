@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -270,18 +271,8 @@ def clusters_table(
     return table.sort_by("unified_individual_id")
 
 
-def append_history(ws: Workspace, run_id: str, events: list[HistoryEvent]) -> None:
-    path = ws.identity_dir / "identity_history.parquet"
-    old = (
-        pq.read_table(path, schema=HISTORY_SCHEMA)
-        if path.exists()
-        else HISTORY_SCHEMA.empty_table()
-    )
-    # A rerun of the same run id replaces its own events instead of adding them twice.
-    old = old.filter(pc.not_equal(old["run_id"], run_id)) if old.num_rows else old
-    if not events and path.exists():
-        return
-    new = pa.table(
+def _history_table(run_id: str, events: list[HistoryEvent]) -> pa.Table:
+    return pa.table(
         {
             "run_id": pa.array([run_id] * len(events), pa.string()),
             "event": pa.array([e.event for e in events], pa.string()),
@@ -293,7 +284,55 @@ def append_history(ws: Workspace, run_id: str, events: list[HistoryEvent]) -> No
         },
         schema=HISTORY_SCHEMA,
     )
-    write_parquet(path, pa.concat_tables([old, new]))
+
+
+def _pending_path(ws: Workspace) -> Path:
+    return ws.identity_dir / "identity_history.pending.parquet"
+
+
+def append_history(ws: Workspace, run_id: str, events: list[HistoryEvent]) -> None:
+    path = ws.identity_dir / "identity_history.parquet"
+    old = (
+        pq.read_table(path, schema=HISTORY_SCHEMA)
+        if path.exists()
+        else HISTORY_SCHEMA.empty_table()
+    )
+    # A rerun of the same run id replaces its own events instead of adding them twice.
+    old = old.filter(pc.not_equal(old["run_id"], run_id)) if old.num_rows else old
+    if not events and path.exists():
+        return
+    write_parquet(path, pa.concat_tables([old, _history_table(run_id, events)]))
+
+
+def settle_history(ws: Workspace) -> None:
+    """Finish or drop the history of a run killed while writing its outputs.
+
+    The events of a run are first written aside, then the link table (the commit point:
+    the next run carries ids forward from it), then the events are added to the
+    history. If the links of the pending run were written, its events belong in the
+    history; if not, the next run computes them again from the same old links, so they
+    are dropped. Either way each event is written once.
+    """
+    pending = _pending_path(ws)
+    if not pending.exists():
+        return
+    events = pq.read_table(pending, schema=HISTORY_SCHEMA)
+    links = ws.identity_dir / "unified_link_individual.parquet"
+    committed = None
+    if links.exists() and events.num_rows:
+        run = pq.read_table(links, columns=["run_id"]).slice(0, 1)["run_id"].to_pylist()
+        committed = run[0] if run else None
+    run_ids = set(events["run_id"].to_pylist())
+    if committed is not None and run_ids == {committed}:
+        path = ws.identity_dir / "identity_history.parquet"
+        old = (
+            pq.read_table(path, schema=HISTORY_SCHEMA)
+            if path.exists()
+            else HISTORY_SCHEMA.empty_table()
+        )
+        old = old.filter(pc.not_equal(old["run_id"], committed)) if old.num_rows else old
+        write_parquet(path, pa.concat_tables([old, events]))
+    pending.unlink()
 
 
 OUTPUT_FILES = (
@@ -321,6 +360,10 @@ def write_outputs(
     write_parquet(d / "identity_edges.parquet", edges)
     write_parquet(d / "identity_near_misses.parquet", near)
     write_parquet(d / "identity_clusters.parquet", clusters)
+    # Events aside, links (the commit point), then the events into the history: a run
+    # killed in between is settled by the next (settle_history).
+    write_parquet(_pending_path(ws), _history_table(run_id, events))
     write_parquet(d / "unified_link_individual.parquet", links)
     append_history(ws, run_id, events)
+    _pending_path(ws).unlink(missing_ok=True)
     return [str(d / f) for f in OUTPUT_FILES]

@@ -33,6 +33,7 @@ from cdp.identity.outputs import (
     edge_table,
     link_table,
     previous_state,
+    settle_history,
     write_outputs,
 )
 from cdp.identity.prepare import build_records, connect_inputs
@@ -122,6 +123,7 @@ def _resolve(
     progress: Progress | None,
 ) -> ResolveResult:
     started = time.perf_counter()
+    settle_history(ws)  # a run killed mid-output leaves its events aside
     settings = _settings(ws, settings)
     result = ResolveResult()
     step = _stepper(progress)

@@ -154,10 +154,22 @@ def ingest_source(
     for d in (raw_root, q_root):
         d.mkdir(parents=True, exist_ok=True)
         clean_tmp(d)
+    _drop_set_aside(ws, spec.name)
     if full_refresh:
         with _set_aside(ws, spec.name):
             return _ingest(ws, spec, settings, progress)
     return _ingest(ws, spec, settings, progress)
+
+
+def _drop_set_aside(ws: Workspace, source: str) -> None:
+    """A full refresh killed midway leaves the old lake set aside; the rebuild it started
+    is finished from landing/ by this run, so the old copy is only garbage."""
+    for p in _set_aside(ws, source).paths:
+        aside = p.with_name(f"{TMP_PREFIX}old-{p.name}")
+        if aside.is_dir():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
 
 
 class _set_aside:

@@ -20,7 +20,14 @@ from cdp.workspace import Workspace
 from dagster_project.resources import CdpResource
 
 # dbt layer (a model's tag or folder) -> the step of the data flow it shows under in the UI.
-LAYER_GROUPS = {"staging": "harmonise", "intermediate": "harmonise", "marts": "insights"}
+# The first tag or folder that matches decides: segments and audiences are marts too.
+LAYER_GROUPS = {
+    "segments": "segments",
+    "activation": "activation",
+    "staging": "harmonise",
+    "intermediate": "harmonise",
+    "marts": "insights",
+}
 
 
 def dbt_executable() -> str:

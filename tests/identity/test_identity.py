@@ -390,3 +390,44 @@ def test_national_ids_are_compared_not_joined_on(ws):
     resolve(ws, run_id="r2")
     c = _clusters(ws)
     assert c["crm:n1"] != c["shop:n2"]
+
+
+def test_a_run_killed_while_writing_its_outputs_writes_each_history_event_once(ws, monkeypatch):
+    import cdp.identity.outputs as outputs
+
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    before = pq.read_table(ws.identity_dir / "identity_history.parquet").num_rows
+    # r2 adds a person, and is killed after writing its events aside, before its links.
+    write_inputs(ws, [*PEOPLE, rec("crm", "c9", "Zed", "Quinn", "1999-09-09", "zq@x.com")])
+    real = outputs.write_parquet
+
+    def killed(path, table, **kw):
+        if path.name == "unified_link_individual.parquet":
+            raise KeyboardInterrupt("killed")
+        return real(path, table, **kw)
+
+    monkeypatch.setattr(outputs, "write_parquet", killed)
+    with pytest.raises(KeyboardInterrupt):
+        resolve(ws, run_id="r2")
+    monkeypatch.setattr(outputs, "write_parquet", real)
+    assert (ws.identity_dir / "identity_history.pending.parquet").exists()
+    resolve(ws, run_id="r3")  # the rerun: r2's links never landed, so r3 records the change
+    history = pq.read_table(ws.identity_dir / "identity_history.parquet").to_pylist()
+    assert {h["run_id"] for h in history[before:]} == {"r3"}
+    assert [h["event"] for h in history[before:]] == ["created"]
+    assert not (ws.identity_dir / "identity_history.pending.parquet").exists()
+    # Killed after its links but before the history: the next run files the events.
+    write_inputs(ws, [*PEOPLE, rec("crm", "c9", "Zed", "Quinn", "1999-09-09", "zq@x.com"),
+                      rec("crm", "c8", "Yan", "Poe", "1988-08-08", "yp@x.com")])  # fmt: skip
+    monkeypatch.setattr(
+        outputs, "append_history", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
+    with pytest.raises(KeyboardInterrupt):
+        resolve(ws, run_id="r4")
+    monkeypatch.undo()
+    resolve(ws, run_id="r5")
+    runs = [
+        h["run_id"] for h in pq.read_table(ws.identity_dir / "identity_history.parquet").to_pylist()
+    ]
+    assert runs.count("r4") == 1 and "r5" not in runs

@@ -1,159 +1,156 @@
-"""One person's 360 view, looked up by email, phone or unified id, through the catalog."""
+"""One person's 360 view, looked up by email, phone, unified id or name.
+
+Reads the profile store (cdp.serving.profile_store): one file written whole at the end
+of a run, indexed for point lookups, so an answer takes milliseconds and a run in
+progress can never show half a person. Only duckdb and phonenumbers are imported:
+the command starts fast (never Splink, Dagster or dbt).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
 
-import duckdb
-import phonenumbers
-
-from cdp.catalog import connect_catalog
-from cdp.config.settings import load_settings
 from cdp.errors import CdpError
 from cdp.workspace import Workspace
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+PHONE_RE = re.compile(r"^[+()\d\s.\-/]{6,}$")
+
+# Sections of a profile: table of the store, sort order, and the columns left out.
+SECTIONS = {
+    "contact_points": ("contact_point", "channel, contact_rank nulls last, contact_value"),
+    "consents": ("consent", "purpose, channel"),
+    "orders": ("recent_order", "order_ts desc nulls last"),
+    "service_cases": ("service_case", "opened_ts desc nulls last"),
+    "engagement": ("engagement", "event_ts desc nulls last"),
+    "segments": ("segment", "segment_name"),
+    "records": ("records", "record_kind desc, source_name, source_record_id"),
+}
 
 
-@dataclass
-class Profile:
-    unified_individual_id: str
-    summary: dict
-    records: list[dict] = field(default_factory=list)
-    emails: list[dict] = field(default_factory=list)
-    phones: list[dict] = field(default_factory=list)
-    addresses: list[dict] = field(default_factory=list)
-    orders: list[dict] = field(default_factory=list)
-    segments: list[str] = field(default_factory=list)
-    consents: list[dict] = field(default_factory=list)
+def open_store(ws: Workspace):
+    import duckdb
+
+    from cdp.serving.profile_store import store_path
+
+    path = store_path(ws.lake_dir)
+    if not path.exists():
+        raise CdpError(f"no profile store in {ws.root}: run `cdp run` first")
+    # Attached to a fresh connection rather than opened: DuckDB shares one instance per
+    # open path in a process, which would keep a long-lived reader (the console) on the
+    # snapshot it first opened. Attaching reads the file the path names now.
+    con = duckdb.connect()
+    con.execute(f"attach '{path}' as store (read_only)")
+    con.execute("use store")
+    return con
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
+def _phone_key(query: str, region: str) -> str | None:
+    """E.164 from a number in any format the pipeline accepts: `+44 20 …`,
+    `00 44 20 …`, `001 313 …` (international prefixes), `(313) 318-5461`."""
+    from cdp.harmonise.text import phone_e164
+
+    text = re.sub(r"[\s().\-/]", "", query)
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif text.startswith("011") and region == "US":
+        text = "+" + text[3:]
+    return phone_e164(text, region)
+
+
+def find(con, query: str, region: str = "US", postcode: str | None = None) -> list[str]:
+    """The unified ids the query names (an email or phone may belong to several)."""
+    query = query.strip()
+    if not query:
+        return []
+
+    def ids(key: str, kinds: tuple[str, ...], post: str | None = None) -> list[str]:
+        sql = "select distinct unified_individual_id from lookup where key = ? and kind in ?"
+        params: list = [key, list(kinds)]
+        if post:
+            sql += " and postal_code = ?"
+            params.append(re.sub(r"\s", "", post).upper())
+        return [r[0] for r in con.execute(sql + " order by 1", params).fetchall()]
+
+    if EMAIL_RE.match(query):
+        return ids(query.lower(), ("email",))
+    if PHONE_RE.match(query):
+        e164 = _phone_key(query, region)
+        if e164 is None:
+            raise CdpError(f"{query!r} is not a phone number I can read (default region {region})")
+        return ids(e164, ("phone",))
+    found = ids(query, ("id",))
+    if found:
+        return found
+    from cdp.harmonise.text import fold
+
+    words = [w for w in (fold(x) for x in query.split()) if w]
+    if len(words) >= 2:
+        return ids(f"{words[0]} {words[-1]}", ("name",), postcode)
+    return []
+
+
+def _plain(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _rows(con, sql: str, params: list) -> list[dict]:
     cur = con.execute(sql, params)
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    return [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in cur.fetchall()]
 
 
-def _has(con: duckdb.DuckDBPyConnection, view: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_name = ?", [view]
-        ).fetchone()[0]
-    )
-
-
-def find_unified_ids(ws: Workspace, con: duckdb.DuckDBPyConnection, query: str) -> list[str]:
-    query = query.strip()
-    if EMAIL_RE.match(query):
-        return [
-            r[0]
-            for r in con.execute(
-                """
-                select distinct l.unified_individual_id
-                from int_contact_point_emails_deduplicated e
-                join unified_link_individual l using (source_name, source_record_id)
-                where e.email_address = lower(?) order by 1
-                """,
-                [query],
-            ).fetchall()
-        ]
-    if re.fullmatch(r"[+()\d\s.\-]{6,}", query):
-        region = load_settings(ws.settings_file).default_region
-        try:
-            number = phonenumbers.parse(query, region)
-        except phonenumbers.NumberParseException:
-            raise CdpError(f"{query!r} is not a phone number I can read") from None
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        return [
-            r[0]
-            for r in con.execute(
-                """
-                select distinct l.unified_individual_id
-                from int_contact_point_phones_deduplicated p
-                join unified_link_individual l using (source_name, source_record_id)
-                where p.phone_e164 = ? order by 1
-                """,
-                [e164],
-            ).fetchall()
-        ]
-    hit = con.execute(
-        "select 1 from customer_360 where unified_individual_id = ?", [query]
-    ).fetchall()
-    return [query] if hit else []
-
-
-def lookup_profile(ws: Workspace, query: str) -> list[Profile]:
-    """Every person matching the query (an email or phone can belong to several)."""
-    con = connect_catalog(ws)
-    try:
-        for view in ("customer_360", "unified_link_individual"):
-            if not _has(con, view):
-                raise CdpError(f"the catalog has no {view} yet: run `cdp run` first")
-        return [_load(con, uid) for uid in find_unified_ids(ws, con, query)]
-    finally:
-        con.close()
-
-
-def _load(con: duckdb.DuckDBPyConnection, uid: str) -> Profile:
-    summary = _rows(con, "select * from customer_360 where unified_individual_id = ?", [uid])[0]
-    p = Profile(unified_individual_id=uid, summary=summary)
-    p.records = _rows(
-        con,
-        """
-        select l.source_name, l.source_record_id, l.linked_by, l.match_probability,
-               i.first_name, i.last_name, i.birth_date, i.updated_ts
-        from unified_link_individual l
-        left join int_individuals_deduplicated i using (source_name, source_record_id)
-        where l.unified_individual_id = ? order by l.source_name, l.source_record_id
-        """,
-        [uid],
-    )
-    links = "(select source_name, source_record_id from unified_link_individual where unified_individual_id = ?)"
-    p.emails = _rows(
-        con,
-        f"select distinct email_address, is_valid from int_contact_point_emails_deduplicated "
-        f"where (source_name, source_record_id) in {links} order by 1",
-        [uid],
-    )
-    p.phones = _rows(
-        con,
-        f"select distinct phone_e164, is_valid from int_contact_point_phones_deduplicated "
-        f"where (source_name, source_record_id) in {links} order by 1",
-        [uid],
-    )
-    p.addresses = _rows(
-        con,
-        f"select distinct address_line1, city, postal_code, region, country "
-        f"from int_contact_point_addresses_deduplicated "
-        f"where (source_name, source_record_id) in {links} order by 1",
-        [uid],
-    )
-    if _has(con, "int_sales_orders_deduplicated"):
-        p.orders = _rows(
-            con,
-            f"select order_id, order_ts, status, amount, currency from int_sales_orders_deduplicated "
-            f"where (individual_source_name, individual_source_record_id) in {links} "
-            f"order by order_ts desc nulls last limit 10",
-            [uid],
-        )
-    if _has(con, "segment_membership"):
-        p.segments = [
-            r["segment_name"]
-            for r in _rows(
+def load(con, uid: str) -> dict | None:
+    """The profile document of one unified id (the JSON of `cdp profile --format json`
+    and of the API), or None if the store does not hold it."""
+    customer = _rows(con, "select * from customer where unified_individual_id = ?", [uid])
+    if not customer:
+        return None
+    tables = {
+        r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+    }
+    doc: dict = {"unified_individual_id": uid, "customer": customer[0]}
+    for section, (table, order) in SECTIONS.items():
+        if table in tables:
+            rows = _rows(
                 con,
-                "select segment_name from segment_membership where unified_individual_id = ? order by 1",
+                f"select * exclude (unified_individual_id) from {table} "
+                f"where unified_individual_id = ? order by {order}",
                 [uid],
             )
-        ]
-    if _has(con, "individual_consent"):
-        # The one consent rule (dbt model individual_consent), as exports apply it.
-        p.consents = _rows(
-            con,
-            """
-            select purpose, channel, status, captured_ts, decided_by
-            from individual_consent where unified_individual_id = ? order by purpose, channel
-            """,
-            [uid],
-        )
-    return p
+        else:
+            rows = []
+        doc[section] = rows
+    doc["segments"] = [r["segment_name"] for r in doc["segments"]]
+    return doc
+
+
+def lookup_profiles(
+    ws: Workspace, query: str, postcode: str | None = None, region: str | None = None
+) -> list[dict]:
+    """Every profile the query names."""
+    con = open_store(ws)
+    try:
+        if region is None:  # the store keeps the region its phones were read with
+            region = con.execute("select default_region from meta").fetchone()[0]
+        docs = [load(con, uid) for uid in find(con, query, region, postcode)]
+    finally:
+        con.close()
+    return [d for d in docs if d is not None]
+
+
+def store_exists(ws: Workspace) -> bool:
+    from cdp.serving.profile_store import store_path
+
+    return Path(store_path(ws.lake_dir)).exists()

@@ -10,12 +10,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cdp.cli.errors import friendly_errors
-from cdp.cli.render import print_profile, print_query, print_run_summary
 from cdp.errors import CdpError
 from cdp.workspace import Workspace, resolve_workspace
+
+# Commands import what they need when they run: `cdp profile` must answer in a fraction
+# of a second, so nothing heavy (duckdb's Python API, Dagster, Splink) loads up front.
 
 app = typer.Typer(
     help="CDP lakehouse: ingest, harmonise, resolve identities, segment and activate.",
@@ -37,7 +38,15 @@ WorkspaceOpt = Annotated[
 ]
 
 
-def _progress() -> Progress:
+def _progress():
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -151,6 +160,8 @@ def _run_locked(ws: Workspace, full_refresh: bool) -> None:
         outcome = run_pipeline(ws, full_refresh=full_refresh, on_step=on_step)
         progress.update(task, description="done", total=len(done))
     require_success(outcome)
+    from cdp.cli.render import print_run_summary
+
     print_run_summary(console, ws, outcome, time.monotonic() - started)
 
 
@@ -182,23 +193,40 @@ def sql(
         ) from None
     except duckdb.Error as e:
         raise CdpError(f"query failed: {str(e).splitlines()[0]}") from None
+    from cdp.cli.render import print_query
+
     print_query(console, cur, format, limit)
 
 
 @app.command()
 @friendly_errors
 def profile(
-    query: Annotated[str, typer.Argument(help="An email, a phone number or a unified id.")],
+    query: Annotated[
+        str, typer.Argument(help='An email, a phone, a unified id, or a name ("Ann Lee").')
+    ],
     workspace: WorkspaceOpt = None,
+    postcode: Annotated[
+        str | None, typer.Option("--postcode", help="With a name: only people at this postcode.")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="text | json")] = "text",
 ) -> None:
-    """Show one person's full, harmonised profile."""
-    from cdp.profile import lookup_profile
+    """Show one person's 360 view: contact points, consents, insights, orders, cases."""
+    from cdp.profile import lookup_profiles
 
+    if format not in ("text", "json"):
+        raise CdpError(f"--format must be text or json, not {format!r}")
     ws = resolve_workspace(workspace)
     started = time.perf_counter()
-    profiles = lookup_profile(ws, query)
+    profiles = lookup_profiles(ws, query, postcode=postcode)
     if not profiles:
-        raise CdpError("no unified individual matches that email, phone or id")
+        raise CdpError("no unified individual matches that email, phone, id or name")
+    if format == "json":
+        import json
+
+        typer.echo(json.dumps(profiles if len(profiles) > 1 else profiles[0], indent=1))
+        return
+    from cdp.cli.profile_view import print_profile
+
     for p in profiles:
         print_profile(console, p)
     console.print(f"[dim]{len(profiles)} profile(s) in {time.perf_counter() - started:.3f}s[/]")

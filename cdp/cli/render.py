@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import duckdb
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
 from cdp.workspace import Workspace
@@ -27,7 +26,9 @@ def lake_summary(ws: Workspace) -> dict:
     """Totals read back from the lake (not from this run only, which may load nothing)."""
     sources = {}
     if ws.raw_dir.is_dir():
-        for d in sorted(p for p in ws.raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for d in sorted(
+            p for p in ws.raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
             q = ws.quarantine_dir / d.name
             sources[d.name] = (
                 _count(f"{d}/*/*.parquet"),
@@ -110,40 +111,3 @@ def print_query(console: Console, cur: duckdb.DuckDBPyConnection, fmt: str, limi
     console.print(table)
     more = " (more not shown; use --limit or --format csv)" if len(rows) > limit else ""
     console.print(f"[dim]{min(len(rows), limit)} row(s){more}[/]")
-
-
-def _kv_table(title: str, rows: list[dict]) -> Table | None:
-    if not rows:
-        return None
-    t = Table(title=title, title_justify="left")
-    for c in rows[0]:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("" if v is None else str(_plain(v)) for v in r.values()))
-    return t
-
-
-def print_profile(console: Console, p) -> None:
-    s = p.summary
-    name = " ".join(str(x) for x in (s.get("first_name"), s.get("last_name")) if x) or "(no name)"
-    lines = [
-        f"[bold]{name}[/]  born {s.get('birth_date') or '?'}",
-        f"email {s.get('email_address') or '-'}   phone {s.get('phone_e164') or '-'}",
-        f"address {', '.join(str(s[k]) for k in ('address_line1', 'city', 'postal_code', 'region') if s.get(k)) or '-'}",
-        f"orders {s.get('order_count', 0)}  spend {s.get('total_spend') or 0:.2f}  "
-        f"web events {s.get('web_events', 0)}  email opens {s.get('email_opens', 0)}  "
-        f"cases {s.get('service_cases', 0)}",
-        f"segments {', '.join(p.segments) or '-'}",
-    ]
-    console.print(Panel("\n".join(lines), title=p.unified_individual_id, title_align="left"))
-    for title, rows in (
-        ("source records", p.records),
-        ("emails", p.emails),
-        ("phones", p.phones),
-        ("addresses", p.addresses),
-        ("recent orders", p.orders),
-        ("consent (per purpose and channel, as exports apply it)", p.consents),
-    ):
-        t = _kv_table(title, rows)
-        if t is not None:
-            console.print(t)

@@ -3,44 +3,14 @@ dbt (as DuckDB functions), identity resolution and the CLI."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from functools import lru_cache
 
-import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
-from unidecode import unidecode
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+from cdp.harmonise.text import fold, phone_e164
 
-
-@lru_cache(maxsize=1_000_000)
-def phone_e164(raw: str | None, region: str = "US") -> str | None:
-    """E.164 for a valid number, else None. Numbers without a country code use `region`."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if not text:
-        return None
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-@lru_cache(maxsize=1_000_000)
-def fold(text: str | None) -> str | None:
-    """A match key: NFKC, accents and special letters folded to ASCII, lowercase, alnum only."""
-    if text is None:
-        return None
-    folded = _NON_ALNUM.sub("", unidecode(unicodedata.normalize("NFKC", text)).lower())
-    return folded or None
+__all__ = ["canonical_first_name", "fold", "name_variants", "phone_e164", "register_functions"]
 
 
 @lru_cache(maxsize=1)

@@ -258,6 +258,9 @@ def forget(ws: Workspace, subject: str, *, dry_run: bool = False) -> Erasure:
     _audit(ws, erasure)
     if ws.catalog_file.exists():
         rebuild_catalog(ws)
+    from cdp.serving.profile_store import build_profile_store
+
+    build_profile_store(ws)  # the serving copy, from the lake as it is now
     return erasure
 
 

@@ -11,6 +11,7 @@ from cdp.activate.exports import export_activation
 from cdp.activate.specs import ActivationSpec
 from cdp.catalog import rebuild_catalog
 from cdp.harmonise.dbt_env import compact_database
+from cdp.serving.profile_store import build_profile_store
 from dagster_project.resources import CdpResource
 
 # UI group, named for the step of the data flow: ... insights -> segments -> activation.
@@ -51,12 +52,21 @@ def build_catalog_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         deps=upstream,
         group_name="catalog",
         kinds={"duckdb"},
-        description="catalog.duckdb: read-only views over every table of the lake.",
+        description="catalog.duckdb (read-only views over every table of the lake) and the "
+        "profile store (lake/serving/profiles.duckdb, indexed for lookups), both published "
+        "whole at the end of a run.",
     )
     def catalog(cdp: CdpResource):
         ws = cdp.workspace()
         views = rebuild_catalog(ws)
+        store = build_profile_store(ws)
         compact_database(ws)  # dbt's file keeps dropped tables' pages, data included
-        return dg.MaterializeResult(metadata={"views": len(views), "names": ", ".join(views)})
+        return dg.MaterializeResult(
+            metadata={
+                "views": len(views),
+                "names": ", ".join(views),
+                "profile_store_rows": dg.MetadataValue.json(store),
+            }
+        )
 
     return catalog

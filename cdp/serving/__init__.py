@@ -1,0 +1,1 @@
+"""Serving copies of the lake for fast reads: the profile store."""

@@ -200,6 +200,15 @@ def _expand(ws: Workspace, person: Person) -> None:
     person.phones |= values(
         "int_contact_point_phones_deduplicated", f"select t.phone_e164 {joined}"
     )
+    # A value other people's records hold too (a home landline, a family mailbox) is
+    # theirs as well: their rows are not erased for it, nor kept out when landed again.
+    others = "from {t} t anti join person_records using (source_name, source_record_id)"
+    emails = "int_contact_point_emails_deduplicated"
+    person.emails -= values(emails, f"select lower(t.email_address) {others}")
+    person.emails -= values(emails, f"select t.email_match_key {others}")
+    person.phones -= values(
+        "int_contact_point_phones_deduplicated", f"select t.phone_e164 {others}"
+    )
     by_owner = (
         "from {t} t join person_records p on t.individual_source_name = p.source_name "
         "and t.individual_source_record_id = p.source_record_id"

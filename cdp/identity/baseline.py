@@ -41,6 +41,7 @@ def baseline_settings() -> SettingsCreator:
             cl.ExactMatch("postal_code"),
             cl.JaroWinklerAtThresholds("address_line1_key"),
             cl.DamerauLevenshteinAtThresholds("national_id", [1]),
+            cl.ExactMatch("city_key").configure(term_frequency_adjustments=True),
         ],
         blocking_rules_to_generate_predictions=[
             block_on("first_name_key", "last_name_key"),
@@ -50,6 +51,10 @@ def baseline_settings() -> SettingsCreator:
             block_on("address_line1_key", "postal_code"),
             block_on("birth_date", "postal_code"),
             block_on("national_id"),
+            block_on("birth_date", "address_line1_key"),
+            block_on("first_name_key", "postal_code"),
+            block_on("last_name_key", "postal_code"),
+            block_on("first_name_key", "address_line1_key"),
         ],
     )
 
@@ -72,6 +77,7 @@ def run_baseline(
                     "postal_code",
                     "address_line1_key",
                     "national_id",
+                    "city_key",
                 ]
             )
         ),

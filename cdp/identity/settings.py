@@ -136,6 +136,7 @@ DEFAULT_BLOCKING = [
     ["birth_date", "address_line1_key"],
     ["first_name_key", "postal_code"],
     ["last_name_key", "postal_code"],
+    ["first_name_key", "address_line1_key"],
 ]
 
 
@@ -313,4 +314,5 @@ identity:
     - [birth_date, address_line1_key]
     - [first_name_key, postal_code]
     - [last_name_key, postal_code]
+    - [first_name_key, address_line1_key]
 """

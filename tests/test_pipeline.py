@@ -84,6 +84,117 @@ def test_rerun_with_no_new_files_loads_nothing_and_keeps_ids(ran):
     )
 
 
+def test_marts_are_byte_identical_when_built_again(ran):
+    """Decimal amounts, ordered aggregates and a fixed row order: the same data gives the
+    same bytes (as_of is the latest event, not the clock)."""
+    import hashlib
+
+    from cdp.harmonise.dbt_env import run_dbt
+
+    ws, _, _ = ran
+
+    def digests() -> dict[str, str]:
+        return {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(ws.marts_dir.glob("*.parquet"))
+        }
+
+    before = digests()
+    assert {"customer_360.parquet", "campaign_attribution.parquet"} <= set(before)
+    run_dbt(ws, ["run", "--select", "tag:marts"])
+    assert digests() == before
+
+
+def test_dbt_unit_tests_pass_and_a_wrong_answer_fails(ran, tmp_path):
+    """The insight formulas are dbt unit tests (hand-made rows, answers in the yml). They
+    are left out of pipeline runs (dagster_project/assets/dbt.py), so they run here."""
+    import yaml
+
+    from cdp.errors import CdpError
+    from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, generated_dir, run_dbt
+
+    ws, _, _ = ran
+    names = [
+        t["name"]
+        for path in (DBT_PROJECT_DIR / "models").rglob("*.yml")
+        for t in (yaml.safe_load(path.read_text()) or {}).get("unit_tests", [])
+    ]
+    assert len(names) >= 20
+    proc = run_dbt(ws, ["test", "--select", "test_type:unit"], target=tmp_path / "target")
+    assert f"PASS={len(names)} " in proc.stdout, proc.stdout[-2000:]
+
+    # The same kind of test with a wrong answer fails: the expectations are really compared.
+    wrong = generated_dir(ws) / "_wrong_answer.yml"
+    wrong.write_text(
+        """
+version: 2
+unit_tests:
+  - name: test_a_wrong_answer_fails
+    model: int_rfm_scores_aggregated_to_unified_individual
+    given:
+      - input: ref('int_sales_orders_aggregated_to_unified_individual')
+        rows:
+          - {unified_individual_id: A, days_since_last_order: 1, order_count: 1, lifetime_value: 1.00}
+    expect:
+      rows:
+        - {unified_individual_id: A, r_score: 5}
+"""
+    )
+    try:
+        with pytest.raises(CdpError, match="dbt test failed"):
+            run_dbt(
+                ws,
+                [
+                    "test",
+                    "--select",
+                    "test_type:unit,int_rfm_scores_aggregated_to_unified_individual",
+                ],
+                target=tmp_path / "target",
+            )
+    finally:
+        wrong.unlink()
+
+
+def test_insights_on_the_demo_data(ran):
+    """Invariants of the insight marts on the generated data (the formulas themselves are
+    unit-tested on hand-made rows)."""
+    ws, _, _ = ran
+    con = duckdb.connect()
+    marts = ws.marts_dir
+
+    def one(sql: str):
+        return con.execute(sql).fetchone()
+
+    c360 = f"read_parquet('{marts}/customer_360.parquet')"
+    _people, buyers, ltv, spend, rfm, churn = one(
+        f"select count(*), count(*) filter (where order_count > 0), sum(lifetime_value), "
+        f"sum(total_spend), count(rfm_segment), count(churn_risk) from {c360}"
+    )
+    assert buyers > 0 and ltv == spend and ltv > 0
+    assert rfm == churn == buyers  # every customer with an order, and only those
+    # Every attributed order of a campaign is in the per-order attribution, and revenue adds up.
+    per_order = f"read_parquet('{marts}/int_sales_orders_attributed_to_campaigns.parquet')"
+    campaigns = f"read_parquet('{marts}/campaign_attribution.parquet')"
+    assert one(f"select sum(attributed_orders), sum(attributed_revenue) from {campaigns}") == one(
+        f"select count(*), coalesce(sum(amount_reporting), 0) from {per_order} where campaign is not null"
+    )
+    # Rows that match nobody are kept and counted, never dropped.
+    coverage = f"read_parquet('{marts}/attribution_coverage.parquet')"
+    webs = _count(ws.harmonised_dir / "int_engagement_webs_deduplicated.parquet")
+    assert (
+        one(f"select sum(row_count) from {coverage} where object_name = 'engagement_web'")[0]
+        == webs
+    )
+    assert one(f"select sum(row_count) from {coverage} where not is_matched")[0] > 0
+    # customer_360's contact points are the best rows of unified_contact_point.
+    best = f"read_parquet('{marts}/unified_contact_point.parquet')"
+    assert one(
+        f"select count(*) from {c360} c left join {best} b on b.unified_individual_id = "
+        f"c.unified_individual_id and b.channel = 'email' and b.is_best "
+        f"where c.email_address is distinct from b.contact_value"
+    ) == (0,)
+
+
 def test_catalog_is_readable_read_only(ran):
     ws, _, _ = ran
     con = duckdb.connect(str(ws.catalog_file), read_only=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import datetime as dt
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator

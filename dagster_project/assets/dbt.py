@@ -18,6 +18,10 @@ from cdp.workspace import Workspace
 from dagster_project.resources import CdpResource
 
 # dbt layer (a model's tag or folder) -> the step of the data flow it shows under in the UI.
+# dbt unit tests (hand-made rows with the answers written in the yml) test the SQL, not the
+# data: they run in the test suite (tests/test_pipeline.py), not in every pipeline run.
+# dagster-dbt copes with them in a build (it skips their results), they only cost time.
+BUILD = ["build", "--exclude-resource-type", "unit_test"]
 LAYER_GROUPS = {"staging": "harmonise", "intermediate": "harmonise", "marts": "insights"}
 
 
@@ -66,7 +70,7 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     def dbt_harmonise(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Staging and intermediate models: every source harmonised to the canonical model."""
         target = cdp.workspace().state_dir / "dbt_runs" / "harmonise"
-        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+        yield from dbt.cli(BUILD, context=context, target_path=target).stream()
 
     @dbt_assets(
         manifest=manifest,
@@ -78,6 +82,6 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Marts on the unified profile: customer_360 and insights."""
         target = cdp.workspace().state_dir / "dbt_runs" / "marts"
-        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+        yield from dbt.cli(BUILD, context=context, target_path=target).stream()
 
     return [dbt_harmonise, dbt_marts]

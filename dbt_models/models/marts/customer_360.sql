@@ -61,7 +61,7 @@ as_of as (
 best_email as (
     select
         unified_individual_id,
-        value as email_address,
+        contact_value as email_address,
         match_key as email_match_key
     from contact_points
     where channel = 'email' and is_best
@@ -70,7 +70,7 @@ best_email as (
 best_phone as (
     select
         unified_individual_id,
-        value as phone_e164
+        contact_value as phone_e164
     from contact_points
     where channel = 'phone' and is_best
 ),
@@ -162,3 +162,5 @@ final as (
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id

@@ -42,9 +42,9 @@ email_values as (
         person_links.unified_individual_id,
         'email' as channel,
         coalesce(emails.email_match_key, emails.email_address) as match_key,
-        first(emails.email_address order by emails.updated_ts desc nulls last, emails.email_address asc) as value,
+        first(emails.email_address order by emails.updated_ts desc nulls last, emails.email_address asc) as contact_value,
         cast(null as struct(address_line1 varchar, city varchar, postal_code varchar, region varchar, country varchar))
-            as address,
+            as address_parts,
         bool_or(emails.is_valid) as is_valid,
         bool_or(emails.is_personal) as is_personal,
         count(distinct emails.source_name || ':' || emails.source_record_id) as n,
@@ -65,9 +65,9 @@ phone_values as (
         coalesce(
             phones.phone_e164,
             first(phones.phone_number order by phones.updated_ts desc nulls last, phones.phone_number asc)
-        ) as value,
+        ) as contact_value,
         cast(null as struct(address_line1 varchar, city varchar, postal_code varchar, region varchar, country varchar))
-            as address,
+            as address_parts,
         bool_or(phones.is_valid) as is_valid,
         true as is_personal,
         count(distinct phones.source_name || ':' || phones.source_record_id) as n,
@@ -86,7 +86,7 @@ address_values as (
         'address' as channel,
         coalesce(addresses.address_key, addresses.address_line1) as match_key,
         first(addresses.address_line1 order by addresses.updated_ts desc nulls last, addresses.contact_point_id asc)
-            as value,
+            as contact_value,
         first(
             {
                 'address_line1': addresses.address_line1,
@@ -96,7 +96,7 @@ address_values as (
                 'country': addresses.country
             }
             order by addresses.updated_ts desc nulls last, addresses.contact_point_id asc
-        ) as address,
+        ) as address_parts,
         true as is_valid,
         true as is_personal,
         count(distinct addresses.source_name || ':' || addresses.source_record_id) as n,
@@ -121,14 +121,16 @@ ranked as (
     select
         *,
         case channel
-            when 'email' then row_number() over (
-                partition by unified_individual_id, channel
-                order by is_valid desc, is_personal desc, {{ reconcile_order_by('email', 'match_key') }}
-            )
-            when 'phone' then row_number() over (
-                partition by unified_individual_id, channel
-                order by is_valid desc, {{ reconcile_order_by('phone', 'match_key') }}
-            )
+            when 'email'
+                then row_number() over (
+                    partition by unified_individual_id, channel
+                    order by is_valid desc, is_personal desc, {{ reconcile_order_by('email', 'match_key') }}
+                )
+            when 'phone'
+                then row_number() over (
+                    partition by unified_individual_id, channel
+                    order by is_valid desc, {{ reconcile_order_by('phone', 'match_key') }}
+                )
             else row_number() over (
                 partition by unified_individual_id, channel
                 order by {{ reconcile_order_by('address', 'match_key') }}
@@ -139,23 +141,25 @@ ranked as (
 
 final as (
     select
-        unified_individual_id,
-        channel,
-        match_key,
-        value,
-        address.address_line1,
-        address.city,
-        address.postal_code,
-        address.region,
-        address.country,
-        is_valid,
-        is_personal,
-        sources,
-        n as record_count,
-        latest_ts as last_seen_ts,
-        contact_rank,
-        contact_rank = 1 and is_valid as is_best
+        ranked.unified_individual_id,
+        ranked.channel,
+        ranked.match_key,
+        ranked.contact_value,
+        ranked.address_parts.address_line1,
+        ranked.address_parts.city,
+        ranked.address_parts.postal_code,
+        ranked.address_parts.region,
+        ranked.address_parts.country,
+        ranked.is_valid,
+        ranked.is_personal,
+        ranked.sources,
+        ranked.n as record_count,
+        ranked.latest_ts as last_seen_ts,
+        ranked.contact_rank,
+        ranked.contact_rank = 1 and ranked.is_valid as is_best
     from ranked
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id, channel, contact_rank

@@ -77,13 +77,11 @@ members as (
                         ({{ field }} <> upper({{ field }}) and {{ field }} <> lower({{ field }})) desc,
                         updated_ts desc nulls last,
                         {{ field }} asc
-                ) as value,
+                ) as display_value,
             {%- else %}
-                {{ field }} as value,
+                {{ field }} as display_value,
             {%- endif %}
-            {%- if field == 'first_name' %}
-                min(first_name_canon) as canon,
-            {%- endif %}
+            {{ 'min(first_name_canon)' if field == 'first_name' else 'cast(null as varchar)' }} as canon,
             count(*) as n,
             max(updated_ts) as latest_ts,
             min(priority) as priority
@@ -96,30 +94,31 @@ members as (
         group by unified_individual_id, {{ spec.key }}
     ),
 
+    -- a nickname whose formal name the person's records also hold (Bob beside Robert)
+    {{ field }}_checked as (
+        select
+            candidates.*,
+            formal.value_key is not null as formal_name_known
+        from {{ field }}_candidates as candidates
+        left join {{ field }}_candidates as formal
+            on
+                candidates.unified_individual_id = formal.unified_individual_id
+                and candidates.canon = cast(formal.value_key as varchar)
+                and candidates.canon <> cast(candidates.value_key as varchar)
+    ),
+
     best_{{ field }} as (
         select
-            candidates.unified_individual_id,
+            unified_individual_id,
             {% if spec.is_name -%}
-                {{ proper_case('candidates.value') }}
+                {{ proper_case('display_value') }}
             {%- else -%}
-                candidates.value
+                display_value
             {%- endif %} as {{ field }}
-        from {{ field }}_candidates as candidates
-        {%- if field == 'first_name' %}
-            -- the formal name this nickname stands for, when the person's records hold it
-            left join first_name_candidates as formal
-                on
-                    candidates.unified_individual_id = formal.unified_individual_id
-                    and candidates.canon = formal.value_key
-                    and candidates.canon <> candidates.value_key
-        {%- endif %}
+        from {{ field }}_checked
         qualify row_number() over (
-            partition by candidates.unified_individual_id
-            order by
-                {% if field == 'first_name' -%}
-                    formal.value_key is not null asc,
-                {% endif -%}
-                {{ reconcile_order_by(field, 'value_key', qualifier='candidates.') }}
+            partition by unified_individual_id
+            order by formal_name_known asc, {{ reconcile_order_by(field, 'value_key') }}
         ) = 1
     ),
 {% endfor %}
@@ -156,3 +155,5 @@ final as (
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id

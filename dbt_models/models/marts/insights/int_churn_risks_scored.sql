@@ -32,8 +32,7 @@ case_stats as (
 
 -- a one-order customer has no gap of their own: the median over repeat customers, else a year
 usual_gap as (
-    select
-        coalesce(median(average_days_between_orders), 365) as median_gap_days
+    select coalesce(median(average_days_between_orders), 365) as median_gap_days
     from order_stats
     where average_days_between_orders > 0
 ),
@@ -99,3 +98,5 @@ final as (
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id

@@ -43,3 +43,5 @@ final as (
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id

@@ -41,12 +41,12 @@ candidates as (
     from bought
     inner join affinities
         on bought.sku = affinities.product_sku
-    left join bought as owned
+    left join bought as already_bought
         on
-            bought.unified_individual_id = owned.unified_individual_id
-            and affinities.paired_sku = owned.sku
+            bought.unified_individual_id = already_bought.unified_individual_id
+            and affinities.paired_sku = already_bought.sku
     -- never a product the person already bought
-    where owned.sku is null
+    where already_bought.sku is null
     group by bought.unified_individual_id, affinities.paired_sku
 ),
 
@@ -66,3 +66,5 @@ final as (
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id

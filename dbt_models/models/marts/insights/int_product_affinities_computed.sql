@@ -62,3 +62,5 @@ final as (
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by product_sku, paired_sku

@@ -48,15 +48,14 @@ final as (
         unified_individual_id,
         order_count,
         unconverted_order_count,
+        first_order_ts,
+        last_order_ts,
         cast(lifetime_value as decimal(18, 2)) as lifetime_value,
         cast(lifetime_value as decimal(18, 2)) as total_spend,
         cast(
             case when valued_order_count > 0 then round(lifetime_value / valued_order_count, 2) end
             as decimal(18, 2)
         ) as average_order_value,
-        first_order_ts,
-        last_order_ts,
-        date_diff('day', cast(last_order_ts as date), cast(as_of_ts as date)) as days_since_last_order,
         -- the person's usual gap between orders: the span of their orders over the gaps in it
         cast(
             case
@@ -67,8 +66,11 @@ final as (
                         1
                     )
             end as decimal(9, 1)
-        ) as average_days_between_orders
+        ) as average_days_between_orders,
+        date_diff('day', cast(last_order_ts as date), cast(as_of_ts as date)) as days_since_last_order
     from per_individual
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id

@@ -56,7 +56,7 @@ last_click as (
     inner join clicks
         on
             counted_orders.unified_individual_id = clicks.unified_individual_id
-            and clicks.click_ts <= counted_orders.order_ts
+            and counted_orders.order_ts >= clicks.click_ts
             and clicks.click_ts >= counted_orders.order_ts - to_days({{ window_days }})
     qualify row_number() over (
         partition by counted_orders.source_name, counted_orders.source_record_id
@@ -84,3 +84,5 @@ final as (
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by source_name, source_record_id

@@ -23,3 +23,5 @@ final as (
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by source_name, source_record_id

@@ -214,7 +214,11 @@ def test_lineage_is_one_connected_graph(demo_workspace):
 
     assert "raw/crm_contacts" in parents("stg_crm_contacts__individuals")
     assert "int_person_records_prepared" in parents("unified_link_individual")
-    assert "unified_link_individual" in parents("customer_360")
+    assert "unified_link_individual" in parents("unified_individual")
+    assert "unified_link_individual" in parents("int_sales_orders_attributed")
+    assert {"unified_individual", "unified_contact_point", "int_churn_risks_scored"} <= parents(
+        "customer_360"
+    )
     assert "customer_360" in parents("segment_membership")
     assert "segment_membership" in parents("activation/email_high_value")
     assert "activation/email_high_value" in parents("catalog")
@@ -224,7 +228,9 @@ def test_lineage_is_one_connected_graph(demo_workspace):
         "stg_crm_contacts__individuals": "harmonise",
         "int_individuals_deduplicated": "harmonise",
         "unified_link_individual": "identity",
+        "int_sales_orders_attributed": "insights",
         "customer_360": "insights",
+        "campaign_attribution": "insights",
         "segment_membership": "segments",
         "activation/email_high_value": "activation",
         "catalog": "catalog",

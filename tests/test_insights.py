@@ -104,3 +104,15 @@ def test_settings_reach_dbt_as_environment_variables(tmp_path):
     assert env["CDP_RECONCILE_FIRST_NAME"] == "most_frequent"  # a default
     assert env["CDP_SOURCE_PRIORITY"] == "crm_contacts,ecommerce_accounts"
     assert {f"CDP_RECONCILE_{f.upper()}" for f in RECONCILED_FIELDS} <= set(insight_env(Settings()))
+
+
+def test_an_undeclared_source_in_source_priority_is_refused(tmp_path):
+    from cdp.harmonise.dbt_env import check_source_priority
+
+    settings = _load(tmp_path, "reconciliation: {source_priority: [crm_contacts, crm]}\n")
+    check_source_priority(settings, {"crm_contacts", "crm"}, tmp_path / "cdp.yml")
+    with pytest.raises(
+        ConfigError,
+        match=r"reconciliation.source_priority: unknown source 'crm' \(declared: crm_contacts\)",
+    ):
+        check_source_priority(settings, {"crm_contacts"}, tmp_path / "cdp.yml")

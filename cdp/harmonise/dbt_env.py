@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cdp.config.settings import RECONCILED_FIELDS, Settings, load_settings
 from cdp.config.sources import load_sources
-from cdp.errors import CdpError
+from cdp.errors import CdpError, ConfigError
 from cdp.workspace import Workspace
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent / "dbt_models"
@@ -50,6 +50,18 @@ def insight_env(settings: Settings) -> dict[str, str]:
     for field in RECONCILED_FIELDS:
         env[f"CDP_RECONCILE_{field.upper()}"] = rec.rule(field)
     return env
+
+
+def check_source_priority(settings: Settings, declared: set[str], path: Path) -> None:
+    """A source named in reconciliation.source_priority must be declared: a typo would
+    silently rank that source last."""
+    unknown = [n for n in settings.reconciliation.source_priority if n not in declared]
+    if unknown:
+        raise ConfigError(
+            path,
+            f"reconciliation.source_priority: unknown source {unknown[0]!r} "
+            f"(declared: {', '.join(sorted(declared)) or 'none'})",
+        )
 
 
 def dbt_executable() -> str:
@@ -103,7 +115,9 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
 
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     specs = load_sources(ws.sources_dir)
-    generated = write_generated_models(ws, specs, load_settings(ws.settings_file))
+    settings = load_settings(ws.settings_file)
+    check_source_priority(settings, {s.name for s in specs}, ws.settings_file)
+    generated = write_generated_models(ws, specs, settings)
     manifest = ws.dbt_target_dir / "manifest.json"
     stale = (
         not manifest.exists()

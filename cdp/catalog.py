@@ -76,7 +76,16 @@ def _placeholder_filter(path: Path) -> str:
         .execute(f"describe select * from read_parquet('{path}')")
         .fetchall()
     }
-    for key in ("source_name", "anonymous_id", "unified_individual_id"):
+    # (the first key column the dataset has; a mart keyed otherwise names its own key)
+    for key in (
+        "source_name",
+        "anonymous_id",
+        "key_value",
+        "product_sku",
+        "campaign",
+        "object_name",
+        "unified_individual_id",
+    ):
         if key in cols:
             return f" where {key} is not null"
     return ""

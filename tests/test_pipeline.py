@@ -70,9 +70,21 @@ def test_segment_and_consent_checked_export(ran):
     assert manifest["excluded_no_consent"] > 0  # consent is really checked
 
 
+def _mart_digests(ws) -> dict[str, str]:
+    import hashlib
+
+    # the dbt marts; segment membership history grows with every run on purpose
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(ws.marts_dir.glob("*.parquet"))
+        if not p.name.startswith("segment_")
+    }
+
+
 def test_rerun_with_no_new_files_loads_nothing_and_keeps_ids(ran):
     ws, _, _ = ran
     before = pq.read_table(ws.identity_dir / "unified_link_individual.parquet")
+    marts_before = _mart_digests(ws)
     outcome = run_pipeline(ws)
     assert outcome.success, outcome.error
     for key, meta in outcome.materializations.items():
@@ -83,6 +95,107 @@ def test_rerun_with_no_new_files_loads_nothing_and_keeps_ids(ran):
     assert sorted(before.select(cols).to_pylist(), key=str) == sorted(
         after.select(cols).to_pylist(), key=str
     )
+    # Every mart is rebuilt, to the same bytes: decimal amounts, ordered ties, a fixed row
+    # order, and "now" is the latest event, not the clock (docs/insights.md).
+    assert {"customer_360.parquet", "campaign_attribution.parquet"} <= set(marts_before)
+    assert _mart_digests(ws) == marts_before
+
+
+def test_dbt_unit_tests_pass_and_a_wrong_answer_fails(ran, tmp_path):
+    """The insight formulas are dbt unit tests (hand-made rows, answers in the yml). They
+    are left out of pipeline runs (dagster_project/assets/dbt.py), so they run here, in a
+    copy of the dbt project with one more test whose answer is wrong: it must be the one
+    failure. (dbt cannot compile a unit test kept outside the project directory.)"""
+    import os
+    import shutil
+    import subprocess
+
+    import yaml
+
+    from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_executable
+
+    ws, _, _ = ran
+    names = {
+        t["name"]
+        for path in (DBT_PROJECT_DIR / "models").rglob("*.yml")
+        for t in (yaml.safe_load(path.read_text()) or {}).get("unit_tests", [])
+    }
+    assert len(names) >= 20
+    project = tmp_path / "dbt_models"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "_wrong_answer.yml").write_text(
+        """
+version: 2
+unit_tests:
+  - name: test_a_wrong_answer_fails
+    model: int_rfm_scores_aggregated_to_unified_individual
+    given:
+      - input: ref('int_sales_orders_aggregated_to_unified_individual')
+        rows:
+          - {unified_individual_id: A, days_since_last_order: 1, order_count: 1, lifetime_value: 1.00}
+    expect:
+      rows:
+        - {unified_individual_id: A, r_score: 5}
+"""
+    )
+    target = project / "target"
+    proc = subprocess.run(
+        [
+            dbt_executable(),
+            *("test", "--select", "test_type:unit"),
+            *("--project-dir", str(project), "--profiles-dir", str(project)),
+            *("--target-path", str(target)),
+        ],
+        env={**os.environ, **dbt_env(ws)},
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    status = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
+    assert status.pop("test_a_wrong_answer_fails") == "fail", proc.stdout[-3000:]
+    assert status == dict.fromkeys(names, "pass")
+
+
+def test_insights_on_the_demo_data(ran):
+    """Invariants of the insight marts on the generated data (the formulas themselves are
+    unit-tested on hand-made rows)."""
+    ws, _, _ = ran
+    con = duckdb.connect()
+    marts = ws.marts_dir
+
+    def one(sql: str):
+        return con.execute(sql).fetchone()
+
+    c360 = f"read_parquet('{marts}/customer_360.parquet')"
+    _people, buyers, ltv, spend, rfm, churn = one(
+        f"select count(*), count(*) filter (where order_count > 0), sum(lifetime_value), "
+        f"sum(total_spend), count(rfm_segment), count(churn_risk) from {c360}"
+    )
+    assert buyers > 0 and ltv == spend and ltv > 0
+    assert rfm == churn == buyers  # every customer with an order, and only those
+    # Every attributed order of a campaign is in the per-order attribution, and revenue adds up.
+    per_order = f"read_parquet('{marts}/int_sales_orders_attributed_to_campaigns.parquet')"
+    campaigns = f"read_parquet('{marts}/campaign_attribution.parquet')"
+    assert one(f"select sum(attributed_orders), sum(attributed_revenue) from {campaigns}") == one(
+        f"select count(*), coalesce(sum(amount_reporting), 0) from {per_order} where campaign is not null"
+    )
+    # Rows that match nobody are kept and counted, never dropped.
+    coverage = f"read_parquet('{marts}/attribution_coverage.parquet')"
+    webs = _count(ws.harmonised_dir / "int_engagement_webs_deduplicated.parquet")
+    assert (
+        one(f"select sum(row_count) from {coverage} where object_name = 'engagement_web'")[0]
+        == webs
+    )
+    assert one(f"select sum(row_count) from {coverage} where not is_matched")[0] > 0
+    # customer_360's contact points are the best rows of unified_contact_point.
+    best = f"read_parquet('{marts}/unified_contact_point.parquet')"
+    assert one(
+        f"select count(*) from {c360} c left join {best} b on b.unified_individual_id = "
+        f"c.unified_individual_id and b.channel = 'email' and b.is_best "
+        f"where c.email_address is distinct from b.contact_value"
+    ) == (0,)
 
 
 def test_catalog_is_readable_read_only(ran):
@@ -104,7 +217,11 @@ def test_lineage_is_one_connected_graph(demo_workspace):
 
     assert "raw/crm_contacts" in parents("stg_crm_contacts__individuals")
     assert "int_person_records_prepared" in parents("unified_link_individual")
-    assert "unified_link_individual" in parents("customer_360")
+    assert "unified_link_individual" in parents("unified_individual")
+    assert "unified_link_individual" in parents("int_sales_orders_attributed")
+    assert {"unified_individual", "unified_contact_point", "int_churn_risks_scored"} <= parents(
+        "customer_360"
+    )
     assert "customer_360" in parents("segment__high_value")
     assert "segment__high_value" in parents("segment_membership")
     assert "segment__high_value" in parents("audience__email_high_value")
@@ -117,7 +234,9 @@ def test_lineage_is_one_connected_graph(demo_workspace):
         "stg_crm_contacts__individuals": "harmonise",
         "int_individuals_deduplicated": "harmonise",
         "unified_link_individual": "identity",
+        "int_sales_orders_attributed": "insights",
         "customer_360": "insights",
+        "campaign_attribution": "insights",
         "segment_membership": "segments",
         "audience__email_high_value": "activation",
         "activation/email_high_value": "activation",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cdp.config.yamlio import load_yaml, parse_model
 
@@ -27,6 +29,76 @@ class RetentionSettings(BaseModel):
     # Delete raw loads older than this many days once a newer load supersedes them: a
     # newer file of a snapshot source, or a newer version of the same landed file.
     raw_load_days: int | None = Field(None, ge=0)
+class InsightsSettings(BaseModel):
+    """The `insights:` section: how the calculated insights in customer_360 are computed."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Every amount is converted to this currency through the seed currency_rates.csv.
+    reporting_currency: str = "USD"
+    # "Now" for relative windows: latest_event (the latest activity in the lake, so two
+    # runs on the same data agree), today, or an ISO date (the end of that day).
+    as_of: str = "latest_event"
+    # An order is attributed to the last email campaign the person clicked within this
+    # many days before it.
+    attribution_window_days: int = Field(7, ge=1, le=365)
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{3}", v):
+            raise ValueError(f"expected a three-letter ISO 4217 code, got {v!r}")
+        return v.upper()
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of(cls, v: Any) -> str:
+        if isinstance(v, dt.date):  # YAML reads 2024-06-30 as a date
+            return v.isoformat()
+        if v in ("latest_event", "today"):
+            return v
+        try:
+            return dt.date.fromisoformat(str(v)).isoformat()
+        except ValueError:
+            raise ValueError(
+                f"expected latest_event, today or an ISO date (2024-06-30), got {v!r}"
+            ) from None
+
+
+# How one field of the golden record is chosen among the values of a person's records.
+Rule = Literal["most_recent", "most_frequent", "source_priority"]
+RECONCILED_FIELDS = ("first_name", "last_name", "birth_date", "gender", "email", "phone", "address")
+
+
+class ReconciliationSettings(BaseModel):
+    """The `reconciliation:` section: one rule per field of the golden record."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_name: Rule = "most_frequent"
+    # People change their last name (marriage); the latest record knows the new one.
+    last_name: Rule = "most_recent"
+    # A typo in a birth date is a one-off; the value most records agree on is right.
+    birth_date: Rule = "most_frequent"
+    gender: Rule = "most_recent"
+    email: Rule = "most_recent"
+    phone: Rule = "most_recent"
+    address: Rule = "most_recent"
+    # Sources in order of trust, for fields whose rule is source_priority. Sources not
+    # listed come after the listed ones; ties go to the most recent record.
+    source_priority: list[str] = Field(default_factory=list, validate_default=True)
+
+    @field_validator("source_priority", mode="after")
+    @classmethod
+    def _priority_given(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        users = [f for f in RECONCILED_FIELDS if info.data.get(f) == "source_priority"]
+        if users and not v:
+            raise ValueError(f"list the sources in order of trust (used by {', '.join(users)})")
+        bad = [name for name in v if not re.fullmatch(r"[a-z][a-z0-9_]*", name)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a source name (lowercase letters, digits and _)")
+        return v
+
+    def rule(self, field: str) -> str:
+        return getattr(self, field)
 
 
 class Settings(BaseModel):
@@ -36,6 +108,8 @@ class Settings(BaseModel):
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     # Validated by cdp.identity (match rules, thresholds, cluster guards).
     identity: dict[str, Any] = Field(default_factory=dict)
+    insights: InsightsSettings = Field(default_factory=InsightsSettings)
+    reconciliation: ReconciliationSettings = Field(default_factory=ReconciliationSettings)
     # Validated by the activation stage.
     activation: dict[str, Any] = Field(default_factory=dict)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cdp.config.settings import load_settings
+from cdp.config.settings import RECONCILED_FIELDS, Settings, load_settings
 from cdp.config.sources import load_sources
-from cdp.errors import CdpError
+from cdp.errors import CdpError, ConfigError
 from cdp.workspace import Workspace
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent / "dbt_models"
@@ -26,6 +26,7 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
     settings = load_settings(ws.settings_file)
     identity = IdentitySettings.from_dict(settings.identity, ws.settings_file)
     return {
+        **insight_env(settings),
         "CDP_WORKSPACE": str(ws.root),
         "CDP_DBT_DATABASE": str(ws.dbt_database),
         "CDP_DBT_GENERATED": str(generated_dir(ws)),
@@ -34,6 +35,33 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+def insight_env(settings: Settings) -> dict[str, str]:
+    """The `insights:` and `reconciliation:` settings as the variables the marts read."""
+    insights, rec = settings.insights, settings.reconciliation
+    env = {
+        "CDP_REPORTING_CURRENCY": insights.reporting_currency,
+        "CDP_AS_OF": insights.as_of,
+        "CDP_ATTRIBUTION_WINDOW_DAYS": str(insights.attribution_window_days),
+        # Source names are identifiers ([a-z0-9_]), so a comma list is unambiguous.
+        "CDP_SOURCE_PRIORITY": ",".join(rec.source_priority),
+    }
+    for field in RECONCILED_FIELDS:
+        env[f"CDP_RECONCILE_{field.upper()}"] = rec.rule(field)
+    return env
+
+
+def check_source_priority(settings: Settings, declared: set[str], path: Path) -> None:
+    """A source named in reconciliation.source_priority must be declared: a typo would
+    silently rank that source last."""
+    unknown = [n for n in settings.reconciliation.source_priority if n not in declared]
+    if unknown:
+        raise ConfigError(
+            path,
+            f"reconciliation.source_priority: unknown source {unknown[0]!r} "
+            f"(declared: {', '.join(sorted(declared)) or 'none'})",
+        )
 
 
 def dbt_executable() -> str:
@@ -91,7 +119,9 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
 
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     specs = load_sources(ws.sources_dir)
-    generated = write_generated_models(ws, specs, load_settings(ws.settings_file))
+    settings = load_settings(ws.settings_file)
+    check_source_priority(settings, {s.name for s in specs}, ws.settings_file)
+    generated = write_generated_models(ws, specs, settings)
     manifest = ws.dbt_target_dir / "manifest.json"
     stale = (
         not manifest.exists()

@@ -28,6 +28,10 @@ LAYER_GROUPS = {
     "intermediate": "harmonise",
     "marts": "insights",
 }
+# dbt unit tests (hand-made rows with the answers written in the yml) test the SQL, not the
+# data: they run in the test suite (tests/test_pipeline.py), not in every pipeline run.
+# dagster-dbt copes with them in a build (it skips their results), they only cost time.
+BUILD = ["build", "--exclude-resource-type", "unit_test"]
 
 
 def dbt_executable() -> str:
@@ -87,7 +91,7 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     def dbt_harmonise(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Staging and intermediate models: every source harmonised to the canonical model."""
         target = cdp.workspace().state_dir / "dbt_runs" / "harmonise"
-        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+        yield from dbt.cli(BUILD, context=context, target_path=target).stream()
 
     @dbt_assets(
         manifest=manifest,
@@ -102,6 +106,6 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
         # The segment history names the run that saw each change (one file per run).
         os.environ["CDP_RUN_ID"] = context.run.run_id
         os.environ["CDP_RUN_STARTED"] = _run_started(context)
-        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+        yield from dbt.cli(BUILD, context=context, target_path=target).stream()
 
     return [dbt_harmonise, dbt_marts]

@@ -4,182 +4,87 @@
     tags=['marts'],
 ) }}
 
+-- One row per unified individual: the golden record (unified_individual), the best
+-- contact point per channel (unified_contact_point), and the insights computed per
+-- person in models/marts/insights. Only joins: every formula lives in its own model
+-- (docs/insights.md). Segments are filters over this table.
 with
 
 unified_individuals as (
     select * from {{ ref('unified_individual') }}
 ),
 
-links as (
-    select * from {{ source('identity', 'unified_link_individual') }}
+contact_points as (
+    select * from {{ ref('unified_contact_point') }}
 ),
 
-individuals as (
-    select * from {{ ref('int_individuals_deduplicated') }}
+order_stats as (
+    select * from {{ ref('int_sales_orders_aggregated_to_unified_individual') }}
 ),
 
-emails as (
-    select * from {{ ref('int_contact_point_emails_deduplicated') }}
+rfm as (
+    select * from {{ ref('int_rfm_scores_aggregated_to_unified_individual') }}
 ),
 
-phones as (
-    select * from {{ ref('int_contact_point_phones_deduplicated') }}
+email_stats as (
+    select * from {{ ref('int_engagement_emails_aggregated_to_unified_individual') }}
 ),
 
-addresses as (
-    select * from {{ ref('int_contact_point_addresses_deduplicated') }}
+web_stats as (
+    select * from {{ ref('int_engagement_webs_aggregated_to_unified_individual') }}
 ),
 
-orders as (
-    select * from {{ ref('int_sales_orders_deduplicated') }}
+case_stats as (
+    select * from {{ ref('int_service_cases_aggregated_to_unified_individual') }}
 ),
 
-email_events as (
-    select * from {{ ref('int_engagement_emails_deduplicated') }}
+channels as (
+    select * from {{ ref('int_channel_interactions_aggregated_to_unified_individual') }}
 ),
 
-web_events as (
-    select * from {{ ref('int_engagement_webs_deduplicated') }}
+categories as (
+    select * from {{ ref('int_product_categories_aggregated_to_unified_individual') }}
 ),
 
-cases as (
-    select * from {{ ref('int_service_cases_deduplicated') }}
+next_best as (
+    select * from {{ ref('int_next_best_products_aggregated_to_unified_individual') }}
 ),
 
--- each person record with its unified id and recency, to pick the freshest contact point
-records as (
-    select
-        links.unified_individual_id,
-        links.source_name,
-        links.source_record_id,
-        individuals.updated_ts
-    from links
-    inner join individuals
-        on
-            links.source_name = individuals.source_name
-            and links.source_record_id = individuals.source_record_id
+churn as (
+    select * from {{ ref('int_churn_risks_scored') }}
+),
+
+as_of as (
+    select * from {{ ref('int_insights_as_of') }}
 ),
 
 best_email as (
     select
-        records.unified_individual_id,
-        arg_max(emails.email_address, coalesce(records.updated_ts, timestamp '1900-01-01')) as email_address,
-        arg_max(emails.email_match_key, coalesce(records.updated_ts, timestamp '1900-01-01')) as email_match_key,
-        count(distinct emails.email_match_key) as email_count
-    from records
-    inner join emails
-        on
-            records.source_name = emails.source_name
-            and records.source_record_id = emails.source_record_id
-    where emails.is_valid
-    group by records.unified_individual_id
+        unified_individual_id,
+        contact_value as email_address,
+        match_key as email_match_key
+    from contact_points
+    where channel = 'email' and is_best
 ),
 
 best_phone as (
     select
-        records.unified_individual_id,
-        arg_max(phones.phone_e164, coalesce(records.updated_ts, timestamp '1900-01-01')) as phone_e164,
-        count(distinct phones.phone_e164) as phone_count
-    from records
-    inner join phones
-        on
-            records.source_name = phones.source_name
-            and records.source_record_id = phones.source_record_id
-    where phones.is_valid
-    group by records.unified_individual_id
+        unified_individual_id,
+        contact_value as phone_e164
+    from contact_points
+    where channel = 'phone' and is_best
 ),
 
 best_address as (
     select
-        records.unified_individual_id,
-        arg_max(
-            {
-                'address_line1': addresses.address_line1,
-                'city': addresses.city,
-                'postal_code': addresses.postal_code,
-                'region': addresses.region,
-                'country': addresses.country
-            },
-            coalesce(records.updated_ts, timestamp '1900-01-01')
-        ) as address
-    from records
-    inner join addresses
-        on
-            records.source_name = addresses.source_name
-            and records.source_record_id = addresses.source_record_id
-    where addresses.address_line1 is not null
-    group by records.unified_individual_id
-),
-
-order_stats as (
-    select
-        links.unified_individual_id,
-        count(*) as order_count,
-        sum(orders.amount) as total_spend,
-        min(orders.order_ts) as first_order_ts,
-        max(orders.order_ts) as last_order_ts
-    from orders
-    inner join links
-        on
-            orders.individual_source_name = links.source_name
-            and orders.individual_source_record_id = links.source_record_id
-    group by links.unified_individual_id
-),
-
-email_stats as (
-    select
-        links.unified_individual_id,
-        count(*) filter (where email_events.event_type = 'send') as email_sends,
-        count(*) filter (where email_events.event_type = 'open') as email_opens,
-        count(*) filter (where email_events.event_type = 'click') as email_clicks,
-        max(email_events.event_ts) as last_email_event_ts
-    from email_events
-    inner join links
-        on
-            email_events.individual_source_name = links.source_name
-            and email_events.individual_source_record_id = links.source_record_id
-    group by links.unified_individual_id
-),
-
--- web events belong to a person through a logged-in account or a linked cookie
-web_owned as (
-    select
-        web_events.session_id,
-        web_events.event_ts,
-        coalesce(by_account.unified_individual_id, by_cookie.unified_individual_id) as unified_individual_id
-    from web_events
-    left join links as by_account
-        on
-            web_events.individual_source_name = by_account.source_name
-            and web_events.individual_source_record_id = by_account.source_record_id
-    left join links as by_cookie
-        on
-            by_cookie.source_name = 'anonymous_visitor'
-            and web_events.anonymous_id = by_cookie.source_record_id
-),
-
-web_stats as (
-    select
         unified_individual_id,
-        count(*) as web_events,
-        count(distinct session_id) as web_sessions,
-        max(event_ts) as last_web_event_ts
-    from web_owned
-    where unified_individual_id is not null
-    group by unified_individual_id
-),
-
-case_stats as (
-    select
-        links.unified_individual_id,
-        count(*) as service_cases,
-        count(*) filter (where cases.status is distinct from 'closed') as open_service_cases
-    from cases
-    inner join links
-        on
-            cases.individual_source_name = links.source_name
-            and cases.individual_source_record_id = links.source_record_id
-    group by links.unified_individual_id
+        address_line1,
+        city,
+        postal_code,
+        region,
+        country
+    from contact_points
+    where channel = 'address' and is_best
 ),
 
 final as (
@@ -188,37 +93,74 @@ final as (
         unified_individuals.first_name,
         unified_individuals.last_name,
         unified_individuals.birth_date,
+        unified_individuals.gender,
         unified_individuals.record_count,
         unified_individuals.source_count,
         best_email.email_address,
         best_email.email_match_key,
         best_phone.phone_e164,
-        best_address.address.address_line1,
-        best_address.address.city,
-        best_address.address.postal_code,
-        best_address.address.region,
-        best_address.address.country,
+        best_address.address_line1,
+        best_address.city,
+        best_address.postal_code,
+        best_address.region,
+        best_address.country,
         order_stats.first_order_ts,
         order_stats.last_order_ts,
+        order_stats.days_since_last_order,
+        order_stats.average_order_value,
+        order_stats.average_days_between_orders,
         email_stats.last_email_event_ts,
+        email_stats.email_open_rate_90d,
+        email_stats.email_click_rate_90d,
         web_stats.last_web_event_ts,
+        case_stats.last_service_contact_ts,
+        case_stats.last_service_channel,
+        rfm.r_score,
+        rfm.f_score,
+        rfm.m_score,
+        rfm.rfm_segment,
+        channels.preferred_channel,
+        categories.top_product_category,
+        next_best.next_best_product,
+        next_best.next_best_product_name,
+        churn.churn_risk,
+        churn.churn_risk_band,
+        churn.recency_points as churn_recency_points,
+        churn.engagement_points as churn_engagement_points,
+        churn.case_points as churn_case_points,
+        as_of.as_of_ts as insights_as_of_ts,
+        '{{ env_var("CDP_REPORTING_CURRENCY") }}' as reporting_currency,
         coalesce(order_stats.order_count, 0) as order_count,
-        coalesce(order_stats.total_spend, 0) as total_spend,
+        coalesce(order_stats.unconverted_order_count, 0) as unconverted_order_count,
+        coalesce(order_stats.lifetime_value, cast(0 as decimal(18, 2))) as lifetime_value,
+        coalesce(order_stats.total_spend, cast(0 as decimal(18, 2))) as total_spend,
         coalesce(email_stats.email_sends, 0) as email_sends,
         coalesce(email_stats.email_opens, 0) as email_opens,
         coalesce(email_stats.email_clicks, 0) as email_clicks,
+        coalesce(email_stats.email_sends_90d, 0) as email_sends_90d,
+        coalesce(email_stats.email_opens_90d, 0) as email_opens_90d,
+        coalesce(email_stats.email_clicks_90d, 0) as email_clicks_90d,
         coalesce(web_stats.web_events, 0) as web_events,
         coalesce(web_stats.web_sessions, 0) as web_sessions,
+        coalesce(web_stats.web_sessions_30d, 0) as web_sessions_30d,
         coalesce(case_stats.service_cases, 0) as service_cases,
         coalesce(case_stats.open_service_cases, 0) as open_service_cases
     from unified_individuals
+    cross join as_of
     left join best_email using (unified_individual_id)
     left join best_phone using (unified_individual_id)
     left join best_address using (unified_individual_id)
     left join order_stats using (unified_individual_id)
+    left join rfm using (unified_individual_id)
     left join email_stats using (unified_individual_id)
     left join web_stats using (unified_individual_id)
     left join case_stats using (unified_individual_id)
+    left join channels using (unified_individual_id)
+    left join categories using (unified_individual_id)
+    left join next_best using (unified_individual_id)
+    left join churn using (unified_individual_id)
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id

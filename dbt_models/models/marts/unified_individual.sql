@@ -4,8 +4,22 @@
     tags=['marts'],
 ) }}
 
--- One row per unified individual, with its name and birth date reconciled from its
--- records: the most frequent value, ties to the most recently updated record.
+{#- field -> the column its candidate values are grouped by, and whether it is a name -#}
+{%- set fields = {
+    'first_name': {'key': 'first_name_key', 'is_name': true},
+    'last_name': {'key': 'last_name_key', 'is_name': true},
+    'birth_date': {'key': 'birth_date', 'is_name': false},
+    'gender': {'key': 'gender', 'is_name': false},
+} -%}
+
+-- One row per unified individual (a cluster of identity resolution), with its golden
+-- record reconciled field by field from its source person records, by the rule cdp.yml
+-- `reconciliation:` names for the field (macro reconcile_order_by): most_recent,
+-- most_frequent or source_priority. Names are compared by their folded key (JOHN and
+-- John are one value), shown in proper case, and:
+--   - a placeholder first name (Resident, Son: first_name_is_placeholder) never wins;
+--   - a nickname never wins over the formal name it stands for when the person's
+--     records hold both (Bob and Robert: Robert).
 with
 
 clusters as (
@@ -20,38 +34,91 @@ individuals as (
     select * from {{ ref('int_individuals_deduplicated') }}
 ),
 
+prepared as (
+    select * from {{ ref('int_person_records_prepared') }}
+),
+
 members as (
     select
         links.unified_individual_id,
         links.source_name,
         individuals.first_name,
+        individuals.first_name_key,
+        individuals.first_name_is_placeholder,
+        prepared.first_name_canon,
         individuals.last_name,
+        individuals.last_name_key,
         individuals.birth_date,
-        individuals.updated_ts
+        individuals.gender,
+        individuals.updated_ts,
+        {{ source_priority_rank('links.source_name') }} as priority
     from links
     inner join individuals
         on
             links.source_name = individuals.source_name
             and links.source_record_id = individuals.source_record_id
+    left join prepared
+        on
+            links.source_name = prepared.source_name
+            and links.source_record_id = prepared.source_record_id
+    where links.record_kind = 'person'
 ),
 
-{% for field in ['first_name', 'last_name', 'birth_date'] %}
+{% for field, spec in fields.items() %}
+    {{ field }}_candidates as (
+        select
+            unified_individual_id,
+            {{ spec.key }} as value_key,
+            {%- if spec.is_name %}
+                -- the spelling to show: one typed in mixed case, else the most recent
+                first(
+                    {{ field }}
+                    order by
+                        ({{ field }} <> upper({{ field }}) and {{ field }} <> lower({{ field }})) desc,
+                        updated_ts desc nulls last,
+                        {{ field }} asc
+                ) as display_value,
+            {%- else %}
+                {{ field }} as display_value,
+            {%- endif %}
+            {{ 'min(first_name_canon)' if field == 'first_name' else 'cast(null as varchar)' }} as canon,
+            count(*) as n,
+            max(updated_ts) as latest_ts,
+            min(priority) as priority
+        from members
+        where
+            {{ spec.key }} is not null
+            {%- if field == 'first_name' %}
+                and not coalesce(first_name_is_placeholder, false)
+            {%- endif %}
+        group by unified_individual_id, {{ spec.key }}
+    ),
+
+    -- a nickname whose formal name the person's records also hold (Bob beside Robert)
+    {{ field }}_checked as (
+        select
+            candidates.*,
+            formal.value_key is not null as formal_name_known
+        from {{ field }}_candidates as candidates
+        left join {{ field }}_candidates as formal
+            on
+                candidates.unified_individual_id = formal.unified_individual_id
+                and candidates.canon = cast(formal.value_key as varchar)
+                and candidates.canon <> cast(candidates.value_key as varchar)
+    ),
+
     best_{{ field }} as (
         select
             unified_individual_id,
-            {{ field }}
-        from (
-            select
-                unified_individual_id,
-                {{ field }},
-                count(*) as n,
-                max(updated_ts) as latest
-            from members
-            where {{ field }} is not null
-            group by unified_individual_id, {{ field }}
-        )
+            {% if spec.is_name -%}
+                {{ proper_case('display_value') }}
+            {%- else -%}
+                display_value
+            {%- endif %} as {{ field }}
+        from {{ field }}_checked
         qualify row_number() over (
-            partition by unified_individual_id order by n desc, latest desc nulls last, {{ field }} asc
+            partition by unified_individual_id
+            order by formal_name_known asc, {{ reconcile_order_by(field, 'value_key') }}
         ) = 1
     ),
 {% endfor %}
@@ -74,6 +141,7 @@ final as (
         best_first_name.first_name,
         best_last_name.last_name,
         best_birth_date.birth_date,
+        best_gender.gender,
         clusters.created_run_id,
         clusters.updated_run_id,
         coalesce(counts.record_count, 0) as record_count,
@@ -83,6 +151,9 @@ final as (
     left join best_first_name using (unified_individual_id)
     left join best_last_name using (unified_individual_id)
     left join best_birth_date using (unified_individual_id)
+    left join best_gender using (unified_individual_id)
 )
 
 select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id

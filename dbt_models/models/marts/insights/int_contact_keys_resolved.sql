@@ -1,0 +1,64 @@
+{{ config(
+    materialized='external',
+    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_contact_keys_resolved.parquet',
+) }}
+
+-- One row per email match key and per E.164 phone found on a person record, with the
+-- number of unified individuals holding it. Activity that names its person only by an
+-- email or a phone is attributed through here, and only when exactly one person holds it.
+with
+
+links as (
+    select * from {{ source('identity', 'unified_link_individual') }}
+),
+
+emails as (
+    select * from {{ ref('int_contact_point_emails_deduplicated') }}
+),
+
+phones as (
+    select * from {{ ref('int_contact_point_phones_deduplicated') }}
+),
+
+held as (
+    select
+        'email' as key_type,
+        emails.email_match_key as key_value,
+        links.unified_individual_id
+    from emails
+    inner join links
+        on
+            emails.source_name = links.source_name
+            and emails.source_record_id = links.source_record_id
+    where emails.is_valid
+
+    union all
+
+    select
+        'phone' as key_type,
+        phones.phone_e164 as key_value,
+        links.unified_individual_id
+    from phones
+    inner join links
+        on
+            phones.source_name = links.source_name
+            and phones.source_record_id = links.source_record_id
+    where phones.is_valid
+),
+
+final as (
+    select
+        key_type,
+        key_value,
+        count(distinct unified_individual_id) as holders,
+        case
+            when count(distinct unified_individual_id) = 1 then min(unified_individual_id)
+        end as unified_individual_id
+    from held
+    where key_value is not null
+    group by key_type, key_value
+)
+
+select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by key_type, key_value

@@ -1,0 +1,165 @@
+{{ config(
+    materialized='external',
+    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/unified_contact_point.parquet',
+    tags=['marts'],
+) }}
+
+-- Every email, phone and postal address of a unified individual, one row per distinct
+-- value (an email by its mailbox match key, a phone by E.164, an address by its street
+-- and postal code key), ranked within its channel: usable values first (valid; for
+-- email, personal before role mailboxes), then the channel's rule in cdp.yml
+-- reconciliation (email, phone, address; most_recent by default). The first usable one
+-- is the best (is_best): customer_360 takes its contact points from those rows.
+with
+
+links as (
+    select * from {{ source('identity', 'unified_link_individual') }}
+),
+
+emails as (
+    select * from {{ ref('int_contact_point_emails_deduplicated') }}
+),
+
+phones as (
+    select * from {{ ref('int_contact_point_phones_deduplicated') }}
+),
+
+addresses as (
+    select * from {{ ref('int_contact_point_addresses_deduplicated') }}
+),
+
+person_links as (
+    select
+        unified_individual_id,
+        source_name,
+        source_record_id
+    from links
+    where record_kind = 'person'
+),
+
+email_values as (
+    select
+        person_links.unified_individual_id,
+        'email' as channel,
+        coalesce(emails.email_match_key, emails.email_address) as match_key,
+        first(emails.email_address order by emails.updated_ts desc nulls last, emails.email_address asc) as contact_value,
+        cast(null as struct(address_line1 varchar, city varchar, postal_code varchar, region varchar, country varchar))
+            as address_parts,
+        bool_or(emails.is_valid) as is_valid,
+        bool_or(emails.is_personal) as is_personal,
+        count(distinct emails.source_name || ':' || emails.source_record_id) as n,
+        max(emails.updated_ts) as latest_ts,
+        min({{ source_priority_rank('emails.source_name') }}) as priority,
+        list(distinct emails.source_name order by emails.source_name) as sources
+    from emails
+    inner join person_links using (source_name, source_record_id)
+    where emails.email_address is not null
+    group by person_links.unified_individual_id, coalesce(emails.email_match_key, emails.email_address)
+),
+
+phone_values as (
+    select
+        person_links.unified_individual_id,
+        'phone' as channel,
+        coalesce(phones.phone_e164, phones.phone_number) as match_key,
+        coalesce(
+            phones.phone_e164,
+            first(phones.phone_number order by phones.updated_ts desc nulls last, phones.phone_number asc)
+        ) as contact_value,
+        cast(null as struct(address_line1 varchar, city varchar, postal_code varchar, region varchar, country varchar))
+            as address_parts,
+        bool_or(phones.is_valid) as is_valid,
+        true as is_personal,
+        count(distinct phones.source_name || ':' || phones.source_record_id) as n,
+        max(phones.updated_ts) as latest_ts,
+        min({{ source_priority_rank('phones.source_name') }}) as priority,
+        list(distinct phones.source_name order by phones.source_name) as sources
+    from phones
+    inner join person_links using (source_name, source_record_id)
+    where phones.phone_number is not null
+    group by person_links.unified_individual_id, coalesce(phones.phone_e164, phones.phone_number), phones.phone_e164
+),
+
+address_values as (
+    select
+        person_links.unified_individual_id,
+        'address' as channel,
+        coalesce(addresses.address_key, addresses.address_line1) as match_key,
+        first(addresses.address_line1 order by addresses.updated_ts desc nulls last, addresses.contact_point_id asc)
+            as contact_value,
+        first(
+            {
+                'address_line1': addresses.address_line1,
+                'city': addresses.city,
+                'postal_code': addresses.postal_code,
+                'region': addresses.region,
+                'country': addresses.country
+            }
+            order by addresses.updated_ts desc nulls last, addresses.contact_point_id asc
+        ) as address_parts,
+        true as is_valid,
+        true as is_personal,
+        count(distinct addresses.source_name || ':' || addresses.source_record_id) as n,
+        max(addresses.updated_ts) as latest_ts,
+        min({{ source_priority_rank('addresses.source_name') }}) as priority,
+        list(distinct addresses.source_name order by addresses.source_name) as sources
+    from addresses
+    inner join person_links using (source_name, source_record_id)
+    where addresses.address_line1 is not null
+    group by person_links.unified_individual_id, coalesce(addresses.address_key, addresses.address_line1)
+),
+
+candidates as (
+    select * from email_values
+    union all
+    select * from phone_values
+    union all
+    select * from address_values
+),
+
+ranked as (
+    select
+        *,
+        case channel
+            when 'email'
+                then row_number() over (
+                    partition by unified_individual_id, channel
+                    order by is_valid desc, is_personal desc, {{ reconcile_order_by('email', 'match_key') }}
+                )
+            when 'phone'
+                then row_number() over (
+                    partition by unified_individual_id, channel
+                    order by is_valid desc, {{ reconcile_order_by('phone', 'match_key') }}
+                )
+            else row_number() over (
+                partition by unified_individual_id, channel
+                order by {{ reconcile_order_by('address', 'match_key') }}
+            )
+        end as contact_rank
+    from candidates
+),
+
+final as (
+    select
+        ranked.unified_individual_id,
+        ranked.channel,
+        ranked.match_key,
+        ranked.contact_value,
+        ranked.address_parts.address_line1,
+        ranked.address_parts.city,
+        ranked.address_parts.postal_code,
+        ranked.address_parts.region,
+        ranked.address_parts.country,
+        ranked.is_valid,
+        ranked.is_personal,
+        ranked.sources,
+        ranked.n as record_count,
+        ranked.latest_ts as last_seen_ts,
+        ranked.contact_rank,
+        ranked.contact_rank = 1 and ranked.is_valid as is_best
+    from ranked
+)
+
+select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by unified_individual_id, channel, contact_rank

@@ -419,3 +419,17 @@ def test_forget_reaches_every_copy_and_an_old_extract_does_not_bring_them_back(r
     )
     assert suppressed >= len(person.records)
     assert _holders(ws.root, values) == []
+
+
+def test_customer_360_documents_every_column_segments_may_name(ran):
+    """Segment filters are checked against the documented columns: they must be all."""
+    from cdp.activate.filters import customer_360_columns
+
+    ws, _, _ = ran
+    actual = [
+        r[0]
+        for r in duckdb.execute(
+            f"describe select * from read_parquet('{ws.marts_dir}/customer_360.parquet')"
+        ).fetchall()
+    ]
+    assert sorted(customer_360_columns()) == sorted(actual)

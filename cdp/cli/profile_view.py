@@ -54,7 +54,7 @@ def print_profile(console: Console, doc: dict) -> None:
     c = doc["customer"]
     name = " ".join(str(x) for x in (c.get("first_name"), c.get("last_name")) if x) or "(no name)"
     insights = [f"{label} {_text(c[col])}" for col, label in INSIGHTS if c.get(col) is not None]
-    next_best = c.get("next_best_product")
+    next_best = c.get("next_best_product_name") or c.get("next_best_product")
     card = [
         f"[bold]{name}[/]  born {c.get('birth_date') or '?'}  "
         f"({c.get('record_count', 0)} records from {c.get('source_count', 0)} sources)",

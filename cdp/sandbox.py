@@ -35,6 +35,8 @@ def connect_sandboxed(ws: Workspace) -> duckdb.DuckDBPyConnection:
     # in case the workspace was reached through a symlink.
     lakes = dict.fromkeys([f"{ws.lake_dir}/", f"{ws.lake_dir.resolve()}/"])
     try:
+        # The catalog's views read paths relative to the workspace (cdp.catalog).
+        con.execute(f"set variable cdp_workspace = {_literal(str(ws.root))}")
         # The order matters: allowed_directories cannot change once external access is
         # off, and lock_configuration stops the query itself from turning it back on.
         con.execute(f"set allowed_directories=[{', '.join(map(_literal, lakes))}]")

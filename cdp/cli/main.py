@@ -1,4 +1,4 @@
-"""The `cdp` command line: init, generate, run, sql, profile, explain, identity."""
+"""The `cdp` command line: init, generate, validate, run, sql, profile, explain, identity."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cdp.cli.errors import friendly_errors
+from cdp.cli.errors import err_console, friendly_errors
 from cdp.cli.render import print_profile, print_query, print_run_summary
 from cdp.errors import CdpError
 from cdp.workspace import Workspace, resolve_workspace
@@ -107,6 +107,28 @@ def generate(
 
 @app.command()
 @friendly_errors
+def validate(workspace: WorkspaceOpt = None) -> None:
+    """Check the workspace in seconds, without running anything: the YAML, and every
+    landed file against its declaration. One line per problem; exit 1 on any."""
+    from cdp.validate import validate_workspace
+
+    ws = resolve_workspace(workspace)
+    report = validate_workspace(ws)
+    _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+    console.print(report.summary(), highlight=False, soft_wrap=True)
+
+
+def _print_report(report) -> None:
+    for w in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    for p in report.problems:
+        err_console.print(f"[bold red]problem:[/] {p}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@friendly_errors
 def run(
     workspace: WorkspaceOpt = None,
     full_refresh: Annotated[
@@ -119,8 +141,17 @@ def run(
 ) -> None:
     """Materialise every asset in order, in-process, through Dagster."""
     from cdp.run_lock import Holder, run_lock
+    from cdp.validate import validate_workspace
 
     ws = resolve_workspace(workspace)
+    # The same checks as `cdp validate`, before Dagster starts: a mistake in the YAML or a
+    # landed file stops here, with one line per problem, not inside dbt a minute later.
+    report = validate_workspace(ws)
+    _print_report(report)
+    if not report.ok:
+        raise CdpError(
+            f"{len(report.problems)} problem(s) found by `cdp validate`: nothing was run"
+        )
 
     def waiting(holder: Holder) -> None:
         console.print(

@@ -370,12 +370,15 @@ def load_sources(sources_dir: Path) -> list[SourceSpec]:
     """Every `*.yml` / `*.yaml` in the folder, sorted by name, with cross-source checks."""
     files = sorted([*Path(sources_dir).glob("*.yml"), *Path(sources_dir).glob("*.yaml")])
     specs = [load_source(p) for p in files]
-    check_references(specs, files)
+    problems = reference_problems(specs, files)
+    if problems:
+        raise problems[0]
     return specs
 
 
-def check_references(specs: list[SourceSpec], files: list[Path]) -> None:
+def reference_problems(specs: list[SourceSpec], files: list[Path]) -> list[ConfigError]:
     """`individual_id` names a person record: of a declared source that maps `individual`."""
+    problems: list[ConfigError] = []
     names = {s.name for s in specs}
     persons = sorted(s.name for s in specs if s.is_person_source)
     for s, p in zip(specs, files, strict=True):
@@ -387,17 +390,22 @@ def check_references(specs: list[SourceSpec], files: list[Path]) -> None:
                 key = f"objects.{obj}.individual_id"
                 target = ref.source or s.name
                 if ref.source and ref.source not in names:
-                    raise ConfigError(
-                        p,
-                        f"{key}.source: unknown source {ref.source!r} "
-                        f"(declared: {', '.join(sorted(names))})",
+                    problems.append(
+                        ConfigError(
+                            p,
+                            f"{key}.source: unknown source {ref.source!r} "
+                            f"(declared: {', '.join(sorted(names))})",
+                        )
                     )
-                if target not in persons:
+                elif target not in persons:
                     where = f"{key}.source" if ref.source else key
-                    raise ConfigError(
-                        p,
-                        f"{where}: {target} maps no `individual`, so its rows are not person "
-                        f"records; name the person source the id belongs to with `source:` "
-                        f"(person sources: {', '.join(persons) or 'none declared'}), or name "
-                        "the person by a contact point: {email: <column>} or {phone: <column>}",
+                    problems.append(
+                        ConfigError(
+                            p,
+                            f"{where}: {target} maps no `individual`, so its rows are not person "
+                            f"records; name the person source the id belongs to with `source:` "
+                            f"(person sources: {', '.join(persons) or 'none declared'}), or name "
+                            "the person by a contact point: {email: <column>} or {phone: <column>}",
+                        )
                     )
+    return problems

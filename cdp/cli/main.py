@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from importlib import resources
@@ -181,6 +182,12 @@ def _run_locked(ws: Workspace, full_refresh: bool) -> None:
 
         outcome = run_pipeline(ws, full_refresh=full_refresh, on_step=on_step)
         progress.update(task, description="done", total=len(done))
+    if not outcome.success and os.environ.get("CDP_DEBUG") and outcome.traceback:
+        err_console.print(
+            f"Traceback of the failing step (CDP_DEBUG=1):\n{outcome.traceback}",
+            highlight=False,
+            markup=False,
+        )
     require_success(outcome)
     print_run_summary(console, ws, outcome, time.monotonic() - started)
 

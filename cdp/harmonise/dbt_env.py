@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -14,7 +15,17 @@ from cdp.config.sources import load_sources
 from cdp.errors import CdpError
 from cdp.workspace import Workspace
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent / "dbt_models"
+
+def _dbt_project_dir() -> Path:
+    """The dbt project: the `dbt_models` package (package data of the wheel; in a
+    checkout, the repository's folder)."""
+    spec = importlib.util.find_spec("dbt_models")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(__file__).resolve().parent.parent.parent / "dbt_models"
+
+
+DBT_PROJECT_DIR = _dbt_project_dir()
 
 
 def generated_dir(ws: Workspace) -> Path:
@@ -33,6 +44,8 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         "CDP_DEFAULT_REGION": settings.default_region,
         "CDP_IDENTITY_MAX_KEY_RECORDS": str(identity.max_identifier_records),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        # dbt's own log goes to the workspace, never into the (installed) project folder.
+        "DBT_LOG_PATH": str(ws.state_dir / "dbt_logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 

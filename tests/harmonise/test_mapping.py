@@ -8,118 +8,6 @@ mapping could not use (int_parse_failures, shown in ingest_data_quality).
 from __future__ import annotations
 
 import duckdb
-import pytest
-
-from cdp.config.sources import load_sources
-from cdp.harmonise.dbt_env import prepare, run_dbt
-from cdp.ingest import ingest_source
-from cdp.workspace import Workspace
-
-PEOPLE = """\
-name: people
-landing: landing/people/*.csv
-format: csv
-primary_key: id
-pii: [name, first, email, phone, dob]
-objects:
-  individual:
-    full_name: name
-    first_name: first
-    birth_date: {column: dob, format: ["%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y"]}
-  contact_point_email: {email_address: email}
-  contact_point_phone: {phone_number: phone, country: country}
-  contact_point_address: {address_line1: {columns: [house, street]}, country: country}
-"""
-
-PEOPLE_ROWS = """\
-id,name,first,dob,email,phone,country,house,street
-1,Dr. Juan Q. Xavier de la Vega III,,1980-02-29,juan@shop.test,020 7946 0958,GB,12,High Road
-2,"Lee, Ann",Annie,03/25/1952,Ann.Lee+x@gmail.com,(415) 234-5678,US,,Oak Street
-3,Bob Smith,,16.11.1943,bob@x.org,,uk,7,
-4,Cy Young,,20040312,cy@x.org,,,,
-"""
-
-ORDERS = """\
-name: orders
-landing: landing/orders/*.csv
-format: csv
-primary_key: order_id
-pii: [customer_email, customer_phone]
-columns:
-  total: {type: double, decimal: ","}
-objects:
-  sales_order:
-    order_id: order_id
-    individual_id: {email: customer_email}
-    amount: total
-    status: {column: state, map: {"P": paid, "R": refunded, "X": null}}
-"""
-
-ORDER_ROWS = """\
-order_id,customer_email,total,state
-o1,ANN.LEE@googlemail.com,"1.299,00",p
-o2,not-an-email,"12,50",R
-o3,juan@shop.test,"1,299.00",Z
-o4,,7,X
-"""
-
-CASES = """\
-name: cases
-landing: landing/cases/*.csv
-format: csv
-primary_key: case_id
-pii: [phone]
-objects:
-  service_case: {case_id: case_id, individual_id: {phone: phone}}
-"""
-
-CASE_ROWS = """\
-case_id,phone
-c1,+44 20 7946 0958
-c2,(415) 234-5678
-c3,12
-"""
-
-CONSENT = """\
-name: consent
-landing: landing/consent/*.csv
-format: csv
-primary_key: id
-pii: [email]
-objects:
-  contact_point_consent:
-    email_address: email
-    purpose: {value: marketing}
-    channel: {value: email}
-    status: {column: opt_in, map: {"true": granted, "false": denied}}
-"""
-
-CONSENT_ROWS = """\
-id,email,opt_in
-k1,juan@shop.test,true
-k2,bob@x.org,FALSE
-k3,cy@x.org,maybe
-"""
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    ws = Workspace(tmp_path_factory.mktemp("mapping") / "ws")
-    ws.ensure_dirs()
-    for name, yml, rows in (
-        ("people", PEOPLE, PEOPLE_ROWS),
-        ("orders", ORDERS, ORDER_ROWS),
-        ("cases", CASES, CASE_ROWS),
-        ("consent", CONSENT, CONSENT_ROWS),
-    ):
-        (ws.sources_dir / f"{name}.yml").write_text(yml)
-        (ws.landing_dir / name).mkdir(parents=True)
-        (ws.landing_dir / name / f"{name}.csv").write_text(rows)
-    for spec in load_sources(ws.sources_dir):
-        ingest_source(ws, spec)
-    prepare(ws)
-    run_dbt(ws, ["build", "--select", "tag:staging tag:intermediate"])
-    return ws
 
 
 def _rows(ws, model, order="source_record_id"):
@@ -131,12 +19,12 @@ def _rows(ws, model, order="source_record_id"):
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-def _by_id(ws, model):
-    return {r["source_record_id"]: r for r in _rows(ws, model)}
+def _by_id(ws, model, source):
+    return {r["source_record_id"]: r for r in _rows(ws, model) if r["source_name"] == source}
 
 
 def test_full_names_are_split_and_explicit_fields_win(built):
-    people = _by_id(built, "int_individuals_deduplicated")
+    people = _by_id(built, "int_individuals_deduplicated", "people")
     juan = people["1"]
     assert (juan["salutation"], juan["first_name"], juan["middle_name"]) == (
         "Dr.",
@@ -151,7 +39,7 @@ def test_full_names_are_split_and_explicit_fields_win(built):
 
 
 def test_date_format_list_tries_each_in_order(built):
-    people = _by_id(built, "int_individuals_deduplicated")
+    people = _by_id(built, "int_individuals_deduplicated", "people")
     assert str(people["1"]["birth_date"]) == "1980-02-29"
     assert str(people["2"]["birth_date"]) == "1952-03-25"
     assert str(people["3"]["birth_date"]) == "1943-11-16"
@@ -159,7 +47,7 @@ def test_date_format_list_tries_each_in_order(built):
 
 
 def test_phone_country_per_row(built):
-    phones = _by_id(built, "int_contact_point_phones_deduplicated")
+    phones = _by_id(built, "int_contact_point_phones_deduplicated", "people")
     assert phones["1"]["phone_e164"] == "+442079460958"  # GB row
     assert phones["2"]["phone_e164"] == "+14152345678"  # US row
 
@@ -179,32 +67,32 @@ def test_phone_country_does_not_depend_on_row_order():
 
 
 def test_concatenated_columns_still_join(built):
-    addresses = _by_id(built, "int_contact_point_addresses_deduplicated")
+    addresses = _by_id(built, "int_contact_point_addresses_deduplicated", "people")
     assert addresses["1"]["address_line1"] == "12 High Road"
     assert addresses["2"]["address_line1"] == "Oak Street"  # a missing part is skipped
     assert addresses["3"]["address_line1"] == "7"
 
 
 def test_rows_naming_their_person_by_email_or_phone(built):
-    orders = _by_id(built, "int_sales_orders_deduplicated")
+    orders = _by_id(built, "int_sales_orders_deduplicated", "orders")
     assert orders["o1"]["individual_email_match_key"] == "annlee@gmail.com"
     assert orders["o1"]["individual_source_record_id"] is None
     assert orders["o1"]["individual_source_name"] is None
     assert orders["o2"]["individual_email_match_key"] is None  # malformed: counted below
-    cases = _by_id(built, "int_service_cases_deduplicated")
+    cases = _by_id(built, "int_service_cases_deduplicated", "cases")
     assert cases["c1"]["individual_phone_e164"] == "+442079460958"
     assert cases["c2"]["individual_phone_e164"] == "+14152345678"
     assert cases["c3"]["individual_phone_e164"] is None
 
 
 def test_locale_numbers_and_value_maps(built):
-    orders = _by_id(built, "int_sales_orders_deduplicated")
+    orders = _by_id(built, "int_sales_orders_deduplicated", "orders")
     assert orders["o1"]["amount"] == 1299.0 and orders["o2"]["amount"] == 12.5
     assert orders["o3"]["amount"] is None  # "1,299.00" is not a "," decimal number
     assert orders["o1"]["status"] == "paid" and orders["o2"]["status"] == "refunded"
     assert orders["o3"]["status"] is None  # Z is not in the map: null, counted
     assert orders["o4"]["status"] is None  # X maps to null on purpose: not counted
-    consent = _by_id(built, "int_contact_point_consents_deduplicated")
+    consent = _by_id(built, "int_contact_point_consents_deduplicated", "consent")
     assert consent["k1"]["status"] == "granted" and consent["k2"]["status"] == "denied"
     assert consent["k3"]["status"] is None
 

@@ -111,6 +111,8 @@ class FieldMapping(_Strict):
         kinds = ("column", "columns", "value", "email", "phone")
         given = [k for k in kinds if getattr(self, k) is not None]
         if len(given) != 1:
+            if self.email is not None or self.phone is not None:
+                raise ValueError("give exactly one of `column`, `email` or `phone`")
             raise ValueError("give exactly one of `column`, `columns` or `value`")
         if self.columns is not None and not self.columns:
             raise ValueError("`columns` needs at least one column")
@@ -360,10 +362,25 @@ def _field_short_form(obj: str, fname: str, spec: Any) -> Any:
 
 def load_source(path: Path) -> SourceSpec:
     data = load_yaml(path)
-    spec = parse_model(SourceSpec, data, path)
+    try:
+        spec = parse_model(SourceSpec, data, path)
+    except ConfigError as e:
+        raise ConfigError(path, _yaml_keys(e.detail, data)) from None
     if spec.name != Path(path).stem:
         raise ConfigError(path, f"name: {spec.name!r} must equal the file name {Path(path).stem!r}")
     return spec
+
+
+def _yaml_keys(message: str, data: dict) -> str:
+    """pydantic's `objects.x.0.field` as the YAML reads: `objects.x.field` for a single
+    mapping, `objects.x[1].field` in a list."""
+    objects = data.get("objects") if isinstance(data, dict) else None
+
+    def key(m: re.Match) -> str:
+        single = isinstance(objects, dict) and isinstance(objects.get(m[1]), dict)
+        return f"objects.{m[1]}." if single else f"objects.{m[1]}[{m[2]}]."
+
+    return re.sub(r"objects\.(\w+)\.(\d+)\.", key, message)
 
 
 def load_sources(sources_dir: Path) -> list[SourceSpec]:

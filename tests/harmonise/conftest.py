@@ -60,6 +60,9 @@ id,name,first,dob,email,phone,country,house,street
 2,"Lee, Ann",Annie,03/25/1952,Ann.Lee+x@gmail.com,(415) 234-5678,US,,Oak Street
 3,Bob Smith,,16.11.1943,bob@x.org,,uk,7,
 4,Cy Young,,20040312,cy@x.org,,,,
+5,Dee Noe,,,test@example.com,,,,
+6,Eve Roe,,,info@eve.org,,,,
+7,Fay Poe,,,fay@,,,,
 """
 
 ORDERS = """\
@@ -125,6 +128,27 @@ k3,cy@x.org,maybe
 """
 
 
+LOGINS = """\
+name: logins
+landing: landing/logins/*.jsonl
+format: jsonl
+primary_key: login_id
+pii: [email]
+objects:
+  engagement_web:
+    anonymous_id: cookie
+    individual_id: {email: email}
+    event_type: {value: login}
+"""
+
+LOGIN_ROWS = """\
+{"login_id": "L1", "cookie": "ck-ann", "email": "annlee@gmail.com"}
+{"login_id": "L2", "cookie": "ck-ann", "email": "ann.lee+shop@googlemail.com"}
+{"login_id": "L3", "cookie": "ck-nobody", "email": "nobody@nowhere.org"}
+{"login_id": "L4", "cookie": "ck-eve", "email": "info@eve.org"}
+"""
+
+
 @pytest.fixture(scope="package")
 def built(tmp_path_factory):
     ws = Workspace(tmp_path_factory.mktemp("harm") / "ws")
@@ -135,10 +159,12 @@ def built(tmp_path_factory):
         ("orders", ORDERS, ORDER_ROWS),
         ("cases", CASES, CASE_ROWS),
         ("consent", CONSENT, CONSENT_ROWS),
+        ("logins", LOGINS, LOGIN_ROWS),
     ):
+        ext = "jsonl" if "format: jsonl" in yml else "csv"
         (ws.sources_dir / f"{name}.yml").write_text(yml)
         (ws.landing_dir / name).mkdir(parents=True)
-        (ws.landing_dir / name / f"{name}.csv").write_text(rows)
+        (ws.landing_dir / name / f"{name}.{ext}").write_text(rows)
     for spec in load_sources(ws.sources_dir):
         ingest_source(ws, spec)
     prepare(ws)

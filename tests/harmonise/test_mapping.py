@@ -126,3 +126,34 @@ def test_catalog_shows_mapping_failures_in_ingest_data_quality(built):
     ).fetchall()
     assert ("orders", "total", 1) in rows  # ingestion: "1,299.00" with decimal ","
     assert ("orders", "sales_order.status", 1) in rows  # mapping: Z not in the map
+
+
+def test_a_login_naming_its_person_by_email_links_the_cookie(built):
+    cur = duckdb.connect().execute(
+        f"select * from '{built.harmonised_dir / 'int_anonymous_visitors_linked.parquet'}' "
+        "where anonymous_id is not null"
+    )
+    cols = [d[0] for d in cur.description]
+    links = {
+        (r["anonymous_id"], r["individual_source_name"], r["individual_source_record_id"]): r
+        for r in (dict(zip(cols, row, strict=True)) for row in cur.fetchall())
+    }
+    # two logins with two spellings of one gmail mailbox: one link, two login events
+    assert links[("ck-ann", "people", "2")]["login_events"] == 2
+    assert links[("ck-ann", "people", "2")]["linked_by"] == "email"
+    # an email no person record holds, and a shared role mailbox, link nothing
+    assert not [k for k in links if k[0] in ("ck-nobody", "ck-eve")]
+
+
+def test_rejected_emails_are_counted_per_source_and_reason(built):
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"select source_name, reason, rejected from "
+            f"'{built.harmonised_dir / 'int_email_rejections.parquet'}' "
+            "where source_name is not null order by all"
+        )
+        .fetchall()
+    )
+    assert ("people", "placeholder", 1) in rows  # test@example.com
+    assert ("people", "malformed", 1) in rows  # fay@

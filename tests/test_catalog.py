@@ -104,3 +104,16 @@ def test_the_sandbox_holds_with_relative_paths(tmp_path, monkeypatch):
     except duckdb.PermissionException:
         pass
     assert os.getcwd() == str(other)
+
+
+def test_two_sandboxed_connections_in_one_process(tmp_path):
+    # Connections to one file share its settings: the second finds them locked already.
+    ws = _workspace(tmp_path / "ws")
+    first, second = connect_catalog(ws), connect_catalog(ws)
+    assert first.execute("select count(*) from individual").fetchall() == [(2,)]
+    assert second.execute("select count(*) from individual").fetchall() == [(2,)]
+    try:
+        second.execute("select * from read_text('/etc/hostname')").fetchall()
+        raise AssertionError("read outside the lake")
+    except duckdb.PermissionException:
+        pass

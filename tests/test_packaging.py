@@ -1,7 +1,8 @@
 """The wheel carries everything an installed `cdp` needs: the dbt project, the workspace
 and demo templates, the generator's word lists. Built, installed into a fresh venv (from
 the local wheel and requirements.lock) and run on a one-source workspace, outside the
-checkout."""
+checkout; then run again with a dbt model that fails. (One slow test for both: each
+`cdp run` costs Dagster's and dbt's start-up.)"""
 
 from __future__ import annotations
 
@@ -106,3 +107,25 @@ def test_installed_wheel_runs_the_pipeline(tmp_path):
     assert out.splitlines() == ["first_name,last_name", "Ann,Lee", "Ann,Lee", "Bob,Ng"]
     site_project = Path(project.stdout.strip())
     assert not (site_project / "logs").exists() and not (site_project / "target").exists()
+
+    # An error inside a run (a dbt model that fails) is one line: the asset, dbt's failing
+    # node and dbt's message, not "The dbt CLI process with command ..." cut short; with
+    # CDP_DEBUG=1 the traceback of the failing step comes first.
+    import pyarrow.parquet as pq
+
+    (part,) = (ws / "lake" / "raw" / "people").glob("*/*.parquet")
+    pq.write_table(pq.read_table(part).drop_columns(["name"]), part)  # behind ingestion's back
+    failed = subprocess.run(
+        [str(cdp), "run", "-w", str(ws)],
+        env={**env, "CDP_DEBUG": "1"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    (line,) = [ln for ln in failed.stderr.splitlines() if ln.startswith("error:")]
+    assert line.startswith(
+        "error: dbt_harmonise: dbt model stg_people__individuals: Binder Error: Referenced "
+        'column "name" not found'
+    ), line
+    assert "Traceback of the failing step" in failed.stderr and "dbt_build" in failed.stderr

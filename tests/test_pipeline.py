@@ -85,13 +85,19 @@ def test_rerun_with_no_new_files_loads_nothing_and_keeps_ids(ran):
 
 
 def test_catalog_is_readable_read_only(ran):
+    from cdp.catalog import connect_catalog
+
     ws, _, _ = ran
-    con = duckdb.connect(str(ws.catalog_file), read_only=True)
-    names = {
-        r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
-    }
-    assert {"customer_360", "unified_link_individual", "raw_crm_contacts"} <= names
-    assert con.execute("select count(*) from customer_360").fetchone()[0] > 0
+    con = connect_catalog(ws)  # the views read paths relative to the workspace
+    try:
+        names = {
+            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+        }
+        assert {"customer_360", "unified_link_individual", "raw_crm_contacts"} <= names
+        assert {"individual", "sales_order", "quarantine_crm_contacts"} <= names
+        assert con.execute("select count(*) from customer_360").fetchall()[0][0] > 0
+    finally:
+        con.close()
 
 
 def test_lineage_is_one_connected_graph(demo_workspace):

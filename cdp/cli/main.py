@@ -142,17 +142,8 @@ def run(
 ) -> None:
     """Materialise every asset in order, in-process, through Dagster."""
     from cdp.run_lock import Holder, run_lock
-    from cdp.validate import validate_workspace
 
     ws = resolve_workspace(workspace)
-    # The same checks as `cdp validate`, before Dagster starts: a mistake in the YAML or a
-    # landed file stops here, with one line per problem, not inside dbt a minute later.
-    report = validate_workspace(ws)
-    _print_report(report)
-    if not report.ok:
-        raise CdpError(
-            f"{len(report.problems)} problem(s) found by `cdp validate`: nothing was run"
-        )
 
     def waiting(holder: Holder) -> None:
         console.print(
@@ -164,8 +155,17 @@ def run(
 
 
 def _run_locked(ws: Workspace, full_refresh: bool) -> None:
+    from cdp.validate import validate_workspace
     from dagster_project.run import require_success, run_pipeline
 
+    # The same checks as `cdp validate`, before Dagster starts: a mistake in the YAML or a
+    # landed file stops here, with one line per problem, not inside dbt a minute later.
+    report = validate_workspace(ws)
+    _print_report(report)
+    if not report.ok:
+        raise CdpError(
+            f"{len(report.problems)} problem(s) found by `cdp validate`: nothing was run"
+        )
     started = time.monotonic()
     with _progress() as progress:
         task = progress.add_task("running", total=None)

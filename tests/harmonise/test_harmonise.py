@@ -23,7 +23,7 @@ def test_one_person_source_builds_every_object(built):
     # Objects no source maps exist, typed and empty, so marts and identity always run.
     # (dbt-duckdb stores an empty external model as one all-null row; its view hides it.)
     con = duckdb.connect(str(built.dbt_database), read_only=True)
-    for model in ("int_sales_order_lines_deduplicated", "int_anonymous_visitors_linked"):
+    for model in ("int_sales_order_lines_deduplicated", "int_products_deduplicated"):
         assert con.execute(f"select count(*) from {model}").fetchone()[0] == 0
     con.close()
     from cdp.catalog import connect_catalog, rebuild_catalog

@@ -108,6 +108,8 @@ def test_lineage_is_one_connected_graph(demo_workspace):
         return {k.to_user_string() for k in graph.get(_key(key)).parent_keys}
 
     assert "raw/crm_contacts" in parents("stg_crm_contacts__individuals")
+    # the mapping's failure counts come straight from the raw sources (ephemeral checks)
+    assert "raw/crm_contacts" in parents("int_parse_failures")
     assert "int_person_records_prepared" in parents("unified_link_individual")
     assert "unified_link_individual" in parents("customer_360")
     assert "customer_360" in parents("segment_membership")

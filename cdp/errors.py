@@ -10,4 +10,5 @@ class ConfigError(CdpError):
 
     def __init__(self, path, message: str):
         self.path = str(path)
+        self.detail = message
         super().__init__(f"{self.path}: {message}")

@@ -35,15 +35,33 @@ def connect_sandboxed(ws: Workspace) -> duckdb.DuckDBPyConnection:
     # in case the workspace was reached through a symlink.
     lakes = dict.fromkeys([f"{ws.lake_dir}/", f"{ws.lake_dir.resolve()}/"])
     try:
-        # The order matters: allowed_directories cannot change once external access is
-        # off, and lock_configuration stops the query itself from turning it back on.
-        con.execute(f"set allowed_directories=[{', '.join(map(_literal, lakes))}]")
-        con.execute("set enable_external_access=false")
-        con.execute("set lock_configuration=true")
+        # The catalog's views read paths relative to the workspace (cdp.catalog); a
+        # variable belongs to its connection, so every connection sets it.
+        con.execute(f"set variable cdp_workspace = {_literal(str(ws.root))}")
+        if not _sandboxed(con, lakes):
+            # The order matters: allowed_directories cannot change once external access
+            # is off, and lock_configuration stops the query itself from turning it back on.
+            con.execute(f"set allowed_directories=[{', '.join(map(_literal, lakes))}]")
+            con.execute("set enable_external_access=false")
+            con.execute("set lock_configuration=true")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _sandboxed(con: duckdb.DuckDBPyConnection, lakes: dict) -> bool:
+    """Connections to one database file in one process share its settings: another
+    connection may have sandboxed (and locked) them already."""
+    locked, external, allowed = con.execute(
+        "select current_setting('lock_configuration'), "
+        "current_setting('enable_external_access'), current_setting('allowed_directories')"
+    ).fetchall()[0]
+    if not locked:
+        return False
+    if external or not set(lakes) <= set(allowed or []):
+        raise CdpError("the catalog is open in this process with other settings; close it first")
+    return True
 
 
 def check_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:

@@ -28,6 +28,8 @@ class RunOutcome:
     error: str | None = None
     materializations: dict[str, dict] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
+    # The failing step's full error with its causes, for CDP_DEBUG=1.
+    traceback: str | None = None
 
 
 _STEP_EVENTS = {"STEP_START": "start", "STEP_SUCCESS": "success", "STEP_FAILURE": "failure"}
@@ -85,6 +87,8 @@ def summarise(result) -> RunOutcome:
             outcome.failed_steps.append(event.step_key or "?")
             if outcome.error is None and event.step_failure_data:
                 outcome.error = failure_cause(event.step_failure_data.error)
+                err = event.step_failure_data.error
+                outcome.traceback = err.to_string() if err is not None else None
         elif event.event_type_value == "ASSET_MATERIALIZATION":
             mat = event.materialization
             key = mat.asset_key.to_user_string()
@@ -112,6 +116,13 @@ def failure_cause(err) -> str | None:
     for e in chain:
         if e.cls_name in USER_ERRORS:
             return _first_line(e.message, e.cls_name)
+    for e in chain:
+        if e.cls_name == "DagsterDbtCliRuntimeError":
+            # raised by dagster-dbt itself (not through our dbt_build): its message starts
+            # "The dbt CLI process with command"; dbt's own error comes after it.
+            from cdp.harmonise.dbt_env import dbt_log_error
+
+            return dbt_log_error(e.message or "") or _first_line(e.message, e.cls_name)
     return _first_line(chain[-1].message, chain[-1].cls_name)
 
 

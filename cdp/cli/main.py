@@ -1,7 +1,8 @@
-"""The `cdp` command line: init, generate, run, sql, profile, explain, identity."""
+"""The `cdp` command line: init, generate, validate, run, sql, profile, explain, identity."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from importlib import resources
@@ -11,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cdp.cli.errors import friendly_errors
+from cdp.cli.errors import err_console, friendly_errors
 from cdp.errors import CdpError
 from cdp.workspace import Workspace, resolve_workspace
 
@@ -116,6 +117,28 @@ def generate(
 
 @app.command()
 @friendly_errors
+def validate(workspace: WorkspaceOpt = None) -> None:
+    """Check the workspace in seconds, without running anything: the YAML, and every
+    landed file against its declaration. One line per problem; exit 1 on any."""
+    from cdp.validate import validate_workspace
+
+    ws = resolve_workspace(workspace)
+    report = validate_workspace(ws)
+    _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+    console.print(report.summary(), highlight=False, soft_wrap=True)
+
+
+def _print_report(report) -> None:
+    for w in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    for p in report.problems:
+        err_console.print(f"[bold red]problem:[/] {p}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@friendly_errors
 def run(
     workspace: WorkspaceOpt = None,
     full_refresh: Annotated[
@@ -141,8 +164,17 @@ def run(
 
 
 def _run_locked(ws: Workspace, full_refresh: bool) -> None:
+    from cdp.validate import validate_workspace
     from dagster_project.run import require_success, run_pipeline
 
+    # The same checks as `cdp validate`, before Dagster starts: a mistake in the YAML or a
+    # landed file stops here, with one line per problem, not inside dbt a minute later.
+    report = validate_workspace(ws)
+    _print_report(report)
+    if not report.ok:
+        raise CdpError(
+            f"{len(report.problems)} problem(s) found by `cdp validate`: nothing was run"
+        )
     started = time.monotonic()
     with _progress() as progress:
         task = progress.add_task("running", total=None)
@@ -159,6 +191,12 @@ def _run_locked(ws: Workspace, full_refresh: bool) -> None:
 
         outcome = run_pipeline(ws, full_refresh=full_refresh, on_step=on_step)
         progress.update(task, description="done", total=len(done))
+    if not outcome.success and os.environ.get("CDP_DEBUG") and outcome.traceback:
+        err_console.print(
+            f"Traceback of the failing step (CDP_DEBUG=1):\n{outcome.traceback}",
+            highlight=False,
+            markup=False,
+        )
     require_success(outcome)
     from cdp.cli.render import print_run_summary
 

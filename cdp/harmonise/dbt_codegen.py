@@ -48,34 +48,130 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _jinja_str(sql: str) -> str:
+    """A SQL snippet as a Jinja string literal, to pass to a macro."""
+    return "'" + sql.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _text(expr: str) -> str:
     return f"nullif(trim(cast({expr} as varchar)), '')"
+
+
+def source_text(fm: FieldMapping) -> str | None:
+    """The mapped source value as trimmed text (null when empty), before any parsing."""
+    if fm.columns is not None:
+        # concat_ws skips nulls: "12" and "high st" make "12 high st"; one missing part
+        # leaves the other.
+        parts = ", ".join(_text(_q(c)) for c in fm.columns)
+        return f"nullif(concat_ws({_lit(fm.separator)}, {parts}), '')"
+    col = fm.column or fm.email or fm.phone
+    return _text(_q(col)) if col else None
+
+
+def _value_map(text: str, mapping: dict[str, str | None]) -> str:
+    whens = " ".join(
+        f"when {_lit(k)} then {_lit(v) if v is not None else 'null'}" for k, v in mapping.items()
+    )
+    return f"case lower({text}) {whens} end"
 
 
 def field_expr(spec: SourceSpec, fm: FieldMapping, ctype: str) -> str:
     """SQL for one canonical field from its mapping, cast to the canonical type."""
     if fm.value is not None:
         return f"cast({_lit(fm.value)} as {ctype})"
-    if fm.columns is not None:
-        # concat_ws skips nulls: "12" and "high st" make "12 high st"; one missing part
-        # leaves the other.
-        parts = ", ".join(_text(_q(c)) for c in fm.columns)
-        joined = f"nullif(concat_ws({_lit(fm.separator)}, {parts}), '')"
-        if ctype == "varchar":
-            return joined
-        if ctype in ("date", "timestamp") and fm.format:
-            return f"cast(try_strptime({joined}, {_lit(fm.format)}) as {ctype})"
-        return f"try_cast({joined} as {ctype})"
-    col = _q(fm.column)
-    declared = spec.columns[fm.column].type if fm.column in spec.columns else None
+    text = source_text(fm)
+    if fm.map is not None:
+        return _value_map(text, fm.map)
+    declared = (
+        spec.columns[fm.column].type
+        if fm.column is not None and fm.column in spec.columns
+        else None
+    )
     if ctype == "varchar":
-        return _text(col)
+        return text
     if ctype in ("date", "timestamp"):
         if fm.format and declared in (None, "string"):
-            parsed = f"try_strptime({_text(col)}, {_lit(fm.format)})"
+            tries = [f"try_strptime({text}, {_lit(f)})" for f in fm.format]
+            parsed = tries[0] if len(tries) == 1 else f"coalesce({', '.join(tries)})"
             return f"cast({parsed} as {ctype})"
-        return f"try_cast({col} as {ctype})"
-    return f"try_cast({col} as {ctype})"
+        if fm.columns is not None:
+            return f"try_cast({text} as {ctype})"
+    if fm.columns is not None:
+        return f"try_cast({text} as {ctype})"
+    return f"try_cast({_q(fm.column)} as {ctype})"
+
+
+def email_key_expr(fm: FieldMapping) -> str:
+    """The email's match key (the `email_match_key` macro), as contact points get it."""
+    return f"{{{{ email_match_key(normalise_email({_jinja_str(_q(fm.email))})) }}}}"
+
+
+def phone_expr(fm: FieldMapping) -> str:
+    """The phone number in E.164 (the `phone_e164` macro, default region)."""
+    return f"{{{{ phone_e164({_jinja_str(_q(fm.phone))}) }}}}"
+
+
+def mapping_label(object_name: str, index: int, count: int, fname: str) -> str:
+    """How a field mapping is named in messages and the data-quality table."""
+    return f"{object_name}[{index}].{fname}" if count > 1 else f"{object_name}.{fname}"
+
+
+def field_checks(spec: SourceSpec) -> list[tuple[str, str, str, str]]:
+    """Every mapped value that can fail to parse, as (field, check, source text, result):
+    a row fails when the source text is present and the result is null. Formats, value
+    maps, numbers and dates from text, and the email or phone naming a row's person."""
+    checks = []
+    for object_name, mappings in spec.objects.items():
+        obj = OBJECTS[object_name]
+        for i, mapping in enumerate(mappings):
+            for fname, fm in mapping.items():
+                label = mapping_label(object_name, i, len(mappings), fname)
+                text = source_text(fm)
+                if text is None:
+                    continue
+                cols = "+".join(fm.source_columns)
+                if fname == "individual_id":
+                    if fm.email is not None:
+                        checks.append(
+                            (label, f"{cols}: not a valid email address", text, email_key_expr(fm))
+                        )
+                    elif fm.phone is not None:
+                        checks.append(
+                            (label, f"{cols}: not a valid phone number", text, phone_expr(fm))
+                        )
+                    continue
+                ctype = obj.fields[fname]
+                declared = spec.columns.get(fm.column) if fm.column is not None else None
+                if fm.map is None and declared is not None and declared.type != "string":
+                    continue  # typed at ingestion, which counted what did not parse
+                if fm.map is not None:
+                    # a key mapped to null is a known value: not a failure
+                    known = ", ".join(_lit(k) for k in fm.map)
+                    checks.append(
+                        (
+                            label,
+                            f"{cols}: not in the value map",
+                            f"case when lower({text}) not in ({known}) then {text} end",
+                            "null",
+                        )
+                    )
+                elif ctype != "varchar":
+                    expr = field_expr(spec, fm, ctype)
+                    if fm.format and ctype in ("date", "timestamp"):
+                        check = f"{cols}: fits none of the formats {', '.join(fm.format)}"
+                    else:
+                        check = f"{cols}: not a valid {ctype}"
+                    checks.append((label, check, text, expr))
+    return checks
+
+
+NAME_PARTS = {
+    "salutation": "title",
+    "first_name": "first",
+    "middle_name": "middle",
+    "last_name": "last",
+    "suffix": "suffix",
+}
 
 
 def _key_expr(spec: SourceSpec) -> str:
@@ -97,23 +193,31 @@ def _mapped_select(spec: SourceSpec, obj: CanonicalObject, mapping: dict, ordina
         "_load_id",
         "_row_number",
     ]
+    parsed_name = "full_name" in mapping
     for fname, ctype in obj.fields.items():
         fm = mapping.get(fname)
         if fname == "individual_id":
-            ref = fm.source if fm and fm.source else spec.name
-            lines.append(f"{_lit(ref)} as individual_source_name")
-            lines.append(
-                f"{field_expr(spec, fm, 'varchar') if fm else 'cast(null as varchar)'} as individual_source_record_id"
-            )
+            by_record = fm is not None and fm.column is not None
+            ref = _lit(fm.source or spec.name) if by_record else "cast(null as varchar)"
+            lines.append(f"{ref} as individual_source_name")
+            record = field_expr(spec, fm, "varchar") if by_record else "cast(null as varchar)"
+            lines.append(f"{record} as individual_source_record_id")
             # A row may name its person by a contact point instead (matched after
-            # identity resolution, in the *_attributed models).
-            lines.append("cast(null as varchar) as individual_email_match_key")
-            lines.append("cast(null as varchar) as individual_phone_e164")
+            # identity resolution, in the marts).
+            email = email_key_expr(fm) if fm and fm.email else "cast(null as varchar)"
+            phone = phone_expr(fm) if fm and fm.phone else "cast(null as varchar)"
+            lines.append(f"{email} as individual_email_match_key")
+            lines.append(f"{phone} as individual_phone_e164")
             continue
         expr = field_expr(spec, fm, ctype) if fm else f"cast(null as {ctype})"
+        if parsed_name and fname in NAME_PARTS:
+            # A part mapped explicitly wins over the part parsed from the full name.
+            part = f"_cdp_name.{NAME_PARTS[fname]}"
+            expr = f"coalesce({expr}, {part})" if fm else part
         lines.append(f"{expr} as {fname}")
     body = ",\n        ".join(lines)
-    return f"    select\n        {body}\n    from source"
+    relation = "named" if parsed_name else "source"
+    return f"    select\n        {body}\n    from {relation}"
 
 
 def _source_cte(spec: SourceSpec) -> str:
@@ -129,14 +233,25 @@ def _source_cte(spec: SourceSpec) -> str:
 
 def staging_sql(spec: SourceSpec, object_name: str) -> str:
     obj = OBJECTS[object_name]
+    mappings = spec.objects[object_name]
     selects = "\n\n    union all\n\n".join(
-        _mapped_select(spec, obj, m, i + 1) for i, m in enumerate(spec.objects[object_name])
+        _mapped_select(spec, obj, m, i + 1) for i, m in enumerate(mappings)
     )
+    named = ""
+    full = next((m["full_name"] for m in mappings if "full_name" in m), None)
+    if full is not None:
+        # nameparser (a DuckDB function) splits each distinct full name once.
+        named = (
+            "named as (\n    select\n        *,\n"
+            f"        cdp_parse_name({field_expr(spec, full, 'varchar')}) as _cdp_name\n"
+            "    from source\n),\n\n"
+        )
     return (
         HEADER.format(source=spec.name)
         + "{{ config(materialized='view', tags=['staging']) }}\n\n"
         + "with\n\n"
         + _source_cte(spec)
+        + named
         + f"mapped as (\n{selects}\n),\n\n"
         + f"final as (\n    {{{{ cdp_stage('{object_name}', 'mapped') }}}}\n)\n\n"
         + "select * from final\n"
@@ -186,6 +301,98 @@ def union_sql(object_name: str, sources: list[str]) -> str:
     )
 
 
+PARSE_FAILURES = "int_parse_failures"
+_FAILURE_COLUMNS = (
+    "cast(null as varchar) as source_name",
+    "cast(null as varchar) as load_id",
+    "cast(null as varchar) as source_file",
+    "cast(null as varchar) as field",
+    'cast(null as varchar) as "check"',
+    "cast(null as bigint) as failures",
+    "cast(null as bigint[]) as example_row_numbers",
+)
+
+
+def parse_failures_model_name(source: str) -> str:
+    return f"stg_{source}__parse_failures"
+
+
+def parse_failures_sql(spec: SourceSpec) -> str | None:
+    """Per load and mapped field, the rows whose value the mapping could not use: the
+    staging models make them null, this model counts them (row numbers, never values)."""
+    checks = field_checks(spec)
+    if not checks:
+        return None
+    flags = ",\n        ".join(
+        f"({text}) is not null and ({result}) is null as _fail_{i}"
+        for i, (_, _, text, result) in enumerate(checks)
+    )
+    counts = "\n\n    union all\n\n".join(
+        "    select\n"
+        f"        {_lit(spec.name)} as source_name,\n"
+        "        _load_id as load_id,\n"
+        "        _source_file as source_file,\n"
+        f"        {_lit(field)} as field,\n"
+        f'        {_lit(check)} as "check",\n'
+        "        count(*) as failures,\n"
+        "        list(_row_number order by _row_number)[1:5] as example_row_numbers\n"
+        "    from checked\n"
+        f"    where _fail_{i}\n"
+        "    group by _load_id, _source_file"
+        for i, (field, check, _, _) in enumerate(checks)
+    )
+    # Ephemeral: compiled into int_parse_failures, so a source's checks cost no dbt node
+    # (and dagster-dbt draws the lineage through it, from the raw source).
+    return (
+        HEADER.format(source=spec.name)
+        + "{{ config(materialized='ephemeral', tags=['staging']) }}\n\n"
+        + "with\n\n"
+        + f"source as (\n    select * from {{{{ source('{RAW_SOURCE}', '{spec.name}') }}}}\n),\n\n"
+        + f"checked as (\n    select\n        _load_id,\n        _source_file,\n        _row_number,\n        {flags}\n    from source\n),\n\n"
+        + f"failures as (\n{counts}\n)\n\n"
+        + "select * from failures\n"
+    )
+
+
+def parse_failures_union_sql(sources: list[str]) -> str:
+    header = (
+        "-- Generated by cdp: per source, load and mapped field, the values the mapping could\n"
+        "-- not use (a date no format fits, a value not in the map, ...). Shown in the catalog\n"
+        "-- as part of ingest_data_quality.\n"
+        "{{ config(materialized='external', tags=['intermediate']) }}\n\n"
+    )
+    if not sources:
+        body = ",\n        ".join(_FAILURE_COLUMNS)
+        return (
+            header
+            + f"with\n\nfinal as (\n    select\n        {body}\n    where false\n)\n\nselect * from final\n"
+        )
+    refs = "\n    union all by name\n".join(
+        f"    select * from {{{{ ref('{parse_failures_model_name(s)}') }}}}" for s in sources
+    )
+    return header + f"with\n\nunioned as (\n{refs}\n)\n\nselect * from unioned\n"
+
+
+PARSE_FAILURES_YML = """\
+# Generated by cdp. Do not edit.
+version: 2
+models:
+  - name: int_parse_failures
+    description: >
+      Mapped values the harmonised layer could not use, counted per source, load and
+      field: a date that fits none of the declared formats, a value missing from a value
+      map, text that is not a number, an email or phone naming a row's person that is not
+      valid. The value becomes null and the row is kept; the catalog shows these counts in
+      ingest_data_quality beside ingestion's own.
+    columns:
+      - {name: source_name, description: The declared source.}
+      - {name: field, description: "The canonical field as mapped: object.field (object[i].field for a list)."}
+      - {name: check, description: "The source column(s) and what failed; never the value."}
+      - {name: failures, description: Rows of the load whose value was set to null.}
+      - {name: example_row_numbers, description: Up to five row numbers in the source file.}
+"""
+
+
 def sources_yml(specs: list[SourceSpec]) -> str:
     tables = []
     for s in specs:
@@ -227,6 +434,7 @@ def write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Set
     (staged / "unioned").mkdir(parents=True)
     (staged / "staging" / "_lake_raw__sources.yml").write_text(sources_yml(specs), encoding="utf-8")
     by_object: dict[str, list[str]] = {o: [] for o in OBJECTS}
+    checked: list[str] = []
     for spec in specs:
         folder = staged / "staging" / spec.name
         folder.mkdir()
@@ -234,9 +442,19 @@ def write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Set
             by_object[object_name].append(spec.name)
             path = folder / f"{staging_model_name(spec.name, object_name)}.sql"
             path.write_text(staging_sql(spec, object_name), encoding="utf-8")
+        failures = parse_failures_sql(spec)
+        if failures is not None:
+            checked.append(spec.name)
+            path = folder / f"{parse_failures_model_name(spec.name)}.sql"
+            path.write_text(failures, encoding="utf-8")
     for object_name, sources in by_object.items():
         path = staged / "unioned" / f"{union_model_name(object_name)}.sql"
         path.write_text(union_sql(object_name, sources), encoding="utf-8")
+    unioned = staged / "unioned"
+    (unioned / f"{PARSE_FAILURES}.sql").write_text(
+        parse_failures_union_sql(checked), encoding="utf-8"
+    )
+    (unioned / f"{PARSE_FAILURES}.yml").write_text(PARSE_FAILURES_YML, encoding="utf-8")
     _write_activation(ws, staged)
     if target.exists() and _same_tree(staged, target):
         shutil.rmtree(staged)  # unchanged: keep mtimes so dbt's partial parse stays valid

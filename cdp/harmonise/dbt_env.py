@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +15,17 @@ from cdp.config.sources import load_sources
 from cdp.errors import CdpError, ConfigError
 from cdp.workspace import Workspace
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent / "dbt_models"
+
+def _dbt_project_dir() -> Path:
+    """The dbt project: the `dbt_models` package (package data of the wheel; in a
+    checkout, the repository's folder)."""
+    spec = importlib.util.find_spec("dbt_models")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(__file__).resolve().parent.parent.parent / "dbt_models"
+
+
+DBT_PROJECT_DIR = _dbt_project_dir()
 
 
 def generated_dir(ws: Workspace) -> Path:
@@ -33,6 +45,8 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         "CDP_DEFAULT_REGION": settings.default_region,
         "CDP_IDENTITY_MAX_KEY_RECORDS": str(identity.max_identifier_records),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        # dbt's own log goes to the workspace, never into the (installed) project folder.
+        "DBT_LOG_PATH": str(ws.state_dir / "dbt_logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
@@ -62,6 +76,48 @@ def check_source_priority(settings: Settings, declared: set[str], path: Path) ->
             f"reconciliation.source_priority: unknown source {unknown[0]!r} "
             f"(declared: {', '.join(sorted(declared)) or 'none'})",
         )
+_NOISE = ("Runtime Error in", "Database Error in", "Compilation Error in", "Failure in")
+FAILED = ("error", "fail", "runtime error")
+
+
+def _message_line(message: str | None) -> str:
+    """The line of a dbt message that says what went wrong, not where."""
+    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(_NOISE)]
+    return (useful or lines or ["failed"])[0]
+
+
+def dbt_failure(target: Path) -> str | None:
+    """One line from `run_results.json` in a dbt target path: the first failing node (a
+    model, test or seed) and dbt's message, with how many others failed. None when dbt
+    wrote no failing result (it stopped before running anything)."""
+    path = Path(target) / "run_results.json"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
+    except (OSError, ValueError):
+        return None
+    failed = [r for r in results if str(r.get("status", "")).lower() in FAILED]
+    if not failed:
+        return None
+    first = failed[0]
+    kind, _, name = str(first.get("unique_id", "")).partition(".")
+    name = name.split(".", 1)[-1] if "." in name else name
+    line = f"dbt {kind} {name}: {_message_line(first.get('message'))}"
+    if len(failed) > 1:
+        line += f" (and {len(failed) - 1} more failing node(s); see {path})"
+    return line
+
+
+def dbt_log_error(text: str) -> str | None:
+    """The first error dbt logged (from dagster-dbt's error or dbt's stdout), one line."""
+    marker = "Errors parsed from dbt logs:"
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(_NOISE) and ("Error" in line or "error" in line):
+            return line
+    return None
 
 
 def dbt_executable() -> str:
@@ -88,10 +144,16 @@ def run_dbt(
         "--target-path",
         str(target or ws.dbt_target_dir),
     ]
+    target = target or ws.dbt_target_dir
+    results = target / "run_results.json"
+    if results.exists():
+        results.unlink()  # a stale file would name an old failure
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
     if proc.returncode != 0:
-        errors = [ln for ln in proc.stdout.splitlines() if "Error" in ln or "error" in ln]
-        detail = "; ".join(errors[-5:]) or proc.stdout[-2000:] or proc.stderr[-2000:]
+        detail = dbt_failure(target)
+        if detail is None:
+            errors = [ln for ln in proc.stdout.splitlines() if "Error" in ln or "error" in ln]
+            detail = "; ".join(errors[-5:]) or proc.stdout[-2000:] or proc.stderr[-2000:]
         raise CdpError(f"dbt {args[0]} failed: {detail}")
     return proc
 

@@ -7,16 +7,24 @@ so the document cannot drift from the code.
 from __future__ import annotations
 
 import sys
+from importlib import resources
+from pathlib import Path
 
 import yaml
 
 from cdp.config.sources import SourceSpec
-from cdp.generate.declarations import SOURCES
 from cdp.harmonise.dbt_codegen import plural
 from cdp.harmonise.dbt_env import DBT_PROJECT_DIR
 from cdp.model.canonical import OBJECTS
 
-TARGET = DBT_PROJECT_DIR.parent / "docs" / "data_model.md"
+TARGET = Path(__file__).resolve().parents[2] / "docs" / "data_model.md"
+
+
+def demo_declarations() -> dict[str, str]:
+    """The demo's source YAML, read from the package data (not from the generator)."""
+    folder = resources.files("cdp").joinpath("templates", "demo", "sources")
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yml")), key=lambda f: f.name)
+    return {f.name.removesuffix(".yml"): f.read_text("utf-8") for f in files}
 
 
 def _model_docs() -> dict[str, dict]:
@@ -29,7 +37,7 @@ def _model_docs() -> dict[str, dict]:
 
 def _feeds(object_name: str) -> list[str]:
     rows = []
-    for name, text in SOURCES.items():
+    for name, text in demo_declarations().items():
         spec = SourceSpec.model_validate(yaml.safe_load(text))
         for mapping in spec.objects.get(object_name, []):
             parts = []

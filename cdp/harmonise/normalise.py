@@ -1,5 +1,5 @@
-"""Normalisers that need Python libraries (phonenumbers, unidecode, nicknames), shared by
-dbt (as DuckDB functions), identity resolution and the CLI."""
+"""Normalisers that need Python libraries (phonenumbers, unidecode, nicknames, nameparser),
+shared by dbt (as DuckDB functions), identity resolution and the CLI."""
 
 from __future__ import annotations
 
@@ -51,9 +51,51 @@ def _distinct_map(values: pa.Array, fn, type_=pa.string()) -> pa.Array:
     return pc.take(mapped, pc.index_in(values, value_set=uniques))
 
 
+# Common names for regions that are not ISO 3166 codes.
+_REGION_ALIASES = {"UK": "GB"}
+DEFAULT_REGION = "US"
+
+
+def _region(raw: str | None) -> str:
+    region = (raw or "").strip().upper() or DEFAULT_REGION
+    return _REGION_ALIASES.get(region, region)
+
+
 def _phone_udf(values: pa.Array, regions: pa.Array) -> pa.Array:
-    region = next((r for r in regions.to_pylist() if r), "US")
-    return _distinct_map(values, lambda v: phone_e164(v, region))
+    """Each row's number read with that row's region: every distinct (region, number)
+    pair is parsed once, whatever the order of the rows."""
+    regions = regions.cast(pa.string()) if not pa.types.is_string(regions.type) else regions
+    values = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
+    # "\x1f" (unit separator) joins the pair into one key; it is in no region code.
+    keys = pc.binary_join_element_wise(pc.fill_null(regions, ""), values, "\x1f")
+    return _distinct_map(keys, _phone_of_key)
+
+
+def _phone_of_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    region, number = key.split("\x1f", 1)
+    return phone_e164(number, _region(region))
+
+
+NAME_FIELDS = ("title", "first", "middle", "last", "suffix")
+NAME_TYPE = pa.struct([(f, pa.string()) for f in NAME_FIELDS])
+
+
+@lru_cache(maxsize=200_000)
+def parse_name(full: str | None) -> dict | None:
+    """A full name split by nameparser: "Dr. Juan Q. de la Vega III" -> title Dr., first
+    Juan, middle Q., last de la Vega, suffix III. "Lee, Ann" is last name first."""
+    if full is None or not full.strip():
+        return None
+    from nameparser import HumanName
+
+    name = HumanName(full.strip())
+    return {f: (getattr(name, f).strip() or None) for f in NAME_FIELDS}
+
+
+def _parse_name_udf(values: pa.Array) -> pa.Array:
+    return _distinct_map(values, parse_name, NAME_TYPE)
 
 
 def _name_canon_udf(values: pa.Array) -> pa.Array:
@@ -71,8 +113,18 @@ def _fold_udf(values: pa.Array) -> pa.Array:
 
 
 def register_functions(conn) -> None:
+    import duckdb
     from duckdb.sqltypes import VARCHAR
 
+    conn.create_function(
+        "cdp_parse_name",
+        _parse_name_udf,
+        [VARCHAR],
+        duckdb.struct_type({f: VARCHAR for f in NAME_FIELDS}),
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
+    )
     conn.create_function(
         "cdp_phone_e164",
         _phone_udf,
@@ -82,8 +134,6 @@ def register_functions(conn) -> None:
         null_handling="special",
         side_effects=False,
     )
-    import duckdb
-
     for name, fn, returns in (
         ("cdp_fold", _fold_udf, VARCHAR),
         ("cdp_name_canon", _name_canon_udf, VARCHAR),

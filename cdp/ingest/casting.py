@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -42,10 +43,8 @@ class CastFailure:
     row_numbers: list[int]
 
 
-def _parse_temporal(col: pl.Expr, kind: str, declared: str | None) -> pl.Expr:
-    formats = ((declared,) if declared else ()) + (
-        DATE_FORMATS if kind == "date" else TIMESTAMP_FORMATS
-    )
+def _parse_temporal(col: pl.Expr, kind: str, declared: list[str] | None) -> pl.Expr:
+    formats = tuple(declared or ()) + (DATE_FORMATS if kind == "date" else TIMESTAMP_FORMATS)
     text = col.str.strip_chars()
     parsers = []
     for fmt in dict.fromkeys(formats):
@@ -54,6 +53,20 @@ def _parse_temporal(col: pl.Expr, kind: str, declared: str | None) -> pl.Expr:
         else:
             parsers.append(text.str.to_datetime(fmt, strict=False, exact=True, time_unit="us"))
     return pl.coalesce(parsers)
+
+
+# Digit-group separators besides the declared one's opposite: spaces and apostrophes.
+_GROUP_EXTRA = " \u00a0\u202f'"
+
+
+def _number_text(text: pl.Expr, decimal: str) -> pl.Expr:
+    """Locale text to a plain number: with decimal "," `1.299,00` -> `1299.00`; with "."
+    `1,299.00` -> `1299.00`. Text that is not well grouped (`1,29.9`) becomes null."""
+    group = re.escape("." if decimal == "," else ",")
+    extra = re.escape(_GROUP_EXTRA)
+    pattern = rf"^[+-]?(\d{{1,3}}([{group}{extra}]\d{{3}})+|\d+)({re.escape(decimal)}\d+)?$"
+    plain = text.str.replace_all(f"[{group}{extra}]", "").str.replace(re.escape(decimal), ".")
+    return pl.when(text.str.contains(pattern)).then(plain).otherwise(None)
 
 
 def cast_expr(name: str, spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
@@ -71,6 +84,8 @@ def cast_expr(name: str, spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
         }[spec.type]
         return col.cast(target, strict=False)
     text = col.str.strip_chars()
+    if spec.decimal and spec.type in ("integer", "double"):
+        text = _number_text(text, spec.decimal)
     if spec.type == "integer":
         return text.cast(pl.Int64, strict=False)
     if spec.type == "double":

@@ -36,6 +36,8 @@ OBJECTS: dict[str, CanonicalObject] = {
             "individual",
             "one per source person record",
             {
+                # Split by nameparser into the fields below; a field mapped explicitly wins.
+                "full_name": "varchar",
                 "salutation": "varchar",
                 "first_name": "varchar",
                 "middle_name": "varchar",

@@ -15,7 +15,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from cdp.harmonise.dbt_env import DBT_PROJECT_DIR
+from cdp.errors import CdpError
+from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_failure, dbt_log_error
 from cdp.workspace import Workspace
 from dagster_project.resources import CdpResource
 
@@ -76,6 +77,18 @@ def dbt_resource(ws: Workspace) -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project(ws), dbt_executable=dbt_executable())
 
 
+def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, target: Path):
+    """`dbt build` streamed as Dagster events. On failure, a CdpError names dbt's failing
+    node and its message (run_results.json), instead of dagster-dbt's "The dbt CLI
+    process with command ... failed" (which `cdp run` would show cut mid-sentence)."""
+    invocation = dbt.cli(BUILD, context=context, target_path=target, raise_on_error=False)
+    yield from invocation.stream()
+    if not invocation.is_successful():
+        error = invocation.get_error()
+        cause = dbt_failure(target) or dbt_log_error(str(error or "")) or "dbt build failed"
+        raise CdpError(cause) from None
+
+
 def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     project = dbt_project(ws)
     manifest = project.manifest_path
@@ -91,7 +104,7 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     def dbt_harmonise(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Staging and intermediate models: every source harmonised to the canonical model."""
         target = cdp.workspace().state_dir / "dbt_runs" / "harmonise"
-        yield from dbt.cli(BUILD, context=context, target_path=target).stream()
+        yield from dbt_build(context, dbt, target)
 
     @dbt_assets(
         manifest=manifest,
@@ -106,6 +119,6 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
         # The segment history names the run that saw each change (one file per run).
         os.environ["CDP_RUN_ID"] = context.run.run_id
         os.environ["CDP_RUN_STARTED"] = _run_started(context)
-        yield from dbt.cli(BUILD, context=context, target_path=target).stream()
+        yield from dbt_build(context, dbt, target)
 
     return [dbt_harmonise, dbt_marts]

@@ -29,10 +29,14 @@
     end
 {%- endmacro %}
 
+{#- E.164 through phonenumbers (the cdp_phone_e164 function). A number without a country
+    code is read in the row's region (`region_col`, e.g. the mapped country), else in the
+    workspace's default_region. -#}
 {% macro phone_e164(col, region_col=none) -%}
+    {%- set default_region = "'" ~ env_var("CDP_DEFAULT_REGION", "US") ~ "'" -%}
     cdp_phone_e164(
         {{ clean_text(col) }},
-        {% if region_col %}coalesce(upper(trim({{ region_col }})), '{{ env_var("CDP_DEFAULT_REGION", "US") }}'){% else %}'{{ env_var("CDP_DEFAULT_REGION", "US") }}'{% endif %}
+        {% if region_col %}coalesce({{ clean_text(region_col) }}, {{ default_region }}){% else %}{{ default_region }}{% endif %}
     )
 {%- endmacro %}
 

@@ -29,6 +29,8 @@ class RetentionSettings(BaseModel):
     # Delete raw loads older than this many days once a newer load supersedes them: a
     # newer file of a snapshot source, or a newer version of the same landed file.
     raw_load_days: int | None = Field(None, ge=0)
+
+
 class InsightsSettings(BaseModel):
     """The `insights:` section: how the calculated insights in customer_360 are computed."""
 

@@ -76,6 +76,8 @@ def check_source_priority(settings: Settings, declared: set[str], path: Path) ->
             f"reconciliation.source_priority: unknown source {unknown[0]!r} "
             f"(declared: {', '.join(sorted(declared)) or 'none'})",
         )
+
+
 _NOISE = ("Runtime Error in", "Database Error in", "Compilation Error in", "Failure in")
 FAILED = ("error", "fail", "runtime error")
 

@@ -50,6 +50,7 @@ test: venv browser
 ui: venv
 	test -f $(WORKSPACE)/cdp.yml || $(BIN)/cdp init $(WORKSPACE)
 	mkdir -p $(CDP_WORKSPACE)/.cdp/dagster_home
+	$(BIN)/cdp prepare
 	DAGSTER_HOME=$(CDP_WORKSPACE)/.cdp/dagster_home CDP_SCHEDULE_ON=1 PATH="$(abspath $(BIN)):$$PATH" \
 		$(BIN)/python -m dagster_project.serve dagster dev -m dagster_project.definitions \
 		-h 127.0.0.1 -p 3000

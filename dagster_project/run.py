@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from cdp.errors import CdpError
+from cdp.harmonise.dbt_env import prepare
 from cdp.workspace import Workspace
 from dagster_project.build import JOB_NAME, build_definitions
 
@@ -68,6 +69,8 @@ def run_pipeline(
             logger.addHandler(_StepHandler(on_step))
         return logger
 
+    ws.ensure_dirs()
+    prepare(ws)  # the generated models and the manifest the definitions read
     defs = build_definitions(ws, full_refresh=full_refresh, loggers={"cdp": step_logger})
     job = defs.resolve_job_def(JOB_NAME)
 

@@ -216,6 +216,9 @@ def test_catalog_is_readable_read_only(ran):
 
 def test_lineage_is_one_connected_graph(demo_workspace):
     ws = resolve_workspace(demo_workspace)
+    from cdp.harmonise.dbt_env import prepare
+
+    prepare(ws)
     graph = build_definitions(ws).resolve_asset_graph()
 
     def parents(key: str) -> set[str]:

@@ -205,6 +205,18 @@ def _run_locked(ws: Workspace, full_refresh: bool) -> None:
 
 @app.command()
 @friendly_errors
+def prepare(workspace: WorkspaceOpt = None) -> None:
+    """Generate the workspace's dbt models and parse the project (before `dagster dev`)."""
+    from cdp.harmonise.dbt_env import prepare as run_prepare
+
+    ws = resolve_workspace(workspace)
+    ws.ensure_dirs()
+    manifest = run_prepare(ws)
+    console.print(f"prepared {ws.root}: {manifest}")
+
+
+@app.command()
+@friendly_errors
 def sql(
     query: Annotated[str, typer.Argument(help="A SQL query over the catalog's views.")],
     workspace: WorkspaceOpt = None,

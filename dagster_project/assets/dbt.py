@@ -16,7 +16,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from cdp.errors import CdpError
-from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_failure, dbt_log_error
+from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_failure, dbt_log_error
 from cdp.workspace import Workspace
 from dagster_project.resources import CdpResource
 
@@ -77,12 +77,17 @@ def dbt_resource(ws: Workspace) -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project(ws), dbt_executable=dbt_executable())
 
 
-def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, target: Path):
-    """`dbt build` streamed as Dagster events. On failure, a CdpError names dbt's failing
-    node and its message (run_results.json), instead of dagster-dbt's "The dbt CLI
-    process with command ... failed" (which `cdp run` would show cut mid-sentence)."""
+def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ws: Workspace):
+    """`dbt build` streamed as Dagster events, with each model's row count. On failure, a
+    CdpError names dbt's failing node and its message (run_results.json), instead of
+    dagster-dbt's "The dbt CLI process with command ... failed".
+
+    Every invocation shares the workspace's target folder, where `prepare` parsed the
+    project: dbt then parses only what changed (partial parsing)."""
+    target = ws.dbt_target_dir
+    os.environ.update(dbt_env(ws))  # dbt reads the workspace's paths from the environment
     invocation = dbt.cli(BUILD, context=context, target_path=target, raise_on_error=False)
-    yield from invocation.stream()
+    yield from invocation.stream().fetch_row_counts()
     if not invocation.is_successful():
         error = invocation.get_error()
         cause = dbt_failure(target) or dbt_log_error(str(error or "")) or "dbt build failed"
@@ -103,8 +108,7 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     )
     def dbt_harmonise(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Staging and intermediate models: every source harmonised to the canonical model."""
-        target = cdp.workspace().state_dir / "dbt_runs" / "harmonise"
-        yield from dbt_build(context, dbt, target)
+        yield from dbt_build(context, dbt, cdp.workspace())
 
     @dbt_assets(
         manifest=manifest,
@@ -115,10 +119,9 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     )
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Marts on the unified profile: customer_360 and insights."""
-        target = cdp.workspace().state_dir / "dbt_runs" / "marts"
         # The segment history names the run that saw each change (one file per run).
         os.environ["CDP_RUN_ID"] = context.run.run_id
         os.environ["CDP_RUN_STARTED"] = _run_started(context)
-        yield from dbt_build(context, dbt, target)
+        yield from dbt_build(context, dbt, cdp.workspace())
 
     return [dbt_harmonise, dbt_marts]

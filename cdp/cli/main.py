@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -148,8 +149,16 @@ def run(
         bool,
         typer.Option("--no-wait", help="Fail at once if another run holds the workspace."),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run every asset even if nothing changed.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Dagster's, dbt's and Splink's logs.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
 ) -> None:
-    """Materialise every asset in order, in-process, through Dagster."""
+    """Run what changed: new landing files and what depends on them, or everything when
+    the configuration changed; nothing when nothing did."""
     from cdp.run_lock import Holder, run_lock
 
     ws = resolve_workspace(workspace)
@@ -160,37 +169,67 @@ def run(
         )
 
     with run_lock(ws, wait=not no_wait, on_wait=waiting):
-        _run_locked(ws, full_refresh)
+        _run_locked(ws, full_refresh, force=force, verbose=verbose, quiet=quiet)
 
 
-def _run_locked(ws: Workspace, full_refresh: bool) -> None:
+def _quiet_libraries() -> None:
+    """Third-party chatter stays off the console unless --verbose: Python warnings
+    (deprecations), Splink's and dbt's loggers."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("splink", "dbt", "dagster", "dagster_dbt", "py4j"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+def _run_locked(
+    ws: Workspace, full_refresh: bool, *, force: bool = False, verbose: bool = False,
+    quiet: bool = False,
+) -> None:
+    from cdp import run_plan
     from cdp.validate import validate_workspace
-    from dagster_project.run import require_success, run_pipeline
 
+    plan = run_plan.plan_run(ws, full_refresh=full_refresh)
+    if force and not plan.full:
+        plan = run_plan.RunPlan(True, "--force")
+    if plan.nothing:
+        console.print(f"nothing to do: {plan.reason}", soft_wrap=True)
+        return
     # The same checks as `cdp validate`, before Dagster starts: a mistake in the YAML or a
     # landed file stops here, with one line per problem, not inside dbt a minute later.
     report = validate_workspace(ws)
-    _print_report(report)
+    if not quiet or not report.ok:
+        _print_report(report)
     if not report.ok:
         raise CdpError(
             f"{len(report.problems)} problem(s) found by `cdp validate`: nothing was run"
         )
+    if verbose:
+        os.environ["CDP_VERBOSE"] = "1"
+    else:
+        _quiet_libraries()
+    from dagster_project.run import require_success, run_pipeline
+
+    if not quiet:
+        console.print(f"running: {plan.reason}", soft_wrap=True)
     started = time.monotonic()
-    with _progress() as progress:
-        task = progress.add_task("running", total=None)
-        done: set[str] = set()
+    run_plan.run_started(ws)
+    from cdp.cli.run_view import RunView, summarise_warnings
 
-        def on_step(step: str, state: str) -> None:
-            if state == "start":
-                progress.update(task, description=f"running {step}")
-            else:
-                done.add(step)
-                progress.update(task, completed=len(done))
-                if state == "failure":
-                    progress.console.print(f"[red]failed:[/] {step}")
-
-        outcome = run_pipeline(ws, full_refresh=full_refresh, on_step=on_step)
-        progress.update(task, description="done", total=len(done))
+    # Bound to stdout as it is now: the run sends stray output (dbt's log) elsewhere.
+    view = RunView(Console(file=sys.stdout))
+    with view if not quiet else _Nothing():
+        outcome = run_pipeline(
+            ws,
+            full_refresh=full_refresh,
+            on_event=None if quiet else view.event,
+            on_plan=None if quiet else view.plan,
+            sources=None if plan.full else sorted(plan.sources),
+            verbose=verbose,
+        )
+    run_plan.run_finished(ws, outcome.run_id, outcome.success)
     if not outcome.success and os.environ.get("CDP_DEBUG") and outcome.traceback:
         err_console.print(
             f"Traceback of the failing step (CDP_DEBUG=1):\n{outcome.traceback}",
@@ -198,9 +237,22 @@ def _run_locked(ws: Workspace, full_refresh: bool) -> None:
             markup=False,
         )
     require_success(outcome)
-    from cdp.cli.render import print_run_summary
+    if not quiet:
+        for line in summarise_warnings(outcome.warnings):
+            console.print(f"[yellow]warning:[/] {line}", soft_wrap=True, highlight=False)
+        from cdp.cli.render import print_run_summary
 
-    print_run_summary(console, ws, outcome, time.monotonic() - started)
+        print_run_summary(console, ws, outcome, time.monotonic() - started)
+    else:
+        console.print(f"run {outcome.run_id} finished in {time.monotonic() - started:.1f}s")
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 @app.command()

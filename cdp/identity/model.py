@@ -6,7 +6,6 @@ Only Splink's public surface is used, so its DuckDB backend can be swapped for S
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import duckdb
@@ -17,6 +16,7 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from cdp.identity.blocking import pair_count
+from cdp.identity.logs import splink_log_level
 from cdp.identity.settings import ComparisonRule, IdentitySettings
 from cdp.io.atomic import atomic_path
 
@@ -160,7 +160,7 @@ def splink_settings(
 
 
 def new_linker(db: DuckDBAPI, records: pa.Table, settings) -> Linker:
-    return Linker(db.register(records), settings, log_level=logging.WARNING)
+    return Linker(db.register(records), settings, log_level=splink_log_level())
 
 
 MIN_EM_PAIRS = 100

@@ -87,11 +87,51 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ws: Worksp
     target = ws.dbt_target_dir
     os.environ.update(dbt_env(ws))  # dbt reads the workspace's paths from the environment
     invocation = dbt.cli(BUILD, context=context, target_path=target, raise_on_error=False)
-    yield from invocation.stream().fetch_row_counts()
+    files = _model_files(invocation.manifest, ws)
+    for event in invocation.stream():
+        yield _with_row_count(event, files)
     if not invocation.is_successful():
         error = invocation.get_error()
         cause = dbt_failure(target) or dbt_log_error(str(error or "")) or "dbt build failed"
         raise CdpError(cause) from None
+
+
+def _model_files(manifest: Mapping[str, Any], ws: Workspace) -> dict[str, Path]:
+    """Model name -> the Parquet file an external model writes."""
+    files = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "model":
+            continue
+        config = node.get("config") or {}
+        if config.get("materialized") != "external":
+            continue
+        location = config.get("location")
+        files[node["name"]] = (
+            Path(location) if location else ws.harmonised_dir / f"{node['name']}.parquet"
+        )
+    return files
+
+
+def _with_row_count(event, files: dict[str, Path]):
+    """Each model's row count as metadata, read from its Parquet footer.
+
+    dagster-dbt's own fetch_row_counts opens dbt's DuckDB file in this process and keeps
+    it open, and the next dbt step then cannot take the file's one writer lock.
+    """
+    if not isinstance(event, dg.Output | dg.AssetMaterialization):
+        return event
+    key = getattr(event, "output_name", None) or ""
+    name = key.split("__")[-1] if key else ""
+    path = files.get(name) or files.get(key)
+    if path is None or not path.exists():
+        return event
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_metadata(path).num_rows
+    except (OSError, ValueError):
+        return event
+    return event.with_metadata({**event.metadata, "dagster/row_count": rows})
 
 
 def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:

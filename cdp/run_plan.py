@@ -66,7 +66,13 @@ def fingerprint(ws: Workspace) -> str:
     h = hashlib.sha256()
     config = _files(
         ws.root,
-        ("cdp.yml", "identity_model.json", "sources/*.y*ml", "segments/*.y*ml", "activations/*.y*ml"),
+        (
+            "cdp.yml",
+            "identity_model.json",
+            "sources/*.y*ml",
+            "segments/*.y*ml",
+            "activations/*.y*ml",
+        ),
     )
     code: list[Path] = []
     for top in CODE:
@@ -109,7 +115,9 @@ def plan_run(ws: Workspace, full_refresh: bool = False) -> RunPlan:
     if sources:
         files = sum(sources.values())
         return RunPlan(False, f"{files} new or changed file(s)", sources)
-    return RunPlan(False, f"nothing new since run {state.get('run_id')} ({state.get('finished_at')})")
+    return RunPlan(
+        False, f"nothing new since run {state.get('run_id')} ({state.get('finished_at')})"
+    )
 
 
 def run_started(ws: Workspace) -> None:

@@ -110,10 +110,10 @@ def generate(
         summary = run_generate(ws, customers=customers, seed=seed, progress=on_progress)
     console.print(
         f"generated {summary.customers:,} customers (seed {summary.seed}) in "
-        f"{summary.seconds:.1f}s: {sum(summary.rows.values()):,} source rows"
+        f"{summary.seconds:.1f}s: {sum(summary.rows.values()):,} rows in "
+        f"{len(summary.rows)} sources under {ws.landing_dir}",
+        soft_wrap=True,
     )
-    for name, rows in sorted(summary.rows.items()):
-        console.print(f"  {name:<24} {rows:>12,}")
 
 
 @app.command()
@@ -185,7 +185,11 @@ def _quiet_libraries() -> None:
 
 
 def _run_locked(
-    ws: Workspace, full_refresh: bool, *, force: bool = False, verbose: bool = False,
+    ws: Workspace,
+    full_refresh: bool,
+    *,
+    force: bool = False,
+    verbose: bool = False,
     quiet: bool = False,
 ) -> None:
     from cdp import run_plan
@@ -200,8 +204,14 @@ def _run_locked(
     # The same checks as `cdp validate`, before Dagster starts: a mistake in the YAML or a
     # landed file stops here, with one line per problem, not inside dbt a minute later.
     report = validate_workspace(ws)
-    if not quiet or not report.ok:
+    if verbose or not report.ok:
         _print_report(report)
+    elif report.warnings and not quiet:
+        console.print(
+            f"validate: {len(report.warnings)} warning(s) about the landed data "
+            "(`cdp validate` lists them)",
+            highlight=False,
+        )
     if not report.ok:
         raise CdpError(
             f"{len(report.problems)} problem(s) found by `cdp validate`: nothing was run"

@@ -49,18 +49,19 @@ def lake_summary(ws: Workspace) -> dict:
 
 def print_run_summary(console: Console, ws: Workspace, outcome, seconds: float) -> None:
     summary = lake_summary(ws)
-    table = Table(title="rows per source (lake totals)", title_justify="left")
-    table.add_column("source")
+    table = Table(box=None, pad_edge=False, title_justify="left", show_edge=False)
+    table.add_column("source (lake totals)")
     table.add_column("rows kept", justify="right")
     table.add_column("quarantined", justify="right")
     for name, (kept, quarantined) in summary["sources"].items():
-        table.add_row(name, f"{kept:,}", f"{quarantined:,}")
+        table.add_row(name, f"{kept:,}", f"{quarantined:,}" if quarantined else "")
     console.print(table)
+    identity = outcome.materializations.get("unified_link_individual", {})
     console.print(
         f"unified profiles: [bold]{summary['profiles']:,}[/] "
         f"(from {summary['records']:,} person records and linked visitors)"
+        + (f"; identity {identity['mode']}" if identity.get("mode") else "")
     )
-    identity = outcome.materializations.get("unified_link_individual", {})
     rules = identity.get("match_rules") or []
     if rules:
         linked = ", ".join(f"{r['rule']} {r['records_linked']:,}" for r in rules)
@@ -71,12 +72,19 @@ def print_run_summary(console: Console, ws: Workspace, outcome, seconds: float) 
             f"than {left['cap']:,} records left out of that rule ({left['records']:,} records)",
             soft_wrap=True,
         )
-    for name, size in summary["segments"].items():
-        console.print(f"segment [bold]{name}[/]: {size:,} members")
+    if summary["segments"]:
+        sizes = "  ".join(f"{name} {size:,}" for name, size in summary["segments"].items())
+        console.print(f"segments: {sizes}", soft_wrap=True)
     for key, meta in sorted(outcome.materializations.items()):
         if key.startswith("activation/") and "path" in meta:
+            delta = (
+                f" (+{meta['added']:,} / -{meta['removed']:,})"
+                if meta.get("added") is not None
+                else ""
+            )
+            path = str(meta["path"]).removeprefix(f"{ws.root}/")
             console.print(
-                f"export [bold]{key.split('/', 1)[1]}[/]: {meta.get('rows', 0):,} rows -> {meta['path']}",
+                f"export [bold]{key.split('/', 1)[1]}[/]: {meta.get('rows', 0):,} rows{delta} -> {path}",
                 soft_wrap=True,
             )
     for check in outcome.failed_checks:

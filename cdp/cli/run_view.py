@@ -107,12 +107,18 @@ class RunView:
                 self.progress.console.print(f"[red]failed:[/] {step}")
 
 
-def summarise_warnings(warnings: list[tuple[str, str]], limit: int = 6) -> list[str]:
-    """One line per kind of warning, with how many there were: `3 x ...`. Numbers and
-    quoted names are folded, so "12 rows" and "7 rows" are one kind."""
+# Warnings of the libraries about themselves, not about the data: kept for --verbose.
+LIBRARY_NOISE = ("Logging an `AssetObservation` instead of an `AssetCheckResult`",)
+
+
+def summarise_warnings(warnings: list[tuple[str, str]], limit: int = 4) -> list[str]:
+    """One line per kind of warning, with how many there were: `3 x ...`. Numbers are
+    folded, so "12 rows" and "7 rows" are one kind."""
     kinds: Counter = Counter()
     example: dict[str, tuple[str, str]] = {}
     for step, message in warnings:
+        if message.startswith(LIBRARY_NOISE):
+            continue
         text = message.strip().splitlines()[0] if message.strip() else ""
         kind = re.sub(r"\d[\d,.]*", "#", text)
         kinds[kind] += 1

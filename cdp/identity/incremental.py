@@ -146,9 +146,7 @@ def _closure(con, records, links, changed: set[str], removed: set[str], settings
     with them, and every record of the clusters either belongs (or belonged) to."""
     con.register("records", records)
     con.register("changed", pa.table({"unique_id": pa.array(sorted(changed), pa.string())}))
-    con.execute(
-        "create temp table c as select r.* from records r join changed using (unique_id)"
-    )
+    con.execute("create temp table c as select r.* from records r join changed using (unique_id)")
     keys = []
     for rule in settings.blocking_rules:
         on = " and ".join(f"r.{col} = c.{col}" for col in rule)
@@ -162,9 +160,7 @@ def _closure(con, records, links, changed: set[str], removed: set[str], settings
         "select r._i from (select _i, unnest(identifiers) as v from records) r "
         "join (select unnest(identifiers) as v from c) c using (v)"
     )
-    con.execute(
-        "create temp table near as " + " union ".join(keys) + " union select _i from c"
-    )
+    con.execute("create temp table near as " + " union ".join(keys) + " union select _i from c")
     con.execute(f"create view links as select * from read_parquet('{links}')")
     con.register("gone", pa.table({"unique_id": pa.array(sorted(removed), pa.string())}))
     rows = con.execute(

@@ -312,7 +312,9 @@ def _write_partial(ws, con, run_id, core: _Core, result) -> pa.Table:
     links = _links_with_cookies(ws, con, run_id, people)
     clusters = old["clusters"]
     clusters = clusters.filter(
-        pc.invert(pc.is_in(clusters["unified_individual_id"], pa.array(sorted(touched_ids), pa.string())))
+        pc.invert(
+            pc.is_in(clusters["unified_individual_id"], pa.array(sorted(touched_ids), pa.string()))
+        )
     )
     redone_clusters = clusters_table(ws, run_id, ids, core.groups, previous, prev_created)
     edges = edge_table(core.joined, core.pairs, core.uids, record_ids, joined=True)
@@ -322,8 +324,12 @@ def _write_partial(ws, con, run_id, core: _Core, result) -> pa.Table:
         run_id,
         links,
         pa.concat_tables([clusters, redone_clusters]).sort_by("unified_individual_id"),
-        pa.concat_tables([_keep_rows(old["edges"], "pair", redone | gone), edges], promote_options="permissive"),
-        pa.concat_tables([_keep_rows(old["near"], "pair", redone | gone), near], promote_options="permissive"),
+        pa.concat_tables(
+            [_keep_rows(old["edges"], "pair", redone | gone), edges], promote_options="permissive"
+        ),
+        pa.concat_tables(
+            [_keep_rows(old["near"], "pair", redone | gone), near], promote_options="permissive"
+        ),
         events,
     )
     return links

@@ -106,6 +106,8 @@ def plan_run(ws: Workspace, full_refresh: bool = False) -> RunPlan:
     state = read_state(ws)
     if full_refresh:
         return RunPlan(True, "--full-refresh")
+    if state.get("status") == "stale":
+        return RunPlan(True, f"{state.get('why', 'the lake was changed')} since the last run")
     if state.get("status") != "success":
         reason = "first run" if not state else "the last run did not finish"
         return RunPlan(True, reason)

@@ -403,6 +403,7 @@ def test_no_demo_email_outside_the_lake_landing_and_exports(ran):
 def test_forget_reaches_every_copy_and_an_old_extract_does_not_bring_them_back(ran, tmp_path):
     import shutil
 
+    from cdp import run_plan
     from cdp.privacy.forget import forget, resolve
 
     ws = resolve_workspace(shutil.copytree(ran[0].root, tmp_path / "ws", symlinks=True))
@@ -416,9 +417,14 @@ def test_forget_reaches_every_copy_and_an_old_extract_does_not_bring_them_back(r
     values |= {p.lstrip("+")[-10:] for p in person.phones}
     assert person.unified_ids and len(person.records) >= 2
     assert _holders(ws.root, values)  # the person is there before
+    run_plan.run_finished(ws, "before-erasure", True)
+    assert not run_plan.plan_run(ws).full
     erasure = forget(ws, email)
     assert erasure.rows_removed > 0
     assert _holders(ws.root, values) == []
+    # dbt's database is gone and landing files changed: the next `cdp run` does everything
+    plan = run_plan.plan_run(ws)
+    assert plan.full and f"erasure {erasure.erasure_id}" in plan.reason, plan
     # The old extracts land again, under new names, and the pipeline runs.
     for path in old_landing.rglob("*"):
         if path.is_file():

@@ -1,4 +1,5 @@
-"""The whole pipeline through Dagster on a small generated workspace."""
+"""The whole pipeline through Dagster on a small generated workspace (fixture `ran`, in
+conftest.py: one run shared with the console, notebook and SQL tests)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,6 @@ from dagster_project.build import build_definitions
 from dagster_project.run import run_pipeline
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ran(demo_workspace):
-    ws = resolve_workspace(demo_workspace)
-    steps: list[tuple[str, str]] = []
-    outcome = run_pipeline(ws, on_step=lambda step, state: steps.append((step, state)))
-    assert outcome.success, (outcome.failed_steps, outcome.error)
-    return ws, outcome, steps
 
 
 def _count(path_glob) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from datetime import date, datetime
 from decimal import Decimal
 
 import duckdb
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cdp.workspace import Workspace
 
@@ -92,7 +95,35 @@ def _plain(v):
     return v
 
 
+# A column holding an id: "id" is one of its words (unified_individual_id, source_record_id,
+# unique_id_l, run_id). Ids are never cut: they are copied into the next query.
+_ID_COLUMN = re.compile(r"(^|_)id(_|$)")
+SQUEEZE_TO = 10  # a column other than an id may be folded down to this many characters
+QUERY_FORMATS = ("table", "vertical", "csv", "json")
+
+
+def is_id_column(name: str) -> bool:
+    return bool(_ID_COLUMN.search(name.lower()))
+
+
+def _cell(v) -> str:
+    return "" if v is None else str(v)
+
+
+def table_width(cols: list[str], rows: list[tuple]) -> int:
+    """The narrowest a rich table of these rows can be with every id whole and no other
+    column folded below SQUEEZE_TO characters (or its own width, when narrower)."""
+    total = 1  # the left border
+    for i, col in enumerate(cols):
+        natural = max([cell_len(col), *(cell_len(_cell(r[i])) for r in rows)])
+        total += (natural if is_id_column(col) else min(natural, SQUEEZE_TO)) + 3
+    return total
+
+
 def print_query(console: Console, cur: duckdb.DuckDBPyConnection, fmt: str, limit: int) -> None:
+    """`cdp sql` output. `table` is a table when it fits the terminal (long values fold
+    onto more lines, ids never), else the `vertical` form: one block per row, one line per
+    column, as psql's \\x."""
     cols = [d[0] for d in cur.description]
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
@@ -105,9 +136,44 @@ def print_query(console: Console, cur: duckdb.DuckDBPyConnection, fmt: str, limi
         sys.stdout.write(json.dumps(rows, default=str, indent=1) + "\n")
         return
     rows = cur.fetchmany(limit + 1)
-    table = Table(*cols)
-    for r in rows[:limit]:
-        table.add_row(*("" if v is None else str(v) for v in r))
+    shown, more = rows[:limit], len(rows) > limit
+    needed = table_width(cols, shown)
+    note = ""
+    if fmt == "table" and needed <= console.width:
+        _print_table(console, cols, shown)
+    else:
+        if fmt == "table":
+            note = f"; shown vertically: the table needs {needed} columns, the terminal has {console.width}"
+        _print_vertical(console, cols, shown)
+    tail = " (more not shown; use --limit or --format csv)" if more else ""
+    console.print(f"[dim]{len(shown)} row(s){tail}{note}[/]", soft_wrap=True)
+
+
+def _print_table(console: Console, cols: list[str], rows: list[tuple]) -> None:
+    table = Table()
+    for i, col in enumerate(cols):
+        values = [r[i] for r in rows if r[i] is not None]
+        numeric = bool(values) and all(
+            isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in values
+        )
+        justify = "right" if numeric else "left"
+        if is_id_column(col):
+            width = max([cell_len(col), *(cell_len(_cell(v)) for v in values)])
+            table.add_column(col, no_wrap=True, min_width=width, justify=justify)
+        else:
+            table.add_column(col, overflow="fold", justify=justify)
+    for r in rows:
+        table.add_row(*(Text(_cell(v)) for v in r))
     console.print(table)
-    more = " (more not shown; use --limit or --format csv)" if len(rows) > limit else ""
-    console.print(f"[dim]{min(len(rows), limit)} row(s){more}[/]")
+
+
+def _print_vertical(console: Console, cols: list[str], rows: list[tuple]) -> None:
+    """One block per row: `column | value`, values whole (the terminal wraps them)."""
+    width = max((cell_len(c) for c in cols), default=0)
+    for n, r in enumerate(rows, 1):
+        console.print(Text(f"-[ row {n} ]" + "-" * max(4, width - 6), style="dim"), soft_wrap=True)
+        for col, v in zip(cols, r, strict=True):
+            lines = _cell(v).split("\n")
+            console.print(Text(f"{col:<{width}} | {lines[0]}"), soft_wrap=True, highlight=False)
+            for more in lines[1:]:
+                console.print(Text(f"{'':<{width}} | {more}"), soft_wrap=True, highlight=False)

@@ -87,7 +87,9 @@ def test_a_result_wider_than_the_terminal_turns_vertical(ws):
     assert f"unified_individual_id | {LONG_ID}" in lines
     assert "email_address         | ann.lee.with.a.long.address@example.com" in lines
     assert "-[ row 2 ]" in out
-    assert "shown vertically: the table needs" in lines[-1] and "the terminal has 80" in lines[-1]
+    assert (
+        "shown vertically: as a table it needs" in lines[-1] and "the terminal has 80" in lines[-1]
+    )
     assert "…" not in out
     # The same query on a wide terminal is a table, with every id whole.
     wide = _sql(ws, "select * exclude (note) from customer_360 order by 1", columns=250)

@@ -98,7 +98,6 @@ def _plain(v):
 # A column holding an id: "id" is one of its words (unified_individual_id, source_record_id,
 # unique_id_l, run_id). Ids are never cut: they are copied into the next query.
 _ID_COLUMN = re.compile(r"(^|_)id(_|$)")
-SQUEEZE_TO = 10  # a column other than an id may be folded down to this many characters
 QUERY_FORMATS = ("table", "vertical", "csv", "json")
 
 
@@ -110,20 +109,10 @@ def _cell(v) -> str:
     return "" if v is None else str(v)
 
 
-def table_width(cols: list[str], rows: list[tuple]) -> int:
-    """The narrowest a rich table of these rows can be with every id whole and no other
-    column folded below SQUEEZE_TO characters (or its own width, when narrower)."""
-    total = 1  # the left border
-    for i, col in enumerate(cols):
-        natural = max([cell_len(col), *(cell_len(_cell(r[i])) for r in rows)])
-        total += (natural if is_id_column(col) else min(natural, SQUEEZE_TO)) + 3
-    return total
-
-
 def print_query(console: Console, cur: duckdb.DuckDBPyConnection, fmt: str, limit: int) -> None:
-    """`cdp sql` output. `table` is a table when it fits the terminal (long values fold
-    onto more lines, ids never), else the `vertical` form: one block per row, one line per
-    column, as psql's \\x."""
+    """`cdp sql` output. `table` is a table when it fits the terminal with every id whole
+    and no word broken (longer values wrap onto more lines), else the `vertical` form: one
+    block per row, one line per column, as psql's \\x."""
     cols = [d[0] for d in cur.description]
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
@@ -137,19 +126,29 @@ def print_query(console: Console, cur: duckdb.DuckDBPyConnection, fmt: str, limi
         return
     rows = cur.fetchmany(limit + 1)
     shown, more = rows[:limit], len(rows) > limit
-    needed = table_width(cols, shown)
+    table = _table(cols, shown)
+    needed = table_width(console, table)
     note = ""
     if fmt == "table" and needed <= console.width:
-        _print_table(console, cols, shown)
+        console.print(table)
     else:
         if fmt == "table":
-            note = f"; shown vertically: the table needs {needed} columns, the terminal has {console.width}"
+            note = (
+                f"; shown vertically: as a table it needs {needed} columns, "
+                f"the terminal has {console.width}"
+            )
         _print_vertical(console, cols, shown)
     tail = " (more not shown; use --limit or --format csv)" if more else ""
     console.print(f"[dim]{len(shown)} row(s){tail}{note}[/]", soft_wrap=True)
 
 
-def _print_table(console: Console, cols: list[str], rows: list[tuple]) -> None:
+def table_width(console: Console, table: Table) -> int:
+    """The narrowest the table can be printed: ids whole, other columns down to their
+    longest word (header included)."""
+    return console.measure(table, options=console.options.update_width(100_000)).minimum
+
+
+def _table(cols: list[str], rows: list[tuple]) -> Table:
     table = Table()
     for i, col in enumerate(cols):
         values = [r[i] for r in rows if r[i] is not None]
@@ -164,7 +163,7 @@ def _print_table(console: Console, cols: list[str], rows: list[tuple]) -> None:
             table.add_column(col, overflow="fold", justify=justify)
     for r in rows:
         table.add_row(*(Text(_cell(v)) for v in r))
-    console.print(table)
+    return table
 
 
 def _print_vertical(console: Console, cols: list[str], rows: list[tuple]) -> None:

@@ -60,12 +60,18 @@ ui: venv
 serve: venv
 	$(BIN)/cdp serve
 
-# JupyterLab is in the `notebooks` extra, pinned in requirements-notebooks.lock (the tests
-# need only the dev extra, so `make venv` leaves it out).
+# JupyterLab on the analyst notebooks over $(WORKSPACE). JupyterLab is in the `notebooks`
+# extra, pinned in requirements-notebooks.lock (the tests need only the dev extra, so
+# `make venv` leaves it out). The venv's JupyterLab opens the percent-format .py files as
+# notebooks (jupytext) on a double click.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 notebooks: venv
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-notebooks.lock
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=notebooks \
-		--ServerApp.ip=127.0.0.1 --ServerApp.contents_manager_class=jupytext.TextFileContentsManager
+	mkdir -p $(LAB_SETTINGS)
+	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
+		> $(LAB_SETTINGS)/overrides.json
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+		$(if $(SUDO),,--allow-root)
 
 bench: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.run

@@ -290,24 +290,6 @@ def test_profile_and_sql_on_the_result(ran):
     assert by_id.exit_code == 0 and "source records" in by_id.output
 
 
-def test_analyst_notebook_runs_on_the_result(ran):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    ws, _, _ = ran
-    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "explore_lake.py"
-    out = subprocess.run(
-        [sys.executable, str(notebook)],
-        env={**os.environ, "CDP_WORKSPACE": str(ws.root)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "record_count" in out.stdout and "segment_name" in out.stdout
-
-
 def test_a_workspace_with_one_person_source_runs_end_to_end(tmp_path):
     """No orders, no web events, no consent: every stage still runs; and a snapshot
     source deletes downstream the people its newest file no longer holds."""

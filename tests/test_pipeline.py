@@ -1,4 +1,5 @@
-"""The whole pipeline through Dagster on a small generated workspace."""
+"""The whole pipeline through Dagster on a small generated workspace (fixture `ran`, in
+conftest.py: one run shared with the console, notebook and SQL tests)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,6 @@ from dagster_project.build import build_definitions
 from dagster_project.run import run_pipeline
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ran(demo_workspace):
-    ws = resolve_workspace(demo_workspace)
-    steps: list[tuple[str, str]] = []
-    outcome = run_pipeline(ws, on_step=lambda step, state: steps.append((step, state)))
-    assert outcome.success, (outcome.failed_steps, outcome.error)
-    return ws, outcome, steps
 
 
 def _count(path_glob) -> int:
@@ -302,24 +294,6 @@ def test_profile_and_sql_on_the_result(ran):
         app, ["profile", row["unified_individual_id"], "--workspace", str(ws.root)]
     )
     assert by_id.exit_code == 0 and "source records" in by_id.output
-
-
-def test_analyst_notebook_runs_on_the_result(ran):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    ws, _, _ = ran
-    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "explore_lake.py"
-    out = subprocess.run(
-        [sys.executable, str(notebook)],
-        env={**os.environ, "CDP_WORKSPACE": str(ws.root)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "record_count" in out.stdout and "segment_name" in out.stdout
 
 
 def test_a_workspace_with_one_person_source_runs_end_to_end(tmp_path):

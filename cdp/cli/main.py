@@ -1,4 +1,4 @@
-"""The `cdp` command line: init, generate, validate, run, sql, profile, explain, identity."""
+"""The `cdp` command line: init, generate, validate, run, sql, profile, serve, explain, identity."""
 
 from __future__ import annotations
 
@@ -282,17 +282,25 @@ def prepare(workspace: WorkspaceOpt = None) -> None:
 def sql(
     query: Annotated[str, typer.Argument(help="A SQL query over the catalog's views.")],
     workspace: WorkspaceOpt = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
-    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (vertical when wider than the terminal) | vertical | csv | json",
+        ),
+    ] = "table",
+    limit: Annotated[int, typer.Option(help="Rows shown in table and vertical format.")] = 50,
 ) -> None:
     """Run one SELECT over the read-only catalog, sandboxed to the lake."""
     import duckdb
 
     from cdp.catalog import connect_catalog
+    from cdp.cli.render import QUERY_FORMATS
     from cdp.sandbox import check_select
 
-    if format not in ("table", "csv", "json"):
-        raise CdpError(f"--format must be table, csv or json, not {format!r}")
+    if format not in QUERY_FORMATS:
+        raise CdpError(f"--format must be {', '.join(QUERY_FORMATS)}, not {format!r}")
     ws = resolve_workspace(workspace)
     con = connect_catalog(ws)
     try:
@@ -342,6 +350,33 @@ def profile(
     for p in profiles:
         print_profile(console, p)
     console.print(f"[dim]{len(profiles)} profile(s) in {time.perf_counter() - started:.3f}s[/]")
+
+
+@app.command()
+@friendly_errors
+def serve(
+    workspace: WorkspaceOpt = None,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to bind; anything but loopback requires $CDP_SERVE_TOKEN."),
+    ] = "127.0.0.1",
+) -> None:
+    """The agent console at / and the read-only profile API at /api/profiles?q=…"""
+    from cdp.serve.server import required_token
+    from cdp.serve.server import serve as run_server
+
+    ws = resolve_workspace(workspace)
+    required_token(host)  # refuse before printing anything
+    from cdp.profile import store_exists
+
+    if not store_exists(ws):
+        err_console.print(
+            "[yellow]warning:[/] no profile store yet: lookups answer 503 until `cdp run` finishes",
+            highlight=False,
+        )
+    console.print(f"agent console on http://{host}:{port}/ (workspace {ws.root})", soft_wrap=True)
+    run_server(ws, host=host, port=port)
 
 
 @app.command()

@@ -43,8 +43,10 @@ browser:
 	test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
+# On every core: tests that share the demo run stay on one worker (tests/conftest.py).
 test: venv browser
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-n auto --dist loadgroup --durations=15
 
 # `dagster dev` runs the webserver and the daemon, which ticks the landing sensor (on by
 # default) and the nightly schedule (switched on here by CDP_SCHEDULE_ON=1). It is started

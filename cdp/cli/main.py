@@ -94,6 +94,13 @@ def generate(
     workspace: WorkspaceOpt = None,
     customers: Annotated[int, typer.Option(min=1, help="How many true people.")] = 5000,
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 42,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help="Add new people as new landing files, keeping the files already there.",
+        ),
+    ] = False,
 ) -> None:
     """Generate a realistic multi-source demo (with ground truth) into the workspace."""
     from cdp.generate import generate as run_generate
@@ -107,9 +114,14 @@ def generate(
         def on_progress(done: int, total: int, label: str) -> None:
             progress.update(task, completed=done, total=total, description=label or "generating")
 
-        summary = run_generate(ws, customers=customers, seed=seed, progress=on_progress)
+        try:
+            summary = run_generate(
+                ws, customers=customers, seed=seed, progress=on_progress, append=append
+            )
+        except ValueError as e:
+            raise CdpError(str(e)) from None
     console.print(
-        f"generated {summary.customers:,} customers (seed {summary.seed}) in "
+        f"{'added' if append else 'generated'} {summary.customers:,} customers (seed {summary.seed}) in "
         f"{summary.seconds:.1f}s: {sum(summary.rows.values()):,} rows in "
         f"{len(summary.rows)} sources under {ws.landing_dir}",
         soft_wrap=True,
@@ -119,8 +131,9 @@ def generate(
 @app.command()
 @friendly_errors
 def validate(workspace: WorkspaceOpt = None) -> None:
-    """Check the workspace in seconds, without running anything: the YAML, and every
-    landed file against its declaration. One line per problem; exit 1 on any."""
+    """Check the workspace in seconds, running nothing: the YAML, and each landed file.
+
+    One line per problem naming the file, key and column; exit 1 on any."""
     from cdp.validate import validate_workspace
 
     ws = resolve_workspace(workspace)
@@ -157,8 +170,9 @@ def run(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
 ) -> None:
-    """Run what changed: new landing files and what depends on them, or everything when
-    the configuration changed; nothing when nothing did."""
+    """Run what changed: new files and what depends on them; nothing if nothing did.
+
+    Everything runs again when the configuration or the code changed."""
     from cdp.run_lock import Holder, run_lock
 
     ws = resolve_workspace(workspace)

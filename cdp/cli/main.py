@@ -34,7 +34,7 @@ WorkspaceOpt = Annotated[
         "--workspace",
         "-w",
         envvar="CDP_WORKSPACE",
-        help="Workspace folder (default: $CDP_WORKSPACE, else ./data).",
+        help="Workspace folder (default: $CDP_WORKSPACE, else the current folder if it holds cdp.yml, else ./data).",
         show_default=False,
     ),
 ]

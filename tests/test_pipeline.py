@@ -61,7 +61,10 @@ def test_segment_and_consent_checked_export(ran):
         f"select count(*) from read_csv('{export_dir / 'email_high_value.csv'}', header=true)"
     ).fetchone()[0]
     assert rows == manifest["rows"] == meta["rows"]
-    segment = _count(ws.marts_dir / "segment_membership.parquet")
+    segment = duckdb.execute(
+        "select count(*) from read_parquet(?) where segment_name = 'high_value'",
+        [str(ws.marts_dir / "segment_membership.parquet")],
+    ).fetchone()[0]
     assert manifest["segment_size"] == segment
     assert (
         manifest["rows"] + manifest["excluded_no_consent"] + manifest["excluded_no_contact_point"]

@@ -16,17 +16,17 @@ latest as (
 -- least one real placeholder word, fillers ("of", "the") only beside it
 placeholder_pattern as (
     select
-        '(' || string_agg(word, '|') filter (where kind = 'filler') || ')*'
-        || '(' || string_agg(word, '|') filter (where kind <> 'filler') || ')'
-        || '(' || string_agg(word, '|') || ')*' as pattern
+        '(' || {{ cdp_string_agg('word', '|', "kind = 'filler'") }} || ')*'
+        || '(' || {{ cdp_string_agg('word', '|', "kind <> 'filler'") }} || ')'
+        || '(' || {{ cdp_string_agg('word', '|') }} || ')*' as pattern
     from placeholder_words
 ),
 
 final as (
     select
-        latest.* exclude (first_name_key),
+        {{ star_except(['first_name_key'], 'latest') }},
         coalesce(
-            regexp_full_match(latest.first_name_key, placeholder_pattern.pattern), false
+            {{ regexp_full_match('latest.first_name_key', 'placeholder_pattern.pattern') }}, false
         ) as first_name_is_placeholder,
         case
             when not first_name_is_placeholder then latest.first_name_key

@@ -10,12 +10,14 @@ WORKSPACE ?= data
 export CDP_WORKSPACE := $(abspath $(WORKSPACE))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv browser demo run test ui bench lint format clean
+.PHONY: help venv browser demo run test ui serve notebooks bench lint format clean
 
 help:
 	@echo "make demo   create .venv, generate $(CUSTOMERS) demo customers into $(WORKSPACE)/, run the pipeline"
 	@echo "make test   run the test suite"
 	@echo "make ui     open the Dagster UI on the workspace (http://127.0.0.1:3000)"
+	@echo "make serve  the agent console and profile API on the workspace (http://127.0.0.1:8000)"
+	@echo "make notebooks  JupyterLab on the analyst notebooks in notebooks/"
 	@echo "make bench  measure every stage at scale against plain Splink (writes BENCHMARKS.md)"
 	@echo "make lint   ruff, and sqlfluff with the dbt templater"
 
@@ -41,8 +43,10 @@ browser:
 	test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
+# On every core: tests that share the demo run stay on one worker (tests/conftest.py).
 test: venv browser
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-n auto --dist loadgroup --durations=15
 
 # `dagster dev` runs the webserver and the daemon, which ticks the landing sensor (on by
 # default) and the nightly schedule (switched on here by CDP_SCHEDULE_ON=1). It is started
@@ -50,9 +54,27 @@ test: venv browser
 ui: venv
 	test -f $(WORKSPACE)/cdp.yml || $(BIN)/cdp init $(WORKSPACE)
 	mkdir -p $(CDP_WORKSPACE)/.cdp/dagster_home
+	$(BIN)/cdp prepare
 	DAGSTER_HOME=$(CDP_WORKSPACE)/.cdp/dagster_home CDP_SCHEDULE_ON=1 PATH="$(abspath $(BIN)):$$PATH" \
 		$(BIN)/python -m dagster_project.serve dagster dev -m dagster_project.definitions \
 		-h 127.0.0.1 -p 3000
+
+# The agent console and the read-only profile API (`cdp serve`, docs in README.md).
+serve: venv
+	$(BIN)/cdp serve
+
+# JupyterLab on the analyst notebooks over $(WORKSPACE). JupyterLab is in the `notebooks`
+# extra, pinned in requirements-notebooks.lock (the tests need only the dev extra, so
+# `make venv` leaves it out). The venv's JupyterLab opens the percent-format .py files as
+# notebooks (jupytext) on a double click.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+notebooks: venv
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-notebooks.lock
+	mkdir -p $(LAB_SETTINGS)
+	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
+		> $(LAB_SETTINGS)/overrides.json
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+		$(if $(SUDO),,--allow-root)
 
 bench: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.run
@@ -70,6 +92,8 @@ format: venv
 # Lock the dependency set again after changing pyproject.toml.
 lock: venv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra notebooks -c requirements.lock \
+		--python-version 3.11 --no-header -o requirements-notebooks.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dbt_models/target dbt_models/logs

@@ -72,16 +72,108 @@ def render(results: dict) -> str:
                 for o in left
             ]
     if "scale" in results:
-        sc = results["scale"]
+        out += _scale(results["scale"])
+    return "\n".join(out) + "\n"
+
+
+def _scale(sc: dict) -> list[str]:
+    st = sc["stages"]
+    out = ["", f"### Scale run: {sc['customers']:,} customers", ""]
+    if "generate" in st:
+        g = st["generate"]
+        out.append(
+            f"`cdp generate`: {g['rows']:,} rows in {g['seconds']:.0f} s "
+            f"(peak {g['peak_rss_mb']:,} MB), not part of the run."
+        )
+    run = st.get("run")
+    if not run:
+        return out
+    out += [
+        "",
+        f"`cdp run` end to end, every stage included: **{run['seconds'] / 60:.1f} min**, "
+        f"peak memory **{run['peak_rss_mb'] / 1024:.1f} GB** (the process tree), "
+        f"{run['rows']:,} raw rows ({run['rows_per_min']:,} rows/min). Per stage (Dagster's "
+        "step statistics of that run):",
+        "",
+        "| stage | seconds | share |",
+        "|---|---:|---:|",
+    ]
+    total = sum(run["stages"].values()) or 1
+    for name, secs in run["stages"].items():
+        out.append(f"| {name} | {secs:.1f} | {secs / total:.0%} |")
+    rows = []
+    if "rerun" in st:
+        r = st["rerun"]
+        rows.append(
+            f"| rerun, no new file | {r['seconds']:.1f} | {r['seconds'] / run['seconds']:.1%} | "
+            f"{' '.join(r['output'])} |"
+        )
+    if "increment" in st:
+        i = st["increment"]
+        rows.append(
+            f"| 1% new people ({i['customers_added']:,}) as new files | {i['seconds']:.1f} | "
+            f"{i['seconds'] / run['seconds']:.1%} | {i['earlier_records_with_a_new_id']:,} of "
+            f"{i['records_before']:,} earlier records got a new unified id |"
+        )
+    if rows:
         out += [
             "",
-            f"### Scale run: {sc['customers']:,} customers",
-            "",
-            *_stage_table(sc["stages"]),
+            "| the run after | seconds | of the full run | note |",
+            "|---|---:|---:|---|",
+            *rows,
         ]
-    return "\n".join(out) + "\n"
+    for key, label in (("profile", "in process, profile store"), ("api", "`GET /api/profiles`")):
+        if key in st:
+            p = st[key]
+            cmd = (
+                f"; the whole `cdp profile` command {p['command_seconds']:.2f} s"
+                if "command_seconds" in p
+                else ""
+            )
+            out.append(
+                f"\nLookups ({label}): p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms, "
+                f"max {p['max_ms']:.0f} ms over {p['lookups']:,} random emails, phones and "
+                f"ids ({p['found']:,} found){cmd}."
+            )
+    return out
+
+
+def write_chart(results: dict, path: Path) -> bool:
+    """Seconds per stage at both sizes as a PNG (altair, rendered offline by vl-convert)."""
+    try:
+        import altair as alt
+        import vl_convert
+    except ImportError:  # the dev extra is not installed
+        return False
+    rows = []
+    acc = results.get("accuracy", {})
+    for name, s in acc.get("stages", {}).items():
+        if name not in ("generate", "baseline"):
+            rows.append({"size": f"{acc['customers']:,}", "stage": name, "seconds": s["seconds"]})
+    sc = results.get("scale", {})
+    for name, secs in sc.get("stages", {}).get("run", {}).get("stages", {}).items():
+        rows.append({"size": f"{sc['customers']:,}", "stage": name, "seconds": secs})
+    if not rows:
+        return False
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar()
+        .encode(
+            y=alt.Y("size:N", title="customers"),
+            x=alt.X("sum(seconds):Q", title="seconds"),
+            color=alt.Color("stage:N"),
+            tooltip=["stage:N", "seconds:Q"],
+        )
+        .properties(title="Time per stage", width=520, height=120)
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(vl_convert.vegalite_to_png(chart.to_json(), scale=1.5))
+    return True
 
 
 def write_report(results: dict, path: Path) -> None:
     head = path.read_text(encoding="utf-8").split(MARK)[0] if path.exists() else "# Benchmarks\n\n"
-    path.write_text(head.rstrip() + "\n\n" + render(results), encoding="utf-8")
+    body = render(results)
+    if write_chart(results, path.parent / "docs" / "img" / "bench-stages.png"):
+        body += "\n![Time per stage at both sizes](docs/img/bench-stages.png)\n"
+    path.write_text(head.rstrip() + "\n\n" + body, encoding="utf-8")

@@ -5,8 +5,8 @@ Two workspaces under .bench/:
   plain Splink on the same records, marts; then pairwise scores against ground truth;
 - public: FEBRL 3, FEBRL 4 and the pseudopeople census (bench/public.py), each through
   `cdp init` + source YAML + `cdp run` on default settings, beside plain Splink;
-- scale (BENCH_SCALE_CUSTOMERS, default 1,000,000; 0 skips it): generate, ingest,
-  harmonise and identity, for throughput and peak memory.
+- scale (BENCH_SCALE_CUSTOMERS, default 1,000,000; 0 skips it): `cdp run` end to end,
+  a rerun with nothing new, 1% new files, profile and API lookups (bench/scale.py).
 Results go to BENCHMARKS.md (the measured section) and bench/results.json, stage by
 stage; BENCH_RESUME=1 continues an interrupted run from the stages already measured.
 """
@@ -53,6 +53,8 @@ def main() -> None:
     scale = int(os.environ.get("BENCH_SCALE_CUSTOMERS", "1000000"))
     # BENCH_RESUME=1 keeps the stages already measured in bench/results.json (same sizes).
     resume = os.environ.get("BENCH_RESUME") == "1"
+    # BENCH_PARTS=scale (comma-separated: accuracy, public, scale) measures only those parts.
+    parts = set(os.environ.get("BENCH_PARTS", "accuracy,public,scale").split(","))
     from bench.compare import score_workspace
 
     results_file = ROOT / "bench" / "results.json"
@@ -76,18 +78,26 @@ def main() -> None:
             done[stage] = run_stage(stage, ws, *([str(n)] if stage == "generate" else []))
             save()
 
-    run_all(
-        "accuracy", customers, ("generate", "ingest", "harmonise", "identity", "baseline", "marts")
-    )
-    results["accuracy"]["scores"] = score_workspace(BENCH_DIR / f"accuracy_{customers}")
-    save()
+    if "accuracy" in parts:
+        run_all(
+            "accuracy",
+            customers,
+            ("generate", "ingest", "harmonise", "identity", "baseline", "marts"),
+        )
+        results["accuracy"]["scores"] = score_workspace(BENCH_DIR / f"accuracy_{customers}")
+        save()
     from bench.public import run_all as run_public
 
-    if not (resume and results.get("public")):
+    if "public" in parts and not (resume and results.get("public")):
         results["public"] = run_public(BENCH_DIR)
         save()
-    if scale:
-        run_all("scale", scale, ("generate", "ingest", "harmonise", "identity"))
+    if scale and "scale" in parts:
+        from bench.scale import run_scale
+
+        run_scale(BENCH_DIR, scale, results, save)
+    if "scores" not in results.get("accuracy", {}):
+        print(f"[bench] partial results in {results_file}; BENCHMARKS.md is written by a full run")
+        return
     from bench.report import write_report
 
     write_report(results, ROOT / "BENCHMARKS.md")

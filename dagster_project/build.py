@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from cdp.activate.specs import load_activations, load_segments
 from cdp.config.sources import load_sources
-from cdp.harmonise.dbt_env import dbt_env, prepare
+from cdp.errors import CdpError
 from cdp.workspace import Workspace
 from dagster_project.assets.activation import build_activation_asset, build_catalog_asset
 from dagster_project.assets.dbt import build_dbt_assets, dbt_resource
@@ -27,16 +25,19 @@ def build_definitions(
     full_refresh: bool = False,
     loggers: dict[str, dg.LoggerDefinition] | None = None,
 ) -> dg.Definitions:
-    ws.ensure_dirs()
+    """Only reads: loading the definitions writes no file, sets no variable and runs no
+    dbt. The workspace's dbt models and manifest are prepared beforehand by `cdp run`,
+    `make ui` (`cdp prepare`) or a test fixture (cdp.harmonise.dbt_env.prepare)."""
     specs = load_sources(ws.sources_dir)
     segments = load_segments(ws.segments_dir) if ws.segments_dir.exists() else []
     activations = (
         load_activations(ws.activations_dir, segments) if ws.activations_dir.exists() else []
     )
-    # dbt (a subprocess) reads the workspace paths from the environment.
-    os.environ.update(dbt_env(ws))
-    # Generated per-source models and the manifest are made before the definitions load.
-    prepare(ws)
+    if not (ws.dbt_target_dir / "manifest.json").exists():
+        raise CdpError(
+            f"the dbt project of {ws.root} is not prepared: run `cdp prepare` "
+            "(`cdp run` and `make ui` do it)"
+        )
 
     assets: list[dg.AssetsDefinition] = [build_ingestion_asset(s) for s in specs]
     assets += build_dbt_assets(ws)

@@ -6,6 +6,8 @@ show in `make ui` beside runs started from the UI, the sensor or the schedule.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 from collections.abc import Callable
@@ -14,10 +16,12 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from cdp.errors import CdpError
+from cdp.harmonise.dbt_env import prepare
 from cdp.workspace import Workspace
 from dagster_project.build import JOB_NAME, build_definitions
 
 StepCallback = Callable[[str, str], None]  # (step key, "start" | "success" | "failure")
+EventCallback = Callable[[object], None]  # a DagsterEvent, as it happens
 
 
 @dataclass
@@ -30,53 +34,110 @@ class RunOutcome:
     failed_checks: list[str] = field(default_factory=list)
     # The failing step's full error with its causes, for CDP_DEBUG=1.
     traceback: str | None = None
+    # Warnings the steps logged, as (step, message), for a summary by kind.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 _STEP_EVENTS = {"STEP_START": "start", "STEP_SUCCESS": "success", "STEP_FAILURE": "failure"}
 
 
-class _StepHandler(logging.Handler):
-    """Forwards Dagster's step start/success/failure events to a callback."""
+class _EventHandler(logging.Handler):
+    """Forwards Dagster's events to callbacks, and keeps the warnings steps log."""
 
-    def __init__(self, callback: StepCallback):
+    def __init__(self, on_step: StepCallback | None, on_event: EventCallback | None):
         super().__init__()
-        self.callback = callback
+        self.on_step, self.on_event = on_step, on_event
+        self.warnings: list[tuple[str, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
         event = meta.get("dagster_event")
-        if event is None or event.event_type_value not in _STEP_EVENTS:
+        if event is None:
+            if record.levelno >= logging.WARNING:
+                self.warnings.append((meta.get("step_key") or "", meta.get("orig_message") or ""))
             return
-        self.callback(event.step_key or "", _STEP_EVENTS[event.event_type_value])
+        if self.on_event is not None:
+            self.on_event(event)
+        if self.on_step is not None and event.event_type_value in _STEP_EVENTS:
+            self.on_step(event.step_key or "", _STEP_EVENTS[event.event_type_value])
 
 
 def dagster_home(ws: Workspace) -> str:
+    """The workspace's Dagster instance, with telemetry off (no banner, no calls out)."""
     home = ws.state_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     return str(home)
 
 
+def step_sizes(defs: dg.Definitions) -> dict[str, int]:
+    """How many assets each step materialises (a dbt step: one per model)."""
+    sizes: dict[str, int] = {}
+    for assets in defs.assets or []:
+        if isinstance(assets, dg.AssetsDefinition):
+            sizes[assets.node_def.name] = len(assets.keys)
+    return sizes
+
+
 def run_pipeline(
-    ws: Workspace, *, full_refresh: bool = False, on_step: StepCallback | None = None
+    ws: Workspace,
+    *,
+    full_refresh: bool = False,
+    on_step: StepCallback | None = None,
+    on_event: EventCallback | None = None,
+    on_plan: Callable[[dict[str, int]], None] | None = None,
+    sources: list[str] | None = None,
+    verbose: bool = False,
 ) -> RunOutcome:
+    """Run the pipeline in-process. `sources`: only these sources' ingestion and what
+    depends on it (None: every asset); `verbose`: the run's log lines on the console."""
     os.environ["DAGSTER_HOME"] = dagster_home(ws)
+    handler = _EventHandler(on_step, on_event)
 
     @dg.logger
-    def step_logger(_init_context) -> logging.Logger:
+    def cdp_logger(_init_context) -> logging.Logger:
         logger = logging.Logger("cdp.run", level=logging.DEBUG)
-        if on_step is not None:
-            logger.addHandler(_StepHandler(on_step))
+        logger.addHandler(handler)
+        if verbose:
+            stream = logging.StreamHandler()
+            stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logger.addHandler(stream)
         return logger
 
-    defs = build_definitions(ws, full_refresh=full_refresh, loggers={"cdp": step_logger})
+    ws.ensure_dirs()
+    prepare(ws)  # the generated models and the manifest the definitions read
+    defs = build_definitions(ws, full_refresh=full_refresh, loggers={"cdp": cdp_logger})
     job = defs.resolve_job_def(JOB_NAME)
-
-    with dg.DagsterInstance.get() as instance:
+    selection = None
+    if sources is not None:
+        raw = [dg.AssetKey(["raw", s]) for s in sources]
+        graph = defs.resolve_asset_graph()
+        selection = sorted(dg.AssetSelection.assets(*raw).downstream().resolve(graph))
+    if on_plan is not None:
+        sizes = step_sizes(defs)
+        if selection is not None:
+            wanted = set(selection)
+            sizes = {
+                a.node_def.name: len(set(a.keys) & wanted)
+                for a in defs.assets or []
+                if isinstance(a, dg.AssetsDefinition) and set(a.keys) & wanted
+            }
+        on_plan(sizes)
+    # dagster-dbt writes every dbt log line to stdout: kept off the console unless verbose.
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with dg.DagsterInstance.get() as instance, sink:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
+            # Only this logger: Dagster's console logger would print every event.
+            run_config={"loggers": {"cdp": {}}},
+            asset_selection=selection,
         )
-    return summarise(result)
+    outcome = summarise(result)
+    outcome.warnings = handler.warnings
+    return outcome
 
 
 def summarise(result) -> RunOutcome:

@@ -28,3 +28,99 @@ def demo_workspace(tmp_path_factory):
     )
     assert result.exit_code == 0, result.output
     return root
+
+
+@pytest.fixture(scope="session")
+def ran(demo_workspace):
+    """One pipeline run over the demo workspace, shared by every test that reads its
+    results (pipeline, console, notebooks, SQL docs): (workspace, outcome, steps)."""
+    from cdp.workspace import resolve_workspace
+    from dagster_project.run import run_pipeline
+
+    ws = resolve_workspace(demo_workspace)
+    steps: list[tuple[str, str]] = []
+    outcome = run_pipeline(ws, on_step=lambda step, state: steps.append((step, state)))
+    assert outcome.success, (outcome.failed_steps, outcome.error)
+    return ws, outcome, steps
+
+
+def make_profile_lake(root: Path):
+    """A hand-made lake of three people (two Mary Joneses, one Ann Lee) and its profile
+    store: cdp profile and cdp serve without running the pipeline."""
+    import pyarrow as pa
+
+    from cdp.io.atomic import write_parquet
+    from cdp.serving.profile_store import build_profile_store
+    from cdp.workspace import Workspace
+
+    ws = Workspace(root)
+    ws.ensure_dirs()
+    ws.settings_file.write_text("default_region: US\n")
+    write_parquet(
+        ws.marts_dir / "customer_360.parquet",
+        pa.table(
+            {
+                "unified_individual_id": ["U1", "U2", "U3"],
+                "first_name": ["Mary", "Mary", "Ann"],
+                "last_name": ["Jones", "Jones", "Lee"],
+                "postal_code": ["48267", "10001", "94110"],
+                "email_address": ["mary@x.com", None, "ann@x.com"],
+                "phone_e164": ["+13133185461", None, "+442079460018"],
+                "record_count": [2, 1, 1],
+                "lifetime_value": [pa.scalar(701.08).as_py(), 0.0, 12.5],
+            }
+        ),
+    )
+    write_parquet(
+        ws.marts_dir / "unified_contact_point.parquet",
+        pa.table(
+            {
+                "unified_individual_id": ["U1", "U1", "U3", "U3"],
+                "channel": ["email", "phone", "email", "phone"],
+                "match_key": ["mary@x.com", "+13133185461", "ann@x.com", "+442079460018"],
+                "contact_value": ["Mary@X.com", "+13133185461", "ann@x.com", "+442079460018"],
+                "sources": [["crm", "shop"], ["crm"], ["crm"], ["crm"]],
+                "contact_rank": [1, 1, 1, 1],
+            }
+        ),
+    )
+    write_parquet(
+        ws.identity_dir / "unified_link_individual.parquet",
+        pa.table(
+            {
+                "unified_individual_id": ["U1", "U1", "U2", "U3"],
+                "source_name": ["crm", "shop", "crm", "crm"],
+                "source_record_id": ["c1", "s1", "c2", "c3"],
+                "record_kind": ["person"] * 4,
+                "linked_by": ["rule:same_email", "rule:same_email", "singleton", "singleton"],
+                "match_probability": [1.0, 1.0, None, None],
+            }
+        ),
+    )
+    write_parquet(
+        ws.marts_dir / "individual_consent.parquet",
+        pa.table(
+            {
+                "unified_individual_id": ["U1"],
+                "purpose": ["marketing"],
+                "channel": ["email"],
+                "status": ["withdrawn"],
+                "is_granted": [False],
+            }
+        ),
+    )
+    write_parquet(
+        ws.marts_dir / "segment_membership.parquet",
+        pa.table({"segment_name": ["high_value"], "unified_individual_id": ["U1"]}),
+    )
+    build_profile_store(ws)
+    return ws
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs on every core (pytest-xdist, --dist loadgroup). Each test that
+    reads the shared demo run goes to one worker, so the run happens once; every other
+    test goes with its module, so module fixtures are built once too."""
+    for item in items:
+        group = "demo_run" if "ran" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cdp.harmonise.dbt_env import prepare
 from cdp.workspace import resolve_workspace
 from dagster_project.build import build_definitions
 
@@ -127,7 +128,8 @@ def _wait_until_up(server: Server) -> None:
 @pytest.fixture(scope="module")
 def server(demo_workspace, tmp_path_factory):
     ws = resolve_workspace(demo_workspace)
-    build_definitions(ws)  # the generated dbt models and the manifest the server will load
+    prepare(ws)  # the generated dbt models and the manifest the server will load
+    build_definitions(ws)
     home = ws.state_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()

@@ -81,3 +81,42 @@ def test_serve_gives_dagster_a_sigint_handler_even_when_started_in_the_backgroun
 
     assert run(sys.executable, "-c", probe) == "False"
     assert run(sys.executable, "-m", "dagster_project.serve", "python", "-c", probe) == "True"
+
+
+def test_loading_the_definitions_writes_nothing_and_sets_no_variable(demo_workspace):
+    import hashlib
+    import os
+
+    from cdp.harmonise.dbt_env import prepare
+    from cdp.workspace import resolve_workspace
+    from dagster_project.build import build_definitions
+
+    ws = resolve_workspace(demo_workspace)
+    prepare(ws)
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        for p in sorted(ws.root.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+
+    before, env = digest(), dict(os.environ)
+    defs = build_definitions(ws)
+    assert defs.resolve_job_def("cdp_pipeline") is not None
+    assert digest() == before
+    assert dict(os.environ) == env
+
+
+def test_definitions_of_an_unprepared_workspace_say_what_to_do(tmp_path):
+    import pytest
+
+    from cdp.errors import CdpError
+    from cdp.workspace import Workspace
+    from dagster_project.build import build_definitions
+
+    ws = Workspace(tmp_path)
+    ws.sources_dir.mkdir()
+    with pytest.raises(CdpError, match="run `cdp prepare`"):
+        build_definitions(ws)

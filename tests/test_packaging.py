@@ -116,7 +116,8 @@ def test_installed_wheel_runs_the_pipeline(tmp_path):
     (part,) = (ws / "lake" / "raw" / "people").glob("*/*.parquet")
     pq.write_table(pq.read_table(part).drop_columns(["name"]), part)  # behind ingestion's back
     failed = subprocess.run(
-        [str(cdp), "run", "-w", str(ws)],
+        # --force: the lake was changed behind the run plan's back, so it sees nothing new
+        [str(cdp), "run", "--force", "-w", str(ws)],
         env={**env, "CDP_DEBUG": "1"},
         cwd=tmp_path,
         capture_output=True,

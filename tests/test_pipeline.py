@@ -1,4 +1,5 @@
-"""The whole pipeline through Dagster on a small generated workspace."""
+"""The whole pipeline through Dagster on a small generated workspace (fixture `ran`, in
+conftest.py: one run shared with the console, notebook and SQL tests)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,6 @@ from dagster_project.build import build_definitions
 from dagster_project.run import run_pipeline
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ran(demo_workspace):
-    ws = resolve_workspace(demo_workspace)
-    steps: list[tuple[str, str]] = []
-    outcome = run_pipeline(ws, on_step=lambda step, state: steps.append((step, state)))
-    assert outcome.success, (outcome.failed_steps, outcome.error)
-    return ws, outcome, steps
 
 
 def _count(path_glob) -> int:
@@ -219,6 +211,9 @@ def test_catalog_is_readable_read_only(ran):
 
 def test_lineage_is_one_connected_graph(demo_workspace):
     ws = resolve_workspace(demo_workspace)
+    from cdp.harmonise.dbt_env import prepare
+
+    prepare(ws)
     graph = build_definitions(ws).resolve_asset_graph()
 
     def parents(key: str) -> set[str]:
@@ -299,24 +294,6 @@ def test_profile_and_sql_on_the_result(ran):
         app, ["profile", row["unified_individual_id"], "--workspace", str(ws.root)]
     )
     assert by_id.exit_code == 0 and "source records" in by_id.output
-
-
-def test_analyst_notebook_runs_on_the_result(ran):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    ws, _, _ = ran
-    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "explore_lake.py"
-    out = subprocess.run(
-        [sys.executable, str(notebook)],
-        env={**os.environ, "CDP_WORKSPACE": str(ws.root)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "record_count" in out.stdout and "segment_name" in out.stdout
 
 
 def test_a_workspace_with_one_person_source_runs_end_to_end(tmp_path):
@@ -400,6 +377,7 @@ def test_no_demo_email_outside_the_lake_landing_and_exports(ran):
 def test_forget_reaches_every_copy_and_an_old_extract_does_not_bring_them_back(ran, tmp_path):
     import shutil
 
+    from cdp import run_plan
     from cdp.privacy.forget import forget, resolve
 
     ws = resolve_workspace(shutil.copytree(ran[0].root, tmp_path / "ws", symlinks=True))
@@ -413,9 +391,14 @@ def test_forget_reaches_every_copy_and_an_old_extract_does_not_bring_them_back(r
     values |= {p.lstrip("+")[-10:] for p in person.phones}
     assert person.unified_ids and len(person.records) >= 2
     assert _holders(ws.root, values)  # the person is there before
+    run_plan.run_finished(ws, "before-erasure", True)
+    assert not run_plan.plan_run(ws).full
     erasure = forget(ws, email)
     assert erasure.rows_removed > 0
     assert _holders(ws.root, values) == []
+    # dbt's database is gone and landing files changed: the next `cdp run` does everything
+    plan = run_plan.plan_run(ws)
+    assert plan.full and f"erasure {erasure.erasure_id}" in plan.reason, plan
     # The old extracts land again, under new names, and the pipeline runs.
     for path in old_landing.rglob("*"):
         if path.is_file():

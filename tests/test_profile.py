@@ -17,72 +17,12 @@ from cdp.io.atomic import write_parquet
 from cdp.profile import find, load, lookup_profiles, open_store
 from cdp.serving.profile_store import build_profile_store, store_path
 from cdp.workspace import Workspace
+from tests.conftest import make_profile_lake
 
 
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
-    ws = Workspace(tmp_path / "ws")
-    ws.ensure_dirs()
-    ws.settings_file.write_text("default_region: US\n")
-    write_parquet(
-        ws.marts_dir / "customer_360.parquet",
-        pa.table(
-            {
-                "unified_individual_id": ["U1", "U2", "U3"],
-                "first_name": ["Mary", "Mary", "Ann"],
-                "last_name": ["Jones", "Jones", "Lee"],
-                "postal_code": ["48267", "10001", "94110"],
-                "email_address": ["mary@x.com", None, "ann@x.com"],
-                "phone_e164": ["+13133185461", None, "+442079460018"],
-                "record_count": [2, 1, 1],
-                "lifetime_value": [pa.scalar(701.08).as_py(), 0.0, 12.5],
-            }
-        ),
-    )
-    write_parquet(
-        ws.marts_dir / "unified_contact_point.parquet",
-        pa.table(
-            {
-                "unified_individual_id": ["U1", "U1", "U3", "U3"],
-                "channel": ["email", "phone", "email", "phone"],
-                "match_key": ["mary@x.com", "+13133185461", "ann@x.com", "+442079460018"],
-                "contact_value": ["Mary@X.com", "+13133185461", "ann@x.com", "+442079460018"],
-                "sources": [["crm", "shop"], ["crm"], ["crm"], ["crm"]],
-                "contact_rank": [1, 1, 1, 1],
-            }
-        ),
-    )
-    write_parquet(
-        ws.identity_dir / "unified_link_individual.parquet",
-        pa.table(
-            {
-                "unified_individual_id": ["U1", "U1", "U2", "U3"],
-                "source_name": ["crm", "shop", "crm", "crm"],
-                "source_record_id": ["c1", "s1", "c2", "c3"],
-                "record_kind": ["person"] * 4,
-                "linked_by": ["rule:same_email", "rule:same_email", "singleton", "singleton"],
-                "match_probability": [1.0, 1.0, None, None],
-            }
-        ),
-    )
-    write_parquet(
-        ws.marts_dir / "individual_consent.parquet",
-        pa.table(
-            {
-                "unified_individual_id": ["U1"],
-                "purpose": ["marketing"],
-                "channel": ["email"],
-                "status": ["withdrawn"],
-                "is_granted": [False],
-            }
-        ),
-    )
-    write_parquet(
-        ws.marts_dir / "segment_membership.parquet",
-        pa.table({"segment_name": ["high_value"], "unified_individual_id": ["U1"]}),
-    )
-    build_profile_store(ws)
-    return ws
+    return make_profile_lake(tmp_path / "ws")
 
 
 @pytest.mark.parametrize(

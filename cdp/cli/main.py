@@ -1,9 +1,10 @@
-"""The `cdp` command line: init, generate, validate, run, sql, profile, explain, identity."""
+"""The `cdp` command line: init, generate, validate, run, sql, profile, serve, explain, identity."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -93,6 +94,13 @@ def generate(
     workspace: WorkspaceOpt = None,
     customers: Annotated[int, typer.Option(min=1, help="How many true people.")] = 5000,
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 42,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help="Add new people as new landing files, keeping the files already there.",
+        ),
+    ] = False,
 ) -> None:
     """Generate a realistic multi-source demo (with ground truth) into the workspace."""
     from cdp.generate import generate as run_generate
@@ -106,20 +114,26 @@ def generate(
         def on_progress(done: int, total: int, label: str) -> None:
             progress.update(task, completed=done, total=total, description=label or "generating")
 
-        summary = run_generate(ws, customers=customers, seed=seed, progress=on_progress)
+        try:
+            summary = run_generate(
+                ws, customers=customers, seed=seed, progress=on_progress, append=append
+            )
+        except ValueError as e:
+            raise CdpError(str(e)) from None
     console.print(
-        f"generated {summary.customers:,} customers (seed {summary.seed}) in "
-        f"{summary.seconds:.1f}s: {sum(summary.rows.values()):,} source rows"
+        f"{'added' if append else 'generated'} {summary.customers:,} customers (seed {summary.seed}) in "
+        f"{summary.seconds:.1f}s: {sum(summary.rows.values()):,} rows in "
+        f"{len(summary.rows)} sources under {ws.landing_dir}",
+        soft_wrap=True,
     )
-    for name, rows in sorted(summary.rows.items()):
-        console.print(f"  {name:<24} {rows:>12,}")
 
 
 @app.command()
 @friendly_errors
 def validate(workspace: WorkspaceOpt = None) -> None:
-    """Check the workspace in seconds, without running anything: the YAML, and every
-    landed file against its declaration. One line per problem; exit 1 on any."""
+    """Check the workspace in seconds, running nothing: the YAML, and each landed file.
+
+    One line per problem naming the file, key and column; exit 1 on any."""
     from cdp.validate import validate_workspace
 
     ws = resolve_workspace(workspace)
@@ -148,8 +162,17 @@ def run(
         bool,
         typer.Option("--no-wait", help="Fail at once if another run holds the workspace."),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run every asset even if nothing changed.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Dagster's, dbt's and Splink's logs.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
 ) -> None:
-    """Materialise every asset in order, in-process, through Dagster."""
+    """Run what changed: new files and what depends on them; nothing if nothing did.
+
+    Everything runs again when the configuration or the code changed."""
     from cdp.run_lock import Holder, run_lock
 
     ws = resolve_workspace(workspace)
@@ -160,37 +183,77 @@ def run(
         )
 
     with run_lock(ws, wait=not no_wait, on_wait=waiting):
-        _run_locked(ws, full_refresh)
+        _run_locked(ws, full_refresh, force=force, verbose=verbose, quiet=quiet)
 
 
-def _run_locked(ws: Workspace, full_refresh: bool) -> None:
+def _quiet_libraries() -> None:
+    """Third-party chatter stays off the console unless --verbose: Python warnings
+    (deprecations), Splink's and dbt's loggers."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("splink", "dbt", "dagster", "dagster_dbt", "py4j"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+def _run_locked(
+    ws: Workspace,
+    full_refresh: bool,
+    *,
+    force: bool = False,
+    verbose: bool = False,
+    quiet: bool = False,
+) -> None:
+    from cdp import run_plan
     from cdp.validate import validate_workspace
-    from dagster_project.run import require_success, run_pipeline
 
+    plan = run_plan.plan_run(ws, full_refresh=full_refresh)
+    if force and not plan.full:
+        plan = run_plan.RunPlan(True, "--force")
+    if plan.nothing:
+        console.print(f"nothing to do: {plan.reason}", soft_wrap=True)
+        return
     # The same checks as `cdp validate`, before Dagster starts: a mistake in the YAML or a
     # landed file stops here, with one line per problem, not inside dbt a minute later.
     report = validate_workspace(ws)
-    _print_report(report)
+    if verbose or not report.ok:
+        _print_report(report)
+    elif report.warnings and not quiet:
+        console.print(
+            f"validate: {len(report.warnings)} warning(s) about the landed data "
+            "(`cdp validate` lists them)",
+            highlight=False,
+        )
     if not report.ok:
         raise CdpError(
             f"{len(report.problems)} problem(s) found by `cdp validate`: nothing was run"
         )
+    if verbose:
+        os.environ["CDP_VERBOSE"] = "1"
+    else:
+        _quiet_libraries()
+    from dagster_project.run import require_success, run_pipeline
+
+    if not quiet:
+        console.print(f"running: {plan.reason}", soft_wrap=True)
     started = time.monotonic()
-    with _progress() as progress:
-        task = progress.add_task("running", total=None)
-        done: set[str] = set()
+    run_plan.run_started(ws)
+    from cdp.cli.run_view import RunView, summarise_warnings
 
-        def on_step(step: str, state: str) -> None:
-            if state == "start":
-                progress.update(task, description=f"running {step}")
-            else:
-                done.add(step)
-                progress.update(task, completed=len(done))
-                if state == "failure":
-                    progress.console.print(f"[red]failed:[/] {step}")
-
-        outcome = run_pipeline(ws, full_refresh=full_refresh, on_step=on_step)
-        progress.update(task, description="done", total=len(done))
+    # Bound to stdout as it is now: the run sends stray output (dbt's log) elsewhere.
+    view = RunView(Console(file=sys.stdout))
+    with view if not quiet else _Nothing():
+        outcome = run_pipeline(
+            ws,
+            full_refresh=full_refresh,
+            on_event=None if quiet else view.event,
+            on_plan=None if quiet else view.plan,
+            sources=None if plan.full else sorted(plan.sources),
+            verbose=verbose,
+        )
+    run_plan.run_finished(ws, outcome.run_id, outcome.success)
     if not outcome.success and os.environ.get("CDP_DEBUG") and outcome.traceback:
         err_console.print(
             f"Traceback of the failing step (CDP_DEBUG=1):\n{outcome.traceback}",
@@ -198,9 +261,34 @@ def _run_locked(ws: Workspace, full_refresh: bool) -> None:
             markup=False,
         )
     require_success(outcome)
-    from cdp.cli.render import print_run_summary
+    if not quiet:
+        for line in summarise_warnings(outcome.warnings):
+            console.print(f"[yellow]warning:[/] {line}", soft_wrap=True, highlight=False)
+        from cdp.cli.render import print_run_summary
 
-    print_run_summary(console, ws, outcome, time.monotonic() - started)
+        print_run_summary(console, ws, outcome, time.monotonic() - started)
+    else:
+        console.print(f"run {outcome.run_id} finished in {time.monotonic() - started:.1f}s")
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+@app.command()
+@friendly_errors
+def prepare(workspace: WorkspaceOpt = None) -> None:
+    """Generate the workspace's dbt models and parse the project (before `dagster dev`)."""
+    from cdp.harmonise.dbt_env import prepare as run_prepare
+
+    ws = resolve_workspace(workspace)
+    ws.ensure_dirs()
+    manifest = run_prepare(ws)
+    console.print(f"prepared {ws.root}: {manifest}")
 
 
 @app.command()
@@ -208,17 +296,25 @@ def _run_locked(ws: Workspace, full_refresh: bool) -> None:
 def sql(
     query: Annotated[str, typer.Argument(help="A SQL query over the catalog's views.")],
     workspace: WorkspaceOpt = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
-    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (vertical when wider than the terminal) | vertical | csv | json",
+        ),
+    ] = "table",
+    limit: Annotated[int, typer.Option(help="Rows shown in table and vertical format.")] = 50,
 ) -> None:
     """Run one SELECT over the read-only catalog, sandboxed to the lake."""
     import duckdb
 
     from cdp.catalog import connect_catalog
+    from cdp.cli.render import QUERY_FORMATS
     from cdp.sandbox import check_select
 
-    if format not in ("table", "csv", "json"):
-        raise CdpError(f"--format must be table, csv or json, not {format!r}")
+    if format not in QUERY_FORMATS:
+        raise CdpError(f"--format must be {', '.join(QUERY_FORMATS)}, not {format!r}")
     ws = resolve_workspace(workspace)
     con = connect_catalog(ws)
     try:
@@ -268,6 +364,33 @@ def profile(
     for p in profiles:
         print_profile(console, p)
     console.print(f"[dim]{len(profiles)} profile(s) in {time.perf_counter() - started:.3f}s[/]")
+
+
+@app.command()
+@friendly_errors
+def serve(
+    workspace: WorkspaceOpt = None,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to bind; anything but loopback requires $CDP_SERVE_TOKEN."),
+    ] = "127.0.0.1",
+) -> None:
+    """The agent console at / and the read-only profile API at /api/profiles?q=…"""
+    from cdp.serve.server import required_token
+    from cdp.serve.server import serve as run_server
+
+    ws = resolve_workspace(workspace)
+    required_token(host)  # refuse before printing anything
+    from cdp.profile import store_exists
+
+    if not store_exists(ws):
+        err_console.print(
+            "[yellow]warning:[/] no profile store yet: lookups answer 503 until `cdp run` finishes",
+            highlight=False,
+        )
+    console.print(f"agent console on http://{host}:{port}/ (workspace {ws.root})", soft_wrap=True)
+    run_server(ws, host=host, port=port)
 
 
 @app.command()

@@ -60,24 +60,31 @@ def generate(
     progress: Progress | None = None,
     noise: NoiseRates = DEFAULT_NOISE,
     chunk_people: int = CHUNK_PEOPLE,
+    append: bool = False,
 ) -> GenerateSummary:
+    """Generate `customers` people into the workspace's landing folders. With `append`,
+    they are new people after the ones already generated, as new files beside the old
+    ones (which stay as they are): what a day's new landing files look like."""
     if customers < 1:
         raise ValueError("customers must be at least 1")
     started = time.perf_counter()
     ws = workspace
+    first_chunk = _next_chunk(ws) if append else 0
+    suffix = f"_{first_chunk + 1:05d}" if append else ""
     ws.sources_dir.mkdir(parents=True, exist_ok=True)
     for name, text in SOURCES.items():
         write_text(ws.sources_dir / f"{name}.yml", text)
-        # A new generation replaces the previous one whole (fewer chunks leave no stale files).
-        shutil.rmtree(ws.landing_dir / name, ignore_errors=True)
-        (ws.landing_dir / name).mkdir(parents=True)
+        if not append:
+            # A new generation replaces the previous one whole (fewer chunks leave no stale files).
+            shutil.rmtree(ws.landing_dir / name, ignore_errors=True)
+        (ws.landing_dir / name).mkdir(parents=True, exist_ok=True)
     ws.ground_truth_dir.mkdir(parents=True, exist_ok=True)
     write_text(ws.ground_truth_dir / "README.md", TRUTH_README)
 
     summary = GenerateSummary(customers=customers, seed=seed)
     summary.rows = dict.fromkeys(SOURCES, 0)
     records = TruthWriter(
-        ws.ground_truth_dir / "records.parquet",
+        ws.ground_truth_dir / f"records{suffix}.parquet",
         pa.schema(
             [
                 ("source_name", pa.string()),
@@ -87,13 +94,13 @@ def generate(
         ),
     )
     cookies = TruthWriter(
-        ws.ground_truth_dir / "anonymous_ids.parquet",
+        ws.ground_truth_dir / f"anonymous_ids{suffix}.parquet",
         pa.schema(
             [("anonymous_id", pa.string()), ("person_id", pa.string()), ("logged_in", pa.bool_())]
         ),
     )
     persons = TruthWriter(
-        ws.ground_truth_dir / "persons.parquet",
+        ws.ground_truth_dir / f"persons{suffix}.parquet",
         pa.schema(
             [
                 ("person_id", pa.string()),
@@ -111,10 +118,12 @@ def generate(
         ),
     )
     chunks = (customers + chunk_people - 1) // chunk_people
-    for chunk_no in range(chunks):
+    for chunk_no in range(first_chunk, first_chunk + chunks):
         rng = np.random.default_rng([seed, chunk_no])
-        start = chunk_no * chunk_people
-        people = make_people(rng, start, min(chunk_people, customers - start), noise)
+        done = (chunk_no - first_chunk) * chunk_people
+        # person numbers continue after every chunk already generated, so ids never clash
+        start = chunk_no * CHUNK_PEOPLE if append else chunk_no * chunk_people
+        people = make_people(rng, start, min(chunk_people, customers - done), noise)
         chunk = build_chunk(rng, chunk_no + 1, people, noise)
         for name in SOURCES:
             if name == "products" or not chunk.rows.get(name):
@@ -127,15 +136,33 @@ def generate(
         cookies.write(chunk.truth_cookies)
         persons.write(_persons_columns(people))
         if progress:
-            progress(min(start + chunk_people, customers), customers, "generating customers")
+            progress(min(done + chunk_people, customers), customers, "generating customers")
     for w in (records, cookies, persons):
         w.close()
-    summary.rows["products"] = write_rows(
-        ws.landing_dir / "products" / "products_00001.parquet", "products", "parquet", _products()
-    )
-    summary.files_written += 1
+    if not append:  # the catalogue is the same for every chunk
+        summary.rows["products"] = write_rows(
+            ws.landing_dir / "products" / "products_00001.parquet",
+            "products",
+            "parquet",
+            _products(),
+        )
+        summary.files_written += 1
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _next_chunk(ws: Workspace) -> int:
+    """The first chunk number no landing file uses yet."""
+    numbers = [
+        int(p.stem.rsplit("_", 1)[1])
+        for name in SOURCES
+        if name != "products"
+        for p in (ws.landing_dir / name).glob(f"{name}_*.*")
+        if p.stem.rsplit("_", 1)[1].isdigit()
+    ]
+    if not numbers:
+        raise ValueError("--append adds to a generated workspace; run cdp generate first")
+    return max(numbers)
 
 
 def _persons_columns(people) -> dict[str, list]:

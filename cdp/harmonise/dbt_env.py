@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -55,6 +54,7 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         # dbt's own log goes to the workspace, never into the (installed) project folder.
         "DBT_LOG_PATH": str(ws.state_dir / "dbt_logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "CDP_DBT_THREADS": str(dbt_threads()),
     }
 
 
@@ -138,33 +138,37 @@ def dbt_executable() -> str:
     return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 
 
-def run_dbt(
-    ws: Workspace, args: list[str], target: Path | None = None
-) -> subprocess.CompletedProcess:
-    """Run dbt in a subprocess (dbt keeps locks in-process), failing with dbt's own message."""
-    env = {**os.environ, **dbt_env(ws)}
-    cmd = [
-        dbt_executable(),
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(target or ws.dbt_target_dir),
-    ]
+def dbt_threads() -> int:
+    """dbt's threads: one per core (DuckDB itself uses them too, but dbt's models wait on
+    each other less with several)."""
+    return max(1, os.cpu_count() or 1)
+
+
+def dbt_resource(ws: Workspace):
+    """The one way dbt runs here: dagster-dbt's DbtCliResource (a subprocess, through
+    `cdp-dbt`, which dies with its parent), with the workspace's environment."""
+    from dagster_dbt import DbtCliResource
+
+    os.environ.update(dbt_env(ws))
+    return DbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),
+    )
+
+
+def run_dbt(ws: Workspace, args: list[str], target: Path | None = None):
+    """Run a dbt command to its end outside Dagster (parse, docs, the bench and the
+    tests), failing with dbt's failing node and message."""
     target = target or ws.dbt_target_dir
-    results = target / "run_results.json"
-    if results.exists():
-        results.unlink()  # a stale file would name an old failure
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
-    if proc.returncode != 0:
-        detail = dbt_failure(target)
-        if detail is None:
-            errors = [ln for ln in proc.stdout.splitlines() if "Error" in ln or "error" in ln]
-            detail = "; ".join(errors[-5:]) or proc.stdout[-2000:] or proc.stderr[-2000:]
+    (target / "run_results.json").unlink(missing_ok=True)  # a stale file names an old failure
+    invocation = dbt_resource(ws).cli(args, target_path=target, raise_on_error=False)
+    invocation.wait()
+    if not invocation.is_successful():
+        error = invocation.get_error()
+        detail = dbt_failure(target) or dbt_log_error(str(error or "")) or "see dbt's log"
         raise CdpError(f"dbt {args[0]} failed: {detail}")
-    return proc
+    return invocation
 
 
 def _newest_mtime(*roots: Path) -> float:

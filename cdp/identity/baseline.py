@@ -7,7 +7,6 @@ threshold. No deterministic stage, no guards, no nicknames.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ import pyarrow as pa
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+from cdp.identity.logs import splink_log_level
 from cdp.identity.model import estimate_m_by_em
 
 THRESHOLDS = (0.9, 0.99, 0.999)
@@ -82,7 +82,7 @@ def run_baseline(
             )
         ),
         baseline_settings(),
-        log_level=logging.WARNING,
+        log_level=splink_log_level(),
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=3e6, seed=seed)
     con = duckdb.connect()

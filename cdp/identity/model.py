@@ -9,7 +9,6 @@ one model file serves both engines.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,6 +20,7 @@ import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 
 from cdp.identity.blocking import pair_count
+from cdp.identity.logs import splink_log_level
 from cdp.identity.settings import ComparisonRule, IdentitySettings
 from cdp.io.atomic import atomic_path
 
@@ -189,7 +189,7 @@ def splink_settings(
 
 
 def new_linker(db, records: pa.Table, settings) -> Linker:
-    return Linker(db.register(records), settings, log_level=logging.WARNING)
+    return Linker(db.register(records), settings, log_level=splink_log_level())
 
 
 MIN_EM_PAIRS = 100

@@ -348,18 +348,23 @@ def write_outputs(
     ws: Workspace,
     run_id: str,
     links: pa.Table,
-    clusters: pa.Table,
-    edges: pa.Table,
-    near: pa.Table,
+    clusters: pa.Table | None,
+    edges: pa.Table | None,
+    near: pa.Table | None,
     events: list[HistoryEvent],
 ) -> list[str]:
+    """Write what changed (None: the table stands as it is)."""
     d = ws.identity_dir
     d.mkdir(parents=True, exist_ok=True)
     # Before dbt built unified_individual, this stage wrote it here: drop the stale copy.
     (d / "unified_individual.parquet").unlink(missing_ok=True)
-    write_parquet(d / "identity_edges.parquet", edges)
-    write_parquet(d / "identity_near_misses.parquet", near)
-    write_parquet(d / "identity_clusters.parquet", clusters)
+    for name, table in (
+        ("identity_edges.parquet", edges),
+        ("identity_near_misses.parquet", near),
+        ("identity_clusters.parquet", clusters),
+    ):
+        if table is not None:
+            write_parquet(d / name, table)
     # Events aside, links (the commit point), then the events into the history: a run
     # killed in between is settled by the next (settle_history).
     write_parquet(_pending_path(ws), _history_table(run_id, events))

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cdp.config.settings import load_settings
 from cdp.errors import CdpError
 from cdp.harmonise.normalise import name_variants
+from cdp.identity import incremental
 from cdp.identity.cluster import Edge, GuardedClusterer
 from cdp.identity.match_rules import RulePairs, all_rule_pairs
 from cdp.identity.model import train_model
@@ -70,6 +72,8 @@ class ResolveResult:
     blocking_left_out: list[dict] = field(default_factory=list)
     household_share: float | None = None  # learnt share of household pairs that are one person
     family_guards: bool = True
+    mode: str = "full"  # full | incremental | unchanged (cdp.identity.incremental)
+    mode_reason: str = ""
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
@@ -116,6 +120,19 @@ def resolve(
         shutil.rmtree(ws.tmp_dir / "splink", ignore_errors=True)
 
 
+@dataclass
+class _Core:
+    """One resolution of a set of records (all of them, or the part to redo)."""
+
+    records: pa.Table
+    uids: pa.Array
+    groups: list[list[str]]
+    cluster_no: np.ndarray
+    pairs: ScoredPairs
+    joined: EdgeSet
+    near: EdgeSet
+
+
 def _resolve(
     ws: Workspace,
     run_id: str,
@@ -129,10 +146,79 @@ def _resolve(
     step = _stepper(progress)
     con = connect_inputs(ws)
     records = build_records(con)
-    n = result.records = records.num_rows
+    result.records = records.num_rows
+    hashes = incremental.record_hashes(records)
+    plan = incremental.plan(
+        ws, records, hashes, incremental.settings_fingerprint(ws, settings), settings
+    )
+    result.mode, result.mode_reason = plan.mode, plan.reason
+    share = None
+    if plan.mode == "unchanged":
+        step("cookies")
+        links = _links_with_cookies(ws, con, run_id, _previous_people(ws))
+        write_outputs(ws, run_id, links, None, None, None, [])
+        share = plan.household_share
+    elif plan.mode == "incremental":
+        share = plan.household_share
+        if settings.household_prior == "auto" and share is not None:
+            settings = settings.model_copy(update={"household_prior": share})
+        tf = incremental.tf_tables(records, _tf_columns(settings))
+        part = _reindexed(records.take(pa.array(plan.subset)))
+        core = _core(
+            ws, part, settings, result, step, tf=tf, share=share, whole=(records, plan.subset)
+        )
+        links = _write_partial(ws, con, run_id, core, result)
+    else:
+        core = _core(ws, records, settings, result, step)
+        share = result.household_share
+        links = _write_full(ws, con, run_id, core, result)
+    incremental.save_state(ws, hashes, incremental.settings_fingerprint(ws, settings), share)
+    result.household_share = share if share is not None else result.household_share
+    _summarise(result, links)
+    result.seconds = time.perf_counter() - started
+    step("done")
+    return result
+
+
+def _part_of(found, subset: np.ndarray, total: int):
+    """Rule pairs and strong identifiers found over all `total` records, kept for the
+    part (`subset`: the part's records among all), renumbered as the part's."""
+    rule_pairs, strong_map, shared = found
+    position = {int(i): k for k, i in enumerate(subset.tolist())}
+    inside = np.zeros(total, dtype=bool)
+    inside[subset] = True
+    remap = np.full(total, -1, dtype=np.int64)
+    remap[subset] = np.arange(len(subset))
+    for rp in rule_pairs:
+        keep = inside[rp.lo] & inside[rp.hi]
+        rp.lo, rp.hi = remap[rp.lo[keep]], remap[rp.hi[keep]]
+    strong = {position[i]: v for i, v in strong_map.items() if i in position}
+    return rule_pairs, strong, shared
+
+
+def _tf_columns(settings: IdentitySettings) -> list[str]:
+    return [c.column for c in settings.comparisons if c.term_frequency]
+
+
+def _reindexed(records: pa.Table) -> pa.Table:
+    """A part of the records, with `_i` their position in it (the core indexes by it)."""
+    at = records.schema.get_field_index("_i")
+    return records.set_column(at, "_i", pa.array(np.arange(records.num_rows, dtype=np.int64)))
+
+
+def _core(ws, records, settings, result, step, tf=None, share=None, whole=None) -> _Core:
+    """Match rules, Splink and guarded clustering over `records`. `whole`: (all the
+    records, the indexes of `records` among them) when `records` is a part: how often a
+    value is held, and by whom, is then counted over all of them, as a full run would."""
+    n = records.num_rows
     uids = records.column("unique_id").combine_chunks()
     step("match rules")
-    rule_pairs, strong_map, shared = all_rule_pairs(records, settings)
+    if whole is None:
+        rule_pairs, strong_map, shared = all_rule_pairs(records, settings)
+    else:
+        rule_pairs, strong_map, shared = _part_of(
+            all_rule_pairs(whole[0], settings), whole[1], whole[0].num_rows
+        )
     records = _without_shared(records, shared)
     det_edges = [
         Edge(int(a), int(b), 1.0, f"rule:{rp.rule}")
@@ -150,16 +236,16 @@ def _resolve(
     result.ignored_identifiers = sorted(ignored.items())
 
     step("matching")
-    pairs = score_pairs(ws, records, settings)
+    pairs = score_pairs(ws, records, settings, tf=tf)
     result.blocking_comparisons = pairs.blocking.comparisons
     result.blocking_left_out = pairs.blocking.left_out
-    result.household_share = pairs.household_share
-    result.family_guards = _family_guards(settings, pairs.household_share)
+    result.household_share = share if share is not None else pairs.household_share
+    result.family_guards = _family_guards(settings, result.household_share)
     if not result.family_guards and settings.family_guards == "auto":
         result.warnings.append(
-            f"{pairs.household_share:.0%} of the pairs that share a surname and a home are one "
-            "person: the data shows no families, so unrelated first names and birth dates "
-            "are not kept apart (identity.family_guards)"
+            f"{result.household_share:.0%} of the pairs that share a surname and a home are "
+            "one person: the data shows no families, so unrelated first names and birth "
+            "dates are not kept apart (identity.family_guards)"
         )
     result.warnings += pairs.warnings
 
@@ -177,39 +263,125 @@ def _resolve(
     cluster_no = _cluster_numbers(clusterer, n)
     refused = clusterer.refused
     del clusterer  # its groups are the biggest Python structure of the run
-    groups = _groups(uids.to_pylist(), cluster_no)
+    return _Core(
+        records,
+        uids,
+        _groups(uids.to_pylist(), cluster_no),
+        cluster_no,
+        pairs,
+        EdgeSet.of(joined_det) + EdgeSet.scored(pairs, joined_rows, "probabilistic"),
+        _near_misses(pairs, strong, refused),
+    )
 
-    step("stable ids")
+
+def _write_full(ws, con, run_id, core: _Core, result) -> pa.Table:
     previous, prev_sizes, prev_order, prev_created = previous_state(ws)
-    ids, events = assign_ids(groups, previous, prev_sizes, prev_order)
-    record_ids = pa.array(ids, pa.string()).take(pa.array(cluster_no))
-
-    step("writing")
-    joined = EdgeSet.of(joined_det) + EdgeSet.scored(pairs, joined_rows, "probabilistic")
-    near = _near_misses(pairs, strong, refused)
-    links = link_table(records, record_ids, joined, run_id)
-    cookies = cookie_table(con, uids, record_ids, run_id)
+    ids, events = assign_ids(core.groups, previous, prev_sizes, prev_order)
+    record_ids = pa.array(ids, pa.string()).take(pa.array(core.cluster_no))
+    people = link_table(core.records, record_ids, core.joined, run_id)
+    links = _links_with_cookies(ws, con, run_id, people)
     result.paths = write_outputs(
         ws,
         run_id,
-        pa.concat_tables([links, cookies]),
-        clusters_table(ws, run_id, ids, groups, previous, prev_created),
-        edge_table(joined, pairs, uids, record_ids, joined=True),
-        edge_table(near, pairs, uids, record_ids, joined=False),
+        links,
+        clusters_table(ws, run_id, ids, core.groups, previous, prev_created),
+        edge_table(core.joined, core.pairs, core.uids, record_ids, joined=True),
+        edge_table(core.near, core.pairs, core.uids, record_ids, joined=False),
         events,
     )
-    result.anonymous_visitors = cookies.num_rows
-    sizes = Counter(len(g) for g in groups)
-    result.clusters = len(groups)
+    return links
+
+
+def _write_partial(ws, con, run_id, core: _Core, result) -> pa.Table:
+    """Resolve the part again; every other cluster keeps its rows as they were."""
+    previous, prev_sizes, prev_order, prev_created = previous_state(ws)
+    old = incremental.previous_tables(ws)
+    redone = set(core.uids.to_pylist())
+    gone = set(previous) - set(_current_uids(con))
+    touched_ids = {previous[u] for u in redone | gone if u in previous}
+    ids, events = assign_ids(
+        core.groups,
+        {u: previous[u] for u in redone | gone if u in previous},
+        {i: prev_sizes[i] for i in touched_ids if i in prev_sizes},
+        prev_order,
+        reserved=set(prev_sizes) - touched_ids,
+    )
+    record_ids = pa.array(ids, pa.string()).take(pa.array(core.cluster_no))
+    people = _keep_rows(_previous_people(ws), "unique", redone | gone)
+    people = pa.concat_tables([people, link_table(core.records, record_ids, core.joined, run_id)])
+    links = _links_with_cookies(ws, con, run_id, people)
+    clusters = old["clusters"]
+    clusters = clusters.filter(
+        pc.invert(
+            pc.is_in(clusters["unified_individual_id"], pa.array(sorted(touched_ids), pa.string()))
+        )
+    )
+    redone_clusters = clusters_table(ws, run_id, ids, core.groups, previous, prev_created)
+    edges = edge_table(core.joined, core.pairs, core.uids, record_ids, joined=True)
+    near = edge_table(core.near, core.pairs, core.uids, record_ids, joined=False)
+    result.paths = write_outputs(
+        ws,
+        run_id,
+        links,
+        pa.concat_tables([clusters, redone_clusters]).sort_by("unified_individual_id"),
+        pa.concat_tables(
+            [_keep_rows(old["edges"], "pair", redone | gone), edges], promote_options="permissive"
+        ),
+        pa.concat_tables(
+            [_keep_rows(old["near"], "pair", redone | gone), near], promote_options="permissive"
+        ),
+        events,
+    )
+    return links
+
+
+def _current_uids(con) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "select unique_id from int_person_records_prepared where unique_id is not null"
+        ).fetchall()
+    ]
+
+
+def _previous_people(ws: Workspace) -> pa.Table:
+    links = pq.read_table(ws.identity_dir / "unified_link_individual.parquet")
+    return links.filter(pc.equal(links["record_kind"], "person"))
+
+
+def _keep_rows(table: pa.Table, kind: str, uids: set[str]) -> pa.Table:
+    """The rows of a previous output that do not touch `uids`."""
+    wanted = pa.array(sorted(uids), pa.string())
+    if kind == "unique":
+        key = pc.binary_join_element_wise(table["source_name"], table["source_record_id"], ":")
+        return table.filter(pc.invert(pc.is_in(key, value_set=wanted)))
+    hit = pc.or_(
+        pc.is_in(table["unique_id_l"], value_set=wanted),
+        pc.is_in(table["unique_id_r"], value_set=wanted),
+    )
+    return table.filter(pc.invert(hit))
+
+
+def _links_with_cookies(ws, con, run_id: str, people: pa.Table) -> pa.Table:
+    """The person links and, for every logged-in cookie, the person it belongs to."""
+    uids = pc.binary_join_element_wise(people["source_name"], people["source_record_id"], ":")
+    cookies = cookie_table(con, uids, people["unified_individual_id"], run_id)
+    return pa.concat_tables([people.cast(cookies.schema), cookies])
+
+
+def _summarise(result: ResolveResult, links: pa.Table) -> None:
+    people = links.filter(pc.equal(links["record_kind"], "person"))
+    counts = pc.value_counts(people["unified_individual_id"]).field("counts").to_numpy()
+    sizes = Counter(counts.tolist())
+    result.anonymous_visitors = links.num_rows - people.num_rows
+    result.clusters = len(counts)
     result.cluster_size_distribution = dict(sorted(sizes.items()))
     result.largest_cluster = max(sizes, default=0)
     by_stage: Counter = Counter()
-    for v in pc.value_counts(links["linked_by"]).to_pylist():
+    for v in pc.value_counts(people["linked_by"]).to_pylist():
         by_stage[v["values"].split(":")[0]] += v["counts"]
-    result.share_by_stage = {k: v / max(n, 1) for k, v in sorted(by_stage.items())}
-    result.seconds = time.perf_counter() - started
-    step("done")
-    return result
+    n = max(people.num_rows, 1)
+    result.share_by_stage = {k: v / n for k, v in sorted(by_stage.items())}
 
 
 def _stepper(progress: Progress | None):

@@ -7,7 +7,6 @@ they run into the millions, and Python objects per pair would cost gigabytes.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import pyarrow.compute as pc
 from splink import DuckDBAPI, Linker
 
 from cdp.identity.blocking import BlockingPlan, plan_blocking
+from cdp.identity.logs import splink_log_level
 from cdp.identity.model import model_in_dialect, splink_settings, train_model
 from cdp.identity.settings import IdentitySettings
 from cdp.workspace import Workspace
@@ -128,9 +128,15 @@ def splink_input(records: pa.Table, settings: IdentitySettings) -> pa.Table:
     return records.select([c for c in records.column_names if c in wanted])
 
 
-def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) -> ScoredPairs:
+def score_pairs(
+    ws: Workspace,
+    records: pa.Table,
+    settings: IdentitySettings,
+    tf: dict[str, pa.Table] | None = None,
+) -> ScoredPairs:
     """Plan the blocking, train if needed, predict every pair at or above the near-miss
-    threshold."""
+    threshold. `tf`: term frequencies to use instead of these records' own (when they are
+    part of a larger set, cdp.identity.incremental)."""
     n = records.num_rows
     if n < 2:
         return ScoredPairs.empty(n)
@@ -161,7 +167,9 @@ def score_pairs(ws: Workspace, records: pa.Table, settings: IdentitySettings) ->
         model = splink_settings(settings, trained=False, blocking=plan.rules)
     for column, flags in plan.skip_columns.items():
         table = table.append_column(column, pa.array(flags, pa.bool_()))
-    linker = Linker(db.register(table), model, log_level=logging.WARNING)
+    linker = Linker(db.register(table), model, log_level=splink_log_level())
+    for column, frequencies in (tf or {}).items():
+        linker.table_management.register_term_frequency_lookup(db.register(frequencies), column)
     preds = linker.inference.predict(threshold_match_probability=settings.near_miss_threshold)
     scored = _prediction_table(preds, dialect)
     mw_cols = [c for c in scored.column_names if c.startswith("mw_")]

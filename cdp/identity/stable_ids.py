@@ -37,11 +37,13 @@ def assign_ids(
     previous: dict[str, str],
     previous_sizes: dict[str, int],
     previous_order: dict[str, int],
+    reserved: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[HistoryEvent]]:
     """`clusters`: member unique_ids per new cluster. `previous`: unique_id -> old id.
 
-    `previous_order` ranks old ids by age (smaller is older). Returns one id per cluster
-    and the history events of this run.
+    `previous_order` ranks old ids by age (smaller is older). `reserved`: ids held by
+    clusters outside this resolution (a new id must not take one). Returns one id per
+    cluster and the history events of this run.
     """
     # Candidate claims: (cluster index, old id, members of the old id that are here).
     claims = []
@@ -60,7 +62,7 @@ def assign_ids(
             continue
         assigned[ci] = old
         used.add(old)
-    taken = set(previous_sizes) | used
+    taken = set(previous_sizes) | used | set(reserved)
     ids = []
     events: list[HistoryEvent] = []
     for ci, members in enumerate(clusters):

@@ -265,6 +265,10 @@ def forget(ws: Workspace, subject: str, *, dry_run: bool = False) -> Erasure:
     _scrub_state(ws, person)
     suppression.add(ws, plan.keys, erasure.erasure_id)
     _audit(ws, erasure)
+    from cdp.run_plan import invalidate
+
+    # dbt's database file is gone and landing files were rewritten: the next run is full
+    invalidate(ws, f"erasure {erasure.erasure_id}")
     if ws.catalog_file.exists():
         rebuild_catalog(ws)
     from cdp.serving.profile_store import build_profile_store

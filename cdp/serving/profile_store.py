@@ -4,7 +4,8 @@ phone, unified id or name that answer in milliseconds at a million customers.
 It is a serving copy of the marts (the lake stays the store of record): per person the
 customer_360 row, contact points with their sources, consents as exports apply them,
 recent orders, service cases and engagement, segments and source records, each table
-indexed on the unified id, plus one lookup table indexed on its key. It is written
+indexed on the unified id, plus one lookup table indexed on its key (and segment
+members sorted and indexed by segment, for `cdp serve`'s paginated member lists). It is written
 beside the old one and renamed over it, so a reader (the CLI, the agent console) always
 sees one complete run, never half a person, and a run in progress never blocks it.
 """
@@ -72,7 +73,15 @@ def build_profile_store(ws: Workspace) -> dict[str, int]:
     consent = _parquet(marts / "individual_consent.parquet")
     table("consent", consent and f"select * from {consent} {not_empty}")
     segments = _parquet(marts / "segment_membership.parquet")
-    table("segment", segments and f"select * from {segments} {not_empty}")
+    # Sorted by segment, so a page of one segment's members (the API's
+    # /api/segments/{name}/members) reads the row groups of that segment only.
+    table(
+        "segment",
+        segments
+        and f"select * from {segments} {not_empty} order by segment_name, unified_individual_id",
+    )
+    if "segment" in counts:
+        con.execute("create index segment_name_idx on segment (segment_name)")
     table("recent_order", _recent(marts / "int_sales_orders_attributed.parquet", "order_ts"))
     table("service_case", _recent(marts / "int_service_cases_attributed.parquet", "opened_ts"))
     table(

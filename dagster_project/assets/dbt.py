@@ -16,7 +16,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from cdp.errors import CdpError
-from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_failure, dbt_log_error
+from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_failure, dbt_log_error
 from cdp.workspace import Workspace
 from dagster_project.resources import CdpResource
 
@@ -77,16 +77,61 @@ def dbt_resource(ws: Workspace) -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project(ws), dbt_executable=dbt_executable())
 
 
-def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, target: Path):
-    """`dbt build` streamed as Dagster events. On failure, a CdpError names dbt's failing
-    node and its message (run_results.json), instead of dagster-dbt's "The dbt CLI
-    process with command ... failed" (which `cdp run` would show cut mid-sentence)."""
+def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ws: Workspace):
+    """`dbt build` streamed as Dagster events, with each model's row count. On failure, a
+    CdpError names dbt's failing node and its message (run_results.json), instead of
+    dagster-dbt's "The dbt CLI process with command ... failed".
+
+    Every invocation shares the workspace's target folder, where `prepare` parsed the
+    project: dbt then parses only what changed (partial parsing)."""
+    target = ws.dbt_target_dir
+    os.environ.update(dbt_env(ws))  # dbt reads the workspace's paths from the environment
     invocation = dbt.cli(BUILD, context=context, target_path=target, raise_on_error=False)
-    yield from invocation.stream()
+    files = _model_files(invocation.manifest, ws)
+    for event in invocation.stream():
+        yield _with_row_count(event, files)
     if not invocation.is_successful():
         error = invocation.get_error()
         cause = dbt_failure(target) or dbt_log_error(str(error or "")) or "dbt build failed"
         raise CdpError(cause) from None
+
+
+def _model_files(manifest: Mapping[str, Any], ws: Workspace) -> dict[str, Path]:
+    """Model name -> the Parquet file an external model writes."""
+    files = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "model":
+            continue
+        config = node.get("config") or {}
+        if config.get("materialized") != "external":
+            continue
+        location = config.get("location")
+        files[node["name"]] = (
+            Path(location) if location else ws.harmonised_dir / f"{node['name']}.parquet"
+        )
+    return files
+
+
+def _with_row_count(event, files: dict[str, Path]):
+    """Each model's row count as metadata, read from its Parquet footer.
+
+    dagster-dbt's own fetch_row_counts opens dbt's DuckDB file in this process and keeps
+    it open, and the next dbt step then cannot take the file's one writer lock.
+    """
+    if not isinstance(event, dg.Output | dg.AssetMaterialization):
+        return event
+    key = getattr(event, "output_name", None) or ""
+    name = key.split("__")[-1] if key else ""
+    path = files.get(name) or files.get(key)
+    if path is None or not path.exists():
+        return event
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_metadata(path).num_rows
+    except (OSError, ValueError):
+        return event
+    return event.with_metadata({**event.metadata, "dagster/row_count": rows})
 
 
 def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
@@ -103,8 +148,7 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     )
     def dbt_harmonise(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Staging and intermediate models: every source harmonised to the canonical model."""
-        target = cdp.workspace().state_dir / "dbt_runs" / "harmonise"
-        yield from dbt_build(context, dbt, target)
+        yield from dbt_build(context, dbt, cdp.workspace())
 
     @dbt_assets(
         manifest=manifest,
@@ -115,10 +159,9 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     )
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Marts on the unified profile: customer_360 and insights."""
-        target = cdp.workspace().state_dir / "dbt_runs" / "marts"
         # The segment history names the run that saw each change (one file per run).
         os.environ["CDP_RUN_ID"] = context.run.run_id
         os.environ["CDP_RUN_STARTED"] = _run_started(context)
-        yield from dbt_build(context, dbt, target)
+        yield from dbt_build(context, dbt, cdp.workspace())
 
     return [dbt_harmonise, dbt_marts]

@@ -60,6 +60,8 @@ def identity_resolution(context: dg.AssetExecutionContext, cdp: CdpResource):
         asset_key=LINK_KEY,
         metadata={
             "records": result.records,
+            "mode": result.mode,  # full | incremental | unchanged
+            "mode_reason": result.mode_reason,
             "anonymous_visitors": result.anonymous_visitors,
             "clusters": result.clusters,
             "largest_cluster": result.largest_cluster,

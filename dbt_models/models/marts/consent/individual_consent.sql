@@ -148,6 +148,8 @@ final as (
         end as decided_by
     from decided
     where decision_rank = 1
+    -- a fixed row order: a rerun on the same data writes the same bytes
+    order by unified_individual_id, purpose, channel
 )
 
 select * from final

@@ -1,0 +1,214 @@
+"""Which records a run has to resolve again.
+
+Each resolution leaves a hash of every person record (`identity_record_hashes`) and of
+what scored them (the settings and the saved model). The next run compares:
+- nothing changed: the clusters stand; only the cookies are linked again (new logins);
+- a few records are new, changed or gone: only they, the records that share a blocking
+  or match-rule key with them, and every record of the clusters those belong to are
+  resolved again; every other cluster keeps its id and its evidence untouched;
+- the settings or the model changed, or too much changed: everything.
+
+The re-resolved part is closed: a pair Splink or a match rule could form between it and
+the rest must share a key with a changed record, so it is inside. Term frequencies come
+from all the records and the household share from the last full resolution, so a pair
+scores as it would in a full run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cdp.identity.settings import IdentitySettings
+from cdp.io.atomic import write_parquet, write_text
+from cdp.workspace import Workspace
+
+STATE = "identity_state.json"
+HASHES = "identity_record_hashes.parquet"
+# Columns whose change changes what a record says about who it is.
+HASHED = (
+    "first_name_key",
+    "first_name_canon",
+    "last_name_key",
+    "birth_date",
+    "email_key",
+    "phone",
+    "address_line1_key",
+    "house_number",
+    "postal_code",
+    "city_key",
+    "national_id",
+    "emails",
+    "phones",
+    "identifiers",
+)
+
+
+@dataclass
+class Plan:
+    mode: str  # full | unchanged | incremental
+    reason: str
+    subset: np.ndarray | None = None  # record indexes to resolve again (incremental)
+    household_share: float | None = None
+    changed: int = 0
+    removed: int = 0
+
+
+def settings_fingerprint(ws: Workspace, settings: IdentitySettings) -> str:
+    h = hashlib.sha256(json.dumps(settings.model_dump(), sort_keys=True, default=str).encode())
+    if ws.identity_model_file.exists():
+        h.update(ws.identity_model_file.read_bytes())
+    return h.hexdigest()
+
+
+def record_hashes(records: pa.Table) -> pa.Table:
+    """unique_id, row_hash: a hash of each record's matching columns."""
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("records", records)
+    cols = [c for c in HASHED if c in records.column_names]
+    expr = ", ".join(f"cast({c} as varchar)" for c in cols)
+    return con.sql(
+        f"select unique_id, md5(concat_ws('\x1f', {expr})) as row_hash from records order by unique_id"
+    ).to_arrow_table()
+
+
+def read_state(ws: Workspace) -> dict:
+    try:
+        return json.loads((ws.identity_dir / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def save_state(ws: Workspace, hashes: pa.Table, fingerprint: str, share: float | None) -> None:
+    write_parquet(ws.identity_dir / HASHES, hashes)
+    write_text(
+        ws.identity_dir / STATE,
+        json.dumps({"settings": fingerprint, "household_share": share}, indent=1) + "\n",
+    )
+
+
+def plan(
+    ws: Workspace,
+    records: pa.Table,
+    hashes: pa.Table,
+    fingerprint: str,
+    settings: IdentitySettings,
+    max_share: float = 0.2,
+) -> Plan:
+    state = read_state(ws)
+    links = ws.identity_dir / "unified_link_individual.parquet"
+    old_hashes = ws.identity_dir / HASHES
+    if not (state and links.exists() and old_hashes.exists()):
+        return Plan("full", "no earlier resolution")
+    if state.get("settings") != fingerprint:
+        return Plan("full", "the identity settings or the model changed")
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("now", hashes)
+    con.execute(f"create view before as select * from read_parquet('{old_hashes}')")
+    changed = [
+        r[0]
+        for r in con.execute(
+            "select now.unique_id from now left join before using (unique_id) "
+            "where before.row_hash is distinct from now.row_hash"
+        ).fetchall()
+    ]
+    removed = [
+        r[0]
+        for r in con.execute(
+            "select unique_id from before anti join now using (unique_id)"
+        ).fetchall()
+    ]
+    share = state.get("household_share")
+    if not changed and not removed:
+        return Plan("unchanged", "no person record changed", household_share=share)
+    n = max(records.num_rows, 1)
+    if (len(changed) + len(removed)) / n > max_share:
+        return Plan("full", f"{len(changed) + len(removed):,} records changed")
+    subset = _closure(con, records, links, set(changed), set(removed), settings)
+    return Plan(
+        "incremental",
+        f"{len(changed):,} new or changed and {len(removed):,} removed record(s)",
+        subset=subset,
+        household_share=share,
+        changed=len(changed),
+        removed=len(removed),
+    )
+
+
+def _closure(con, records, links, changed: set[str], removed: set[str], settings) -> np.ndarray:
+    """Indexes of the records to resolve again: the changed ones, those sharing a key
+    with them, and every record of the clusters either belongs (or belonged) to."""
+    con.register("records", records)
+    con.register("changed", pa.table({"unique_id": pa.array(sorted(changed), pa.string())}))
+    con.execute("create temp table c as select r.* from records r join changed using (unique_id)")
+    keys = []
+    for rule in settings.blocking_rules:
+        on = " and ".join(f"r.{col} = c.{col}" for col in rule)
+        keys.append(f"select r._i from records r join c on {on}")
+    for column in ("emails", "phones"):
+        keys.append(
+            f"select r._i from (select _i, unnest({column}) as v from records) r "
+            f"join (select unnest({column}) as v from c) c using (v)"
+        )
+    keys.append(
+        "select r._i from (select _i, unnest(identifiers) as v from records) r "
+        "join (select unnest(identifiers) as v from c) c using (v)"
+    )
+    con.execute("create temp table near as " + " union ".join(keys) + " union select _i from c")
+    con.execute(f"create view links as select * from read_parquet('{links}')")
+    con.register("gone", pa.table({"unique_id": pa.array(sorted(removed), pa.string())}))
+    rows = con.execute(
+        """
+        with touched as (
+            select l.unified_individual_id
+            from links l
+            join (
+                select r.unique_id from records r join near using (_i)
+                union select unique_id from gone
+            ) k on l.source_name || ':' || l.source_record_id = k.unique_id
+            where l.record_kind = 'person'
+        ),
+        members as (
+            select l.source_name || ':' || l.source_record_id as unique_id
+            from links l join (select distinct unified_individual_id from touched) t
+                using (unified_individual_id)
+            where l.record_kind = 'person'
+        )
+        select distinct r._i from records r
+        where r._i in (select _i from near) or r.unique_id in (select unique_id from members)
+        order by 1
+        """
+    ).fetchall()
+    return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def tf_tables(records: pa.Table, columns: list[str]) -> dict[str, pa.Table]:
+    """Term frequencies over all the records, for Splink to score a part of them as it
+    would score them all."""
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("records", records)
+    out = {}
+    for c in columns:
+        if c in records.column_names:
+            out[c] = con.sql(
+                f"select {c}, count(*) / sum(count(*)) over () as tf_{c} "
+                f"from records where {c} is not null group by {c}"
+            ).to_arrow_table()
+    return out
+
+
+def previous_tables(ws: Workspace) -> dict[str, pa.Table]:
+    d = ws.identity_dir
+    names = {
+        "links": "unified_link_individual.parquet",
+        "clusters": "identity_clusters.parquet",
+        "edges": "identity_edges.parquet",
+        "near": "identity_near_misses.parquet",
+    }
+    return {k: pq.read_table(d / f) for k, f in names.items() if (d / f).exists()}

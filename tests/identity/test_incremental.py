@@ -1,0 +1,90 @@
+"""Identity resolution redoes only what changed, and agrees with a full run."""
+
+from __future__ import annotations
+
+import shutil
+
+import pyarrow.parquet as pq
+
+from cdp.identity.resolve import resolve
+from cdp.identity.settings import IdentitySettings
+from cdp.workspace import Workspace
+from tests.identity.conftest import PEOPLE, rec, write_inputs
+
+EXTRA = [
+    rec("shop", "a9", "Ann", "Lee", "1980-05-01", "ann.lee1@x.com"),  # joins Ann
+    rec("crm", "c9", "Zed", "Quinn", "1999-09-09", "zq@x.com", None, "7 ash ct", "30301"),
+]
+
+
+def _clusters(ws) -> dict[str, str]:
+    t = pq.read_table(ws.identity_dir / "unified_link_individual.parquet").to_pylist()
+    return {f"{r['source_name']}:{r['source_record_id']}": r["unified_individual_id"] for r in t}
+
+
+def _partition(clusters: dict[str, str]) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for record, uid in clusters.items():
+        groups.setdefault(uid, set()).add(record)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_nothing_changed_keeps_every_cluster_and_links_new_cookies(ws):
+    write_inputs(ws, PEOPLE)
+    assert resolve(ws, run_id="r1").mode == "full"
+    before = pq.read_table(ws.identity_dir / "identity_clusters.parquet")
+    write_inputs(ws, PEOPLE, logins=[("k1", "crm:c4")])  # a new login, no new person record
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "unchanged"
+    c = _clusters(ws)
+    assert c["anonymous_visitor:k1"] == c["crm:c4"]
+    assert pq.read_table(ws.identity_dir / "identity_clusters.parquet").equals(before)
+
+
+def test_new_records_are_resolved_alone_and_agree_with_a_full_run(ws, tmp_path):
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    first = _clusters(ws)
+    write_inputs(ws, [*PEOPLE, *EXTRA])
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "incremental"
+    after = _clusters(ws)
+    assert {k: v for k, v in after.items() if k in first} == first  # every id kept
+    assert after["shop:a9"] == after["crm:c1"]
+    assert after["crm:c9"] not in first.values()
+    history = pq.read_table(ws.identity_dir / "identity_history.parquet").to_pylist()
+    assert [h["event"] for h in history if h["run_id"] == "r2"] == ["created"]
+    # A fresh, full resolution of the same records makes the same people.
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, [*PEOPLE, *EXTRA])
+    assert resolve(fresh, run_id="f1").mode == "full"
+    assert _partition(_clusters(fresh)) == _partition(after)
+
+
+def test_a_removed_record_leaves_its_person(ws):
+    write_inputs(ws, [*PEOPLE, *EXTRA])
+    resolve(ws, run_id="r1")
+    write_inputs(ws, [*PEOPLE, EXTRA[1]])  # shop:a9 was deleted at its source
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "incremental"
+    assert "shop:a9" not in _clusters(ws)
+
+
+def test_changed_settings_resolve_everything_again(ws):
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    result = resolve(ws, run_id="r2", settings=IdentitySettings(match_threshold=0.9))
+    assert result.mode == "full"
+
+
+def test_an_edited_record_is_resolved_again(ws):
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    edited = [dict(p) for p in PEOPLE]
+    edited[2]["email"] = "someone.else@x.com"  # Ann's newsletter signup changes address
+    write_inputs(ws, edited)
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "incremental"
+    c = _clusters(ws)
+    assert c["news:s1"] != c["crm:c1"]  # nothing links it to Ann any more
+    shutil.rmtree(ws.root)

@@ -6,7 +6,7 @@ started meanwhile would write the same files. On Linux, this launcher asks the k
 to kill it when its parent dies (PR_SET_PDEATHSIG), then becomes dbt (exec), keeping
 the request. Elsewhere it simply runs dbt.
 
-On Spark (CDP_ENGINE=spark), it runs dbt in this process instead, inside a SparkSession
+On Spark (CDP_DBT_TARGET=spark), it runs dbt in this process instead, inside a SparkSession
 that has the CDP functions registered (cdp.spark.dbt_session).
 """
 
@@ -47,7 +47,7 @@ _OFFLINE = {"parse", "ls", "list", "deps", "clean", "debug", "--version", "-v", 
 def main() -> None:
     _die_with_parent()
     args = sys.argv[1:]
-    if os.environ.get("CDP_ENGINE") == "spark" and not (set(args[:1]) & _OFFLINE):
+    if os.environ.get("CDP_DBT_TARGET") == "spark" and not (set(args[:1]) & _OFFLINE):
         # dbt-spark's `session` method uses this process's SparkSession: dbt runs here,
         # after the session is made and the CDP functions are registered in it.
         from cdp.spark.dbt_session import run_dbt_in_session

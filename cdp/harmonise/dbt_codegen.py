@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from contextvars import ContextVar
 from pathlib import Path
 
 import yaml
@@ -41,8 +42,15 @@ def union_model_name(object_name: str) -> str:
     return f"int_{plural(object_name)}_unioned"
 
 
+# How a source column is quoted in the generated SQL: DuckDB's "col", Spark's `col`
+# (dbt-spark turns ANSI mode off, where "col" is a string literal). Set for the engine
+# the models are written for (write_generated_models); `cdp validate` runs DuckDB's.
+_QUOTE: ContextVar[str] = ContextVar("quote", default='"')
+
+
 def _q(col: str) -> str:
-    return '"' + col.replace('"', '""') + '"'
+    quote = _QUOTE.get()
+    return quote + col.replace(quote, quote * 2) + quote
 
 
 def _lit(value: str) -> str:
@@ -342,7 +350,7 @@ _FAILURE_COLUMNS = (
     f"cast(null as {sql_type('varchar')}) as load_id",
     f"cast(null as {sql_type('varchar')}) as source_file",
     f"cast(null as {sql_type('varchar')}) as field",
-    f'cast(null as {sql_type("varchar")}) as "check"',
+    f"cast(null as {sql_type('varchar')}) as {{q_check}}",
     "cast(null as bigint) as failures",
     f"cast(null as {sql_type('bigint[]')}) as example_row_numbers",
 )
@@ -368,7 +376,7 @@ def parse_failures_sql(spec: SourceSpec) -> str | None:
         "        _load_id as load_id,\n"
         "        _source_file as source_file,\n"
         f"        {_lit(field)} as field,\n"
-        f'        {_lit(check)} as "check",\n'
+        f"        {_lit(check)} as {_q('check')},\n"
         "        count(*) as failures,\n"
         "        {{ list_first_sorted('_row_number', 5) }} as example_row_numbers\n"
         "    from checked\n"
@@ -397,7 +405,7 @@ def parse_failures_union_sql(sources: list[str]) -> str:
         "{{ config(materialized='external', tags=['intermediate']) }}\n\n"
     )
     if not sources:
-        body = ",\n        ".join(_FAILURE_COLUMNS)
+        body = ",\n        ".join(_FAILURE_COLUMNS).replace("{q_check}", _q("check"))
         return (
             header
             + f"with\n\nfinal as (\n    select\n        {body}\n    where false\n)\n\nselect * from final\n"
@@ -463,6 +471,14 @@ def sources_yml(specs: list[SourceSpec]) -> str:
 
 def write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Settings) -> Path:
     """Write every generated file into a staged folder and swap it in whole."""
+    token = _QUOTE.set("`" if settings.engine == "spark" else '"')
+    try:
+        return _write_generated_models(ws, specs, settings)
+    finally:
+        _QUOTE.reset(token)
+
+
+def _write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Settings) -> Path:
     target = generated_dir(ws)
     staged = target.with_name(f"{TMP_PREFIX}{target.name}")
     shutil.rmtree(staged, ignore_errors=True)

@@ -47,8 +47,9 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         "CDP_DBT_GENERATED": str(generated_dir(ws)),
         "CDP_DEFAULT_REGION": settings.default_region,
         "CDP_IDENTITY_MAX_KEY_RECORDS": str(identity.max_identifier_records),
-        # The engine picks the profile target: `workspace` (DuckDB) or `spark`.
-        "CDP_ENGINE": settings.engine,
+        # The engine picks the profile target: `workspace` (DuckDB) or `spark`. (Not
+        # CDP_ENGINE: this lands in os.environ, where it would choose every later
+        # workspace's engine.)
         "CDP_DBT_TARGET": DBT_TARGETS[settings.engine],
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         # dbt's own log goes to the workspace, never into the (installed) project folder.
@@ -184,6 +185,15 @@ def _newest_mtime(*roots: Path) -> float:
     return newest
 
 
+def _manifest_adapter(manifest: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8"))["metadata"]["adapter_type"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def prepare(ws: Workspace, force: bool = False) -> Path:
     """Generate this workspace's dbt models, and parse the project when anything changed.
 
@@ -195,6 +205,10 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     specs = load_sources(ws.sources_dir)
     settings = load_settings(ws.settings_file)
+    if settings.engine == "spark":
+        from cdp.spark.session import check_engine
+
+        check_engine()
     check_source_priority(settings, {s.name for s in specs}, ws.settings_file)
     generated = write_generated_models(ws, specs, settings)
     # Models a run on the other engine wrote in its own layout (cdp.io.lake).
@@ -205,6 +219,7 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
     stale = (
         not manifest.exists()
         or _newest_mtime(DBT_PROJECT_DIR, generated) > manifest.stat().st_mtime
+        or _manifest_adapter(manifest) != settings.engine  # parsed for the other engine
     )
     if force or stale:
         run_dbt(ws, ["parse", "--quiet"])

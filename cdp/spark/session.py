@@ -22,9 +22,9 @@ REQUIRED_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.timestampType": "TIMESTAMP_NTZ",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-    # Generated staging models quote column names with double quotes (standard SQL).
-    "spark.sql.ansi.enabled": "true",
-    "spark.sql.ansi.doubleQuotedIdentifiers": "true",
+    # dbt-spark sets ANSI mode off for every statement it runs; identity resolution runs
+    # with the same semantics (the generated models quote with backticks, dbt_codegen).
+    "spark.sql.ansi.enabled": "false",
     # Raw loads of one source may differ by a column added later (DuckDB: union_by_name).
     "spark.sql.parquet.mergeSchema": "true",
     # No _SUCCESS marker beside the Parquet parts of a model.
@@ -41,10 +41,19 @@ DEFAULT_CONF = {
 
 
 def spark_missing_message() -> str:
-    return (
-        "engine: spark needs the Spark extra: pip install 'cdp-lakehouse[spark]' "
-        "(in a checkout: make spark)"
-    )
+    return "engine spark needs the spark extra: pip install '.[spark]' (in a checkout: make spark)"
+
+
+def check_engine() -> None:
+    """Fail early, in one line, when `engine: spark` cannot run here."""
+    import importlib.util
+
+    if (
+        importlib.util.find_spec("pyspark") is None
+        or importlib.util.find_spec("dbt.adapters.spark") is None
+    ):
+        raise CdpError(spark_missing_message())
+    check_sqlglot()
 
 
 def check_sqlglot() -> None:

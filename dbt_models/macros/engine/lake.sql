@@ -29,6 +29,9 @@
         {%- for node in graph.nodes.values() -%}
             {%- if node.resource_type == 'model' and node.name == name and node.config.materialized == 'external' -%}
                 {{ return(cdp_parquet_relation(cdp_external_location(node))) }}
+            {%- elif node.resource_type == 'model' and node.name == name and node.config.materialized == 'view' -%}
+                {#- a temporary view of this session (spark_external.sql): unqualified -#}
+                {{ return(api.Relation.create(identifier=node.alias)) }}
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}

@@ -16,3 +16,20 @@
     {{ run_hooks(post_hooks) }}
     {{ return({'relations': [this]}) }}
 {%- endmaterialization %}
+
+{#-
+  `view` on Spark: a temporary view of dbt's session. The models call the CDP functions,
+  Python UDFs that exist only in the session (cdp.spark.udfs), and Spark refuses a
+  persistent view over a temporary function. Nothing outside the dbt run reads a view:
+  what is kept is written to the lake by `external` models (ref() names the view
+  unqualified, lake.sql).
+-#}
+{% materialization view, adapter='spark' -%}
+    {{ run_hooks(pre_hooks) }}
+    {%- call statement('main') -%}
+        create or replace temporary view {{ model['alias'] }} as
+        {{ sql }}
+    {%- endcall -%}
+    {{ run_hooks(post_hooks) }}
+    {{ return({'relations': [this]}) }}
+{%- endmaterialization %}

@@ -37,8 +37,12 @@ def runs(tmp_path_factory):
     assert made.exit_code == 0, made.output
     shutil.copytree(root / "duckdb", root / "spark")
     settings = root / "spark" / "cdp.yml"
+    # engine and Spark settings from cdp.yml, as a user writes them; few partitions suit
+    # a tiny workspace (the default suits a cluster).
     settings.write_text(
-        settings.read_text().replace("engine: duckdb", "engine: spark", 1), encoding="utf-8"
+        settings.read_text().replace("engine: duckdb", "engine: spark", 1)
+        + "\nspark:\n  master: local[2]\n  conf: {spark.sql.shuffle.partitions: 2}\n",
+        encoding="utf-8",
     )
     out = {}
     with pytest.MonkeyPatch.context() as mp:
@@ -104,7 +108,7 @@ def test_same_segment_members(runs):
 
 def _export(ws, outcome) -> list[tuple]:
     people = _people(ws)
-    [export] = (ws.exports_dir / "email_high_value" / outcome.run_id).glob("*.csv")
+    export = ws.exports_dir / "email_high_value" / outcome.run_id / "email_high_value.csv"
     with export.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert rows and "unified_individual_id" in rows[0]

@@ -10,11 +10,12 @@ WORKSPACE ?= data
 export CDP_WORKSPACE := $(abspath $(WORKSPACE))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv spark browser demo run test ui serve notebooks bench lint format clean
+.PHONY: help venv spark browser demo run test test-fast ui serve notebooks bench lint format clean
 
 help:
 	@echo "make demo   create .venv, generate $(CUSTOMERS) demo customers into $(WORKSPACE)/, run the pipeline"
 	@echo "make test   run the test suite (with the Spark extra: both engines)"
+	@echo "make test-fast  the tests without the end-to-end ones (marked slow)"
 	@echo "make spark  add the Spark extra to .venv (cdp.yml engine: spark)"
 	@echo "make ui     open the Dagster UI on the workspace (http://127.0.0.1:3000)"
 	@echo "make serve  the agent console and profile API on the workspace (http://127.0.0.1:8000)"
@@ -55,10 +56,17 @@ browser:
 	test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
-# On every core: tests that share the demo run stay on one worker (tests/conftest.py).
+# On every core (pytest-xdist), each test file on one worker so its module fixtures are
+# built once; the demo run (a session fixture) happens once per worker that needs it.
+# With the Spark extra, so the tests of both engines (tests/spark) run too.
 test: venv spark browser
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
-		-n auto --dist loadgroup --durations=15
+		-n auto --dist loadfile --durations=15
+
+# The same without the end-to-end tests (marked slow): a minute or two.
+test-fast: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-n auto --dist loadfile -m "not slow"
 
 # `dagster dev` runs the webserver and the daemon, which ticks the landing sensor (on by
 # default) and the nightly schedule (switched on here by CDP_SCHEDULE_ON=1). It is started

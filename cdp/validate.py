@@ -251,6 +251,36 @@ def _check_source(ws: Workspace, spec: SourceSpec, report: Report) -> None:
             continue
         if sample is not None and sample.num_rows:
             _check_sample(spec, yml, _rel(ws, path), sample, report)
+    _check_loaded_types(ws, spec, yml, report)
+
+
+def _check_loaded_types(ws: Workspace, spec: SourceSpec, yml: str, report: Report) -> None:
+    """A type declared (or changed) after files were loaded applies to new loads only:
+    say so, and what reloads the old ones."""
+    from cdp.ingest.casting import ARROW_TYPES
+
+    held: dict[str, dict[str, set[str]]] = {}  # column -> type held -> loads
+    for part in sorted((ws.raw_dir / spec.name).glob("load_id=*/*.parquet")):
+        meta = pq.read_metadata(part)
+        if not meta.num_rows:
+            continue
+        schema = meta.schema.to_arrow_schema()
+        for col, cs in spec.columns.items():
+            if col in schema.names and schema.field(col).type != ARROW_TYPES[cs.type]:
+                held.setdefault(col, {}).setdefault(str(schema.field(col).type), set()).add(
+                    part.parent.name
+                )
+    for col, types in sorted(held.items()):
+        loads = set().union(*types.values())
+        report.warnings.append(
+            Problem(
+                yml,
+                f"columns.{col}",
+                f"declared {spec.columns[col].type}, but {len(loads)} earlier load(s) hold it "
+                f"as {', '.join(sorted(types))}: `cdp run --full-refresh` loads them again "
+                "with the declared type",
+            )
+        )
 
 
 def _sample(path: Path, spec: SourceSpec) -> pa.Table | None:

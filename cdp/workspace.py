@@ -125,8 +125,10 @@ class Workspace:
 
 
 def resolve_workspace(path: str | os.PathLike | None = None, must_exist: bool = True) -> Workspace:
-    """--workspace DIR, else $CDP_WORKSPACE, else ./data."""
-    raw = path or os.environ.get(ENV_VAR) or "data"
+    """--workspace DIR, else $CDP_WORKSPACE, else the current folder when it is a
+    workspace (holds cdp.yml), else ./data."""
+    here = "." if Path("cdp.yml").is_file() and not Path("data", "cdp.yml").is_file() else None
+    raw = path or os.environ.get(ENV_VAR) or here or "data"
     root = Path(raw).expanduser().resolve()
     if must_exist and not root.is_dir():
         raise CdpError(

@@ -115,12 +115,3 @@ def make_profile_lake(root: Path):
     )
     build_profile_store(ws)
     return ws
-
-
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs on every core (pytest-xdist, --dist loadgroup). Each test that
-    reads the shared demo run goes to one worker, so the run happens once; every other
-    test goes with its module, so module fixtures are built once too."""
-    for item in items:
-        group = "demo_run" if "ran" in item.fixturenames else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))

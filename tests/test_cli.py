@@ -56,3 +56,17 @@ def test_sql_rejects_unknown_format(tmp_path):
         app, ["sql", "select 1", "--format", "xml", "--workspace", str(tmp_path / "ws")]
     )
     assert result.exit_code == 1 and "--format" in result.output
+
+
+def test_the_current_folder_is_the_workspace_when_it_holds_cdp_yml(tmp_path, monkeypatch):
+    from cdp.workspace import resolve_workspace
+
+    monkeypatch.delenv("CDP_WORKSPACE", raising=False)
+    runner.invoke(app, ["init", str(tmp_path / "mine")])
+    monkeypatch.chdir(tmp_path / "mine")
+    assert resolve_workspace().root == (tmp_path / "mine").resolve()
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(tmp_path)  # no cdp.yml here: ./data, which does not exist
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 1 and "does not exist" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from cdp.config.sources import load_source
 from dagster_project.assets.ingestion import build_ingestion_asset
@@ -83,6 +84,7 @@ def test_serve_gives_dagster_a_sigint_handler_even_when_started_in_the_backgroun
     assert run(sys.executable, "-m", "dagster_project.serve", "python", "-c", probe) == "True"
 
 
+@pytest.mark.slow
 def test_loading_the_definitions_writes_nothing_and_sets_no_variable(demo_workspace):
     import hashlib
     import os

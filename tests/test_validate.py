@@ -207,3 +207,28 @@ def test_run_stops_before_dagster_with_the_problems(ws):
     ) in result.output
     assert "nothing was run" in result.output and "Traceback" not in result.output
     assert not (ws.state_dir / "dagster_home").exists()  # Dagster never started
+
+
+def test_a_type_declared_after_files_were_loaded_says_to_reload_them(ws):
+    """Loaded files keep the types they were loaded with: validate names the column and
+    what reloads them, and `--full-refresh` really does."""
+    import pyarrow.parquet as pq
+
+    from cdp.config.settings import load_settings
+    from cdp.config.sources import load_source
+    from cdp.ingest import ingest_source
+
+    (ws.root / "cdp.yml").write_text("default_region: US\n")
+    settings = load_settings(ws.settings_file)
+    ingest_source(ws, load_source(ws.sources_dir / "people.yml"), settings)
+    assert validate_workspace(ws).warnings == []
+    _edit(ws, "people", "columns:\n", "columns:\n  id: integer\n")
+    (warning,) = [str(w) for w in validate_workspace(ws).warnings]
+    assert warning == (
+        "sources/people.yml: columns.id: declared integer, but 1 earlier load(s) hold it as "
+        "string: `cdp run --full-refresh` loads them again with the declared type"
+    )
+    ingest_source(ws, load_source(ws.sources_dir / "people.yml"), settings, full_refresh=True)
+    (part,) = (ws.raw_dir / "people").glob("load_id=*/*.parquet")
+    assert str(pq.read_schema(part).field("id").type) == "int64"
+    assert validate_workspace(ws).warnings == []

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from cdp import failpoints
 from cdp.activate.compile import HASHED
 from cdp.activate.specs import CONSENT_CHANNEL, ActivationSpec
 from cdp.errors import CdpError
@@ -108,6 +109,7 @@ def export_activation(
         },
         "path": str(Path(spec.name) / run_id / out_file.name),
     }
+    failpoints.reached("export.staged")  # the CSV is written, the manifest is not
     (staged / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     for f in staged.iterdir():
         f.chmod(0o600)

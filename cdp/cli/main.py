@@ -34,7 +34,7 @@ WorkspaceOpt = Annotated[
         "--workspace",
         "-w",
         envvar="CDP_WORKSPACE",
-        help="Workspace folder (default: $CDP_WORKSPACE, else ./data).",
+        help="Workspace folder (default: $CDP_WORKSPACE, else the current folder if it holds cdp.yml, else ./data).",
         show_default=False,
     ),
 ]
@@ -329,7 +329,8 @@ def sql(
         raise CdpError(f"query failed: {str(e).splitlines()[0]}") from None
     from cdp.cli.render import print_query
 
-    print_query(console, cur, format, limit)
+    # A console made now measures the terminal (or $COLUMNS) as it is now.
+    print_query(Console(), cur, format, limit)
 
 
 @app.command()

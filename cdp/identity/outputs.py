@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cdp import failpoints
 from cdp.identity.cluster import Edge
 from cdp.identity.prepare import cookie_links
 from cdp.identity.scoring import ScoredPairs
@@ -368,7 +369,9 @@ def write_outputs(
     # Events aside, links (the commit point), then the events into the history: a run
     # killed in between is settled by the next (settle_history).
     write_parquet(_pending_path(ws), _history_table(run_id, events))
+    failpoints.reached("identity.outputs")  # events set aside, links not yet written
     write_parquet(d / "unified_link_individual.parquet", links)
+    failpoints.reached("identity.links")  # links written, history not yet appended
     append_history(ws, run_id, events)
     _pending_path(ws).unlink(missing_ok=True)
     return [str(d / f) for f in OUTPUT_FILES]

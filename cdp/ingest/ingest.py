@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cdp import failpoints
 from cdp.config.settings import Settings
 from cdp.config.sources import ColumnSpec, SourceSpec
 from cdp.ingest.casting import ARROW_TYPES, cast_table, conform
@@ -247,6 +248,7 @@ def _ingest(ws: Workspace, spec: SourceSpec, settings: Settings, progress) -> In
             "message": fr.message,
             "columns": columns,
         }
+        failpoints.reached("ingest.file_loaded")  # the raw part is in place, not recorded
         record_load(ws, spec.name, entry, dq_rows)
         manifest = read_manifest(ws, spec.name)
         result.per_file.append(fr)

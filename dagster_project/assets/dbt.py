@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from cdp import failpoints
 from cdp.errors import CdpError
 from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_failure, dbt_log_error
 from cdp.workspace import Workspace
@@ -89,6 +90,7 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ws: Worksp
     invocation = dbt.cli(BUILD, context=context, target_path=target, raise_on_error=False)
     files = _model_files(invocation.manifest, ws)
     for event in invocation.stream():
+        failpoints.reached(f"dbt.{context.op_execution_context.op.name}")  # dbt is mid-build
         yield _with_row_count(event, files)
     if not invocation.is_successful():
         error = invocation.get_error()

@@ -19,6 +19,7 @@ def _rows(ws, model, order="source_record_id"):
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
+@pytest.mark.slow
 def test_one_person_source_builds_every_object(built):
     # Objects no source maps exist, typed and empty, so marts and identity always run.
     # (dbt-duckdb stores an empty external model as one all-null row; its view hides it.)
@@ -33,6 +34,7 @@ def test_one_person_source_builds_every_object(built):
     assert cat.execute("select count(*) from int_products_deduplicated").fetchone()[0] == 0
 
 
+@pytest.mark.slow
 def test_names_unicode_titles_and_suffixes(built):
     people = {r["source_record_id"]: r for r in _rows(built, "int_individuals_deduplicated")}
     assert people["1"]["first_name"] == "José" and people["1"]["first_name_key"] == "jose"
@@ -42,6 +44,7 @@ def test_names_unicode_titles_and_suffixes(built):
     assert people["3"]["last_name_key"] == "obrien"
 
 
+@pytest.mark.slow
 def test_impossible_dates_are_null_and_latest_version_wins(built):
     people = {r["source_record_id"]: r for r in _rows(built, "int_individuals_deduplicated")}
     assert str(people["1"]["birth_date"]) == "1980-02-29"  # a real leap day
@@ -50,6 +53,7 @@ def test_impossible_dates_are_null_and_latest_version_wins(built):
     assert len(people) == 3
 
 
+@pytest.mark.slow
 def test_emails_gmail_dots_and_plus_tags(built):
     emails = {
         r["source_record_id"]: r for r in _rows(built, "int_contact_point_emails_deduplicated")
@@ -59,6 +63,7 @@ def test_emails_gmail_dots_and_plus_tags(built):
     assert emails["3"]["email_address"] == "zoe@x.com" and emails["3"]["is_valid"]
 
 
+@pytest.mark.slow
 def test_international_phones_to_e164_and_invalid_flagged(built):
     phones = {
         r["source_record_id"]: r for r in _rows(built, "int_contact_point_phones_deduplicated")
@@ -68,6 +73,7 @@ def test_international_phones_to_e164_and_invalid_flagged(built):
     assert phones["3"]["phone_e164"] is None and phones["3"]["is_valid"] is False  # "12"
 
 
+@pytest.mark.slow
 def test_addresses_and_postal_codes(built):
     addresses = {
         r["source_record_id"]: r for r in _rows(built, "int_contact_point_addresses_deduplicated")
@@ -78,6 +84,7 @@ def test_addresses_and_postal_codes(built):
     assert addresses["3"]["address_line1_key"] == "7 elm ave apt 3"
 
 
+@pytest.mark.slow
 def test_dbt_tests_catch_a_broken_invariant(built, tmp_path):
     # Two versions of one record with identical recency would both survive only if dedupe broke;
     # here we break the data behind the model instead: a duplicate contact point id.
@@ -108,11 +115,13 @@ def test_data_model_doc_is_up_to_date():
     assert TARGET.read_text(encoding="utf-8") == render(), "run: python -m cdp.harmonise.docs"
 
 
+@pytest.mark.slow
 def test_dbt_docs_generate(built):
     run_dbt(built, ["docs", "generate"])
     assert (built.dbt_target_dir / "catalog.json").exists()
 
 
+@pytest.mark.slow
 def test_sqlfluff_passes_on_the_dbt_models(built):
     from cdp.harmonise.lint import lint
 

@@ -8,6 +8,7 @@ mapping could not use (int_parse_failures, shown in ingest_data_quality).
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 
 def _rows(ws, model, order="source_record_id"):
@@ -23,6 +24,7 @@ def _by_id(ws, model, source):
     return {r["source_record_id"]: r for r in _rows(ws, model) if r["source_name"] == source}
 
 
+@pytest.mark.slow
 def test_full_names_are_split_and_explicit_fields_win(built):
     people = _by_id(built, "int_individuals_deduplicated", "people")
     juan = people["1"]
@@ -38,6 +40,7 @@ def test_full_names_are_split_and_explicit_fields_win(built):
     assert people["3"]["first_name_key"] == "bob"
 
 
+@pytest.mark.slow
 def test_date_format_list_tries_each_in_order(built):
     people = _by_id(built, "int_individuals_deduplicated", "people")
     assert str(people["1"]["birth_date"]) == "1980-02-29"
@@ -46,6 +49,7 @@ def test_date_format_list_tries_each_in_order(built):
     assert people["4"]["birth_date"] is None  # 20040312 fits none of the three
 
 
+@pytest.mark.slow
 def test_phone_country_per_row(built):
     phones = _by_id(built, "int_contact_point_phones_deduplicated", "people")
     assert phones["1"]["phone_e164"] == "+442079460958"  # GB row
@@ -66,6 +70,7 @@ def test_phone_country_does_not_depend_on_row_order():
         assert got == {"GB": "+442079460958", "US": "+14152345678"}
 
 
+@pytest.mark.slow
 def test_concatenated_columns_still_join(built):
     addresses = _by_id(built, "int_contact_point_addresses_deduplicated", "people")
     assert addresses["1"]["address_line1"] == "12 High Road"
@@ -73,6 +78,7 @@ def test_concatenated_columns_still_join(built):
     assert addresses["3"]["address_line1"] == "7"
 
 
+@pytest.mark.slow
 def test_rows_naming_their_person_by_email_or_phone(built):
     orders = _by_id(built, "int_sales_orders_deduplicated", "orders")
     assert orders["o1"]["individual_email_match_key"] == "annlee@gmail.com"
@@ -85,6 +91,7 @@ def test_rows_naming_their_person_by_email_or_phone(built):
     assert cases["c3"]["individual_phone_e164"] is None
 
 
+@pytest.mark.slow
 def test_locale_numbers_and_value_maps(built):
     orders = _by_id(built, "int_sales_orders_deduplicated", "orders")
     assert orders["o1"]["amount"] == 1299.0 and orders["o2"]["amount"] == 12.5
@@ -97,6 +104,7 @@ def test_locale_numbers_and_value_maps(built):
     assert consent["k3"]["status"] is None
 
 
+@pytest.mark.slow
 def test_values_the_mapping_could_not_use_are_counted_per_source_and_field(built):
     failures = {
         (r["source_name"], r["field"]): r
@@ -115,6 +123,7 @@ def test_values_the_mapping_could_not_use_are_counted_per_source_and_field(built
     )
 
 
+@pytest.mark.slow
 def test_catalog_shows_mapping_failures_in_ingest_data_quality(built):
     from cdp.catalog import connect_catalog, rebuild_catalog
 
@@ -128,6 +137,7 @@ def test_catalog_shows_mapping_failures_in_ingest_data_quality(built):
     assert ("orders", "sales_order.status", 1) in rows  # mapping: Z not in the map
 
 
+@pytest.mark.slow
 def test_a_login_naming_its_person_by_email_links_the_cookie(built):
     cur = duckdb.connect().execute(
         f"select * from '{built.harmonised_dir / 'int_anonymous_visitors_linked.parquet'}' "
@@ -145,6 +155,7 @@ def test_a_login_naming_its_person_by_email_links_the_cookie(built):
     assert not [k for k in links if k[0] in ("ck-nobody", "ck-eve")]
 
 
+@pytest.mark.slow
 def test_rejected_emails_are_counted_per_source_and_reason(built):
     rows = (
         duckdb.connect()

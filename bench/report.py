@@ -73,6 +73,10 @@ def render(results: dict) -> str:
             ]
     if "scale" in results:
         out += _scale(results["scale"])
+    if "engines" in results:
+        from bench.engines import report
+
+        out += report(results["engines"])
     return "\n".join(out) + "\n"
 
 

@@ -6,7 +6,9 @@ Two workspaces under .bench/:
 - public: FEBRL 3, FEBRL 4 and the pseudopeople census (bench/public.py), each through
   `cdp init` + source YAML + `cdp run` on default settings, beside plain Splink;
 - scale (BENCH_SCALE_CUSTOMERS, default 1,000,000; 0 skips it): `cdp run` end to end,
-  a rerun with nothing new, 1% new files, profile and API lookups (bench/scale.py).
+  a rerun with nothing new, 1% new files, profile and API lookups (bench/scale.py);
+- engines (BENCH_ENGINE_CUSTOMERS, default 2,000): `cdp run` of one workspace on DuckDB
+  and on Spark in local mode, side by side (bench/engines.py).
 Results go to BENCHMARKS.md (the measured section) and bench/results.json, stage by
 stage; BENCH_RESUME=1 continues an interrupted run from the stages already measured.
 """
@@ -53,8 +55,8 @@ def main() -> None:
     scale = int(os.environ.get("BENCH_SCALE_CUSTOMERS", "1000000"))
     # BENCH_RESUME=1 keeps the stages already measured in bench/results.json (same sizes).
     resume = os.environ.get("BENCH_RESUME") == "1"
-    # BENCH_PARTS=scale (comma-separated: accuracy, public, scale) measures only those parts.
-    parts = set(os.environ.get("BENCH_PARTS", "accuracy,public,scale").split(","))
+    # BENCH_PARTS=scale (comma-separated: accuracy, public, scale, engines) measures only those.
+    parts = set(os.environ.get("BENCH_PARTS", "accuracy,public,scale,engines").split(","))
     from bench.compare import score_workspace
 
     results_file = ROOT / "bench" / "results.json"
@@ -95,6 +97,10 @@ def main() -> None:
         from bench.scale import run_scale
 
         run_scale(BENCH_DIR, scale, results, save)
+    if "engines" in parts:
+        from bench.engines import run_engines
+
+        run_engines(BENCH_DIR, int(os.environ.get("BENCH_ENGINE_CUSTOMERS", "2000")), results, save)
     if "scores" not in results.get("accuracy", {}):
         print(f"[bench] partial results in {results_file}; BENCHMARKS.md is written by a full run")
         return

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from cdp.errors import CdpError
+from cdp.io import lake
 from cdp.io.atomic import TMP_PREFIX, atomic_path
 from cdp.model.canonical import OBJECTS
 from cdp.sandbox import connect_sandboxed
@@ -52,6 +53,14 @@ def _path(ws: Workspace, path: Path) -> str:
     """SQL for a lake path, relative to the workspace root held in `cdp_workspace`."""
     rel = path.relative_to(ws.root).as_posix()
     return f"coalesce(getvariable('{ROOT_VARIABLE}'), '.') || {_lit('/' + rel)}"
+
+
+def _dataset(ws: Workspace, path: Path) -> str:
+    """read_parquet of one dataset: DuckDB's one file, or Spark's folder of parts at the
+    same path (cdp.io.lake)."""
+    if path.is_dir():
+        return f"read_parquet({_path(ws, path / '*.parquet')}, hive_partitioning = false)"
+    return f"read_parquet({_path(ws, path)})"
 
 
 _DUCKDB_TYPES = {
@@ -116,19 +125,25 @@ def catalog_views(ws: Workspace) -> dict[str, str]:
                 if _hidden(f) or "." in f.stem:  # temporary, or pending (x.pending.parquet)
                     continue
                 views[_view_name(f.stem)] = (
-                    f"select * from read_parquet({_path(ws, f)}){_placeholder_filter(f)}"
+                    f"select * from {_dataset(ws, f)}{_placeholder_filter(f)}"
                 )
     # Marts written as a folder of files: one file per run (segment history), one per
     # activation (audiences).
     history = ws.marts_dir / "segment_membership_history"
     if history.is_dir() and any(history.glob("*.parquet")):
+        # one file per run, or (Spark) one folder of parts per run
+        globs = [
+            _path(ws, history / g)
+            for g, kind in (("*.parquet", Path.is_file), ("*.parquet/*.parquet", Path.is_dir))
+            if any(kind(p) for p in history.glob("*.parquet"))
+        ]
         views["segment_membership_history"] = (
-            f"select * from read_parquet({_path(ws, history / '*.parquet')}, union_by_name = true) "
-            "where unified_individual_id is not null"
+            f"select * from read_parquet([{', '.join(globs)}], union_by_name = true, "
+            "hive_partitioning = false) where unified_individual_id is not null"
         )
     for f in sorted((ws.marts_dir / "audiences").glob("*.parquet")):
         views[_view_name(f"audience_{f.stem}")] = (
-            f"select * from read_parquet({_path(ws, f)}){_placeholder_filter(f)}"
+            f"select * from {_dataset(ws, f)}{_placeholder_filter(f)}"
         )
     for name, model in canonical_views().items():
         if model in views:
@@ -156,7 +171,7 @@ def _data_quality_view(ws: Workspace, schema: pa.Schema) -> str:
     failures = ws.harmonised_dir / f"{PARSE_FAILURES}.parquet"
     if failures.exists():
         parts.append(
-            f"select 'mapping' as stage, {cols} from read_parquet({_path(ws, failures)}) "
+            f"select 'mapping' as stage, {cols} from {_dataset(ws, failures)} "
             "where source_name is not null"
         )
     return " union all ".join(parts)
@@ -170,9 +185,7 @@ def _placeholder_filter(path: Path) -> str:
     """dbt-duckdb writes an empty external model as one all-null row; hide that row."""
     cols = {
         r[0]
-        for r in duckdb.connect()
-        .execute(f"describe select * from read_parquet('{path}')")
-        .fetchall()
+        for r in duckdb.connect().execute(f"describe select * from {lake.scan(path)}").fetchall()
     }
     # (the first key column the dataset has; a mart keyed otherwise names its own key)
     for key in (

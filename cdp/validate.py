@@ -389,7 +389,7 @@ def _q(col: str) -> str:
 
 def _check_mapping(spec: SourceSpec, yml: str, rel: str, con, report: Report) -> None:
     """The generated staging SQL of each field, run on the sample."""
-    from cdp.harmonise.dbt_codegen import field_expr, mapping_label, source_text
+    from cdp.harmonise.dbt_codegen import duckdb_expr, field_expr, mapping_label, source_text
     from cdp.model.canonical import OBJECTS
 
     for object_name, mappings in spec.objects.items():
@@ -403,7 +403,7 @@ def _check_mapping(spec: SourceSpec, yml: str, rel: str, con, report: Report) ->
                 cols = fm.source_columns
                 ctype = obj.fields[fname]
                 enum = obj.enums.get(fname)
-                expr = field_expr(spec, fm, ctype)
+                expr = duckdb_expr(field_expr(spec, fm, ctype))
                 if fm.map is not None:
                     unmapped = con.execute(
                         f"select {text} as v, count(*) from source where {text} is not null "

@@ -119,6 +119,11 @@ def _render(sql: str, env: dict) -> str:
         ref=lambda name: name,
         config=lambda **_: "",
         env_var=lambda k, d=None: env.get(k, d),
+        # the default__ (DuckDB) versions of the engine macros (macros/engine/)
+        cdp_type=lambda t: t,
+        cdp_sha256=lambda e: f"sha256({e})",
+        by_engine=lambda duckdb_sql, spark_sql: duckdb_sql,
+        read_parquet_folder=lambda f: f"read_parquet('{f}/*.parquet', union_by_name = true)",
     )
 
 

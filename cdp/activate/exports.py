@@ -24,6 +24,7 @@ from cdp import failpoints
 from cdp.activate.compile import HASHED
 from cdp.activate.specs import CONSENT_CHANNEL, ActivationSpec
 from cdp.errors import CdpError
+from cdp.io import lake
 from cdp.io.atomic import TMP_PREFIX, clean_tmp, replace_dir
 from cdp.workspace import Workspace
 
@@ -62,7 +63,7 @@ def export_activation(
     con = duckdb.connect()
     # dbt-duckdb writes an empty external model as one all-null row: skip it.
     con.execute(
-        f"create view audience as select * from read_parquet('{audience}') "
+        f"create view audience as select * from {lake.scan(audience)} "
         "where unified_individual_id is not null"
     )
     size, no_contact, no_consent = con.execute(

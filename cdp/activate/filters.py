@@ -105,9 +105,11 @@ def customer_360_columns() -> tuple[str, ...]:
     return _documented_columns(str(DBT_PROJECT_DIR))
 
 
-def compile_filter(text: str, columns: tuple[str, ...] | None = None) -> str:
-    """The filter as DuckDB SQL, rebuilt from its validated syntax tree; CdpError with the
-    reason otherwise (the caller names the file and key)."""
+def compile_filter(
+    text: str, columns: tuple[str, ...] | None = None, dialect: str = "duckdb"
+) -> str:
+    """The filter as SQL (DuckDB's, or `dialect`'s: spark), rebuilt from its validated
+    syntax tree; CdpError with the reason otherwise (the caller names the file and key)."""
     columns = customer_360_columns() if columns is None else columns
     try:
         tree = sqlglot.parse_one(text, dialect="duckdb")
@@ -134,7 +136,7 @@ def compile_filter(text: str, columns: tuple[str, ...] | None = None) -> str:
             raise CdpError(f"function {node.sql_name()}() is not allowed in a filter")
         else:
             raise CdpError(f"{type(node).__name__.lower()} is not allowed in a filter")
-    return tree.sql(dialect="duckdb")
+    return tree.sql(dialect=dialect)
 
 
 def _plain(text: str) -> str:

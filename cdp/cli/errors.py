@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cdp.errors import CdpError
 
@@ -20,7 +21,10 @@ def friendly_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except CdpError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            # escaped: a message may hold brackets ("pip install '.[spark]'")
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
@@ -32,7 +36,7 @@ def friendly_errors(fn: Callable) -> Callable:
                 raise
             first = (str(e).strip().splitlines() or [""])[0]
             err_console.print(
-                f"[bold red]internal error:[/] {type(e).__name__}: {first} "
+                f"[bold red]internal error:[/] {type(e).__name__}: {escape(first)} "
                 "(set CDP_DEBUG=1 for the traceback)",
                 highlight=False,
                 soft_wrap=True,

@@ -8,6 +8,7 @@ import re
 import sys
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 from rich.cells import cell_len
@@ -15,12 +16,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cdp.io import lake
 from cdp.workspace import Workspace
 
 
 def _count(path_glob: str) -> int:
     try:
-        return duckdb.execute(f"select count(*) from read_parquet('{path_glob}')").fetchone()[0]
+        source = (
+            lake.scan(Path(path_glob)) if "*" not in path_glob else f"read_parquet('{path_glob}')"
+        )
+        return duckdb.execute(f"select count(*) from {source}").fetchone()[0]
     except duckdb.Error:
         return 0
 
@@ -44,7 +49,7 @@ def lake_summary(ws: Workspace) -> dict:
     if membership.exists():
         segments = dict(
             duckdb.execute(
-                f"select segment_name, count(*) from read_parquet('{membership}') group by 1 order by 1"
+                f"select segment_name, count(*) from {lake.scan(membership)} group by 1 order by 1"
             ).fetchall()
         )
     return {"sources": sources, "profiles": profiles, "records": records, "segments": segments}

@@ -103,8 +103,57 @@ class ReconciliationSettings(BaseModel):
         return getattr(self, field)
 
 
+class SparkSettings(BaseModel):
+    """The `spark:` section, read when `engine: spark` (docs/scale-out.md). The
+    environment wins over cdp.yml: CDP_SPARK_MASTER, and CDP_SPARK_CONF (a JSON object of
+    Spark properties, merged over `conf`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # local[*] runs Spark inside the pipeline's own process; spark://host:7077, yarn or
+    # k8s://... a cluster's. (Spark Connect: set conf spark.remote, see docs/scale-out.md.)
+    master: str = "local[*]"
+    # Any Spark property: spark.executor.memory, spark.sql.shuffle.partitions, ...
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _conf_text(cls, v: Any) -> Any:
+        # YAML reads `spark.sql.shuffle.partitions: 8` as a number: Spark takes text.
+        if isinstance(v, dict):
+            return {str(k): str(x).lower() if isinstance(x, bool) else str(x) for k, x in v.items()}
+        return v
+
+    def resolved(self) -> SparkSettings:
+        """These settings with the environment's CDP_SPARK_MASTER and CDP_SPARK_CONF."""
+        import json
+        import os
+
+        conf = dict(self.conf)
+        extra = os.environ.get("CDP_SPARK_CONF", "").strip()
+        if extra:
+            try:
+                parsed = json.loads(extra)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                raise ValueError(
+                    'CDP_SPARK_CONF: expected a JSON object, e.g. {"spark.driver.memory": "4g"}'
+                )
+            conf.update(self._conf_text(parsed))
+        master = os.environ.get("CDP_SPARK_MASTER", "").strip() or self.master
+        return SparkSettings(master=master, conf=conf)
+
+
+Engine = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # What runs the SQL (dbt) and scores the pairs (Splink): DuckDB in this process, or
+    # Spark, locally or on a cluster (docs/scale-out.md). CDP_ENGINE overrides it.
+    engine: Engine = "duckdb"
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     # ISO 3166 region used to read phone numbers written without a country code.
     default_region: str = "US"
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
@@ -118,7 +167,20 @@ class Settings(BaseModel):
 
 
 def load_settings(path: Path) -> Settings:
-    """Read cdp.yml; a missing file means all defaults."""
-    if not Path(path).exists():
-        return Settings()
-    return parse_model(Settings, load_yaml(path), path)
+    """Read cdp.yml; a missing file means all defaults. CDP_ENGINE, when set, chooses the
+    engine instead of `engine:` (the same workspace on the other engine)."""
+    import os
+
+    settings = (
+        Settings() if not Path(path).exists() else parse_model(Settings, load_yaml(path), path)
+    )
+    override = os.environ.get("CDP_ENGINE", "").strip().lower()
+    if override:
+        if override not in ENGINES:
+            from cdp.errors import ConfigError
+
+            raise ConfigError(
+                path, f"CDP_ENGINE: expected one of {', '.join(ENGINES)}, got {override!r}"
+            )
+        settings = settings.model_copy(update={"engine": override})
+    return settings

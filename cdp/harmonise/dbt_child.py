@@ -5,6 +5,9 @@ ordinary child goes on writing the lake for as long as its models take, and a re
 started meanwhile would write the same files. On Linux, this launcher asks the kernel
 to kill it when its parent dies (PR_SET_PDEATHSIG), then becomes dbt (exec), keeping
 the request. Elsewhere it simply runs dbt.
+
+On Spark (CDP_DBT_TARGET=spark), it runs dbt in this process instead, inside a SparkSession
+that has the CDP functions registered (cdp.spark.dbt_session).
 """
 
 from __future__ import annotations
@@ -37,10 +40,21 @@ def dbt_path() -> str:
     return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 
 
+# dbt commands that never open a connection: no Spark session for them.
+_OFFLINE = {"parse", "ls", "list", "deps", "clean", "debug", "--version", "-v", "--help"}
+
+
 def main() -> None:
     _die_with_parent()
+    args = sys.argv[1:]
+    if os.environ.get("CDP_DBT_TARGET") == "spark" and not (set(args[:1]) & _OFFLINE):
+        # dbt-spark's `session` method uses this process's SparkSession: dbt runs here,
+        # after the session is made and the CDP functions are registered in it.
+        from cdp.spark.dbt_session import run_dbt_in_session
+
+        sys.exit(run_dbt_in_session(args))
     dbt = dbt_path()
-    os.execv(dbt, [dbt, *sys.argv[1:]])
+    os.execv(dbt, [dbt, *args])
 
 
 if __name__ == "__main__":

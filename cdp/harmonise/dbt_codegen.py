@@ -12,7 +12,9 @@ model paths through CDP_DBT_GENERATED: workspaces never share generated files.
 
 from __future__ import annotations
 
+import re
 import shutil
+from contextvars import ContextVar
 from pathlib import Path
 
 import yaml
@@ -40,8 +42,15 @@ def union_model_name(object_name: str) -> str:
     return f"int_{plural(object_name)}_unioned"
 
 
+# How a source column is quoted in the generated SQL: DuckDB's "col", Spark's `col`
+# (dbt-spark turns ANSI mode off, where "col" is a string literal). Set for the engine
+# the models are written for (write_generated_models); `cdp validate` runs DuckDB's.
+_QUOTE: ContextVar[str] = ContextVar("quote", default='"')
+
+
 def _q(col: str) -> str:
-    return '"' + col.replace('"', '""') + '"'
+    quote = _QUOTE.get()
+    return quote + col.replace(quote, quote * 2) + quote
 
 
 def _lit(value: str) -> str:
@@ -53,8 +62,40 @@ def _jinja_str(sql: str) -> str:
     return "'" + sql.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def sql_type(ctype: str) -> str:
+    """A canonical type spelt so both engines read it: text is `string` (DuckDB's alias of
+    varchar; Spark's varchar needs a length), lists go through the `cdp_type` macro."""
+    if ctype == "varchar":
+        return "string"
+    if ctype.endswith("[]"):
+        return f"{{{{ cdp_type('{ctype}') }}}}"
+    return ctype
+
+
+def duckdb_expr(sql: str) -> str:
+    """A generated expression as DuckDB runs it, its engine macros rendered by their
+    default__ (DuckDB) spelling: `cdp validate` runs it on a sample, outside dbt."""
+    if "{{" not in sql:
+        return sql
+    import jinja2
+
+    macros = {
+        "cdp_type": lambda t: t,
+        "try_strptime": lambda e, f: f"try_strptime({e}, {_lit(f)})",
+    }
+    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(sql).render(macros)
+
+
+def _jinja_expr(sql: str) -> str:
+    """SQL that may hold `{{ macro(...) }}` calls as a Jinja expression, to pass to a
+    macro: the literal parts as strings, the calls as calls, joined with `~`."""
+    parts = re.split(r"\{\{\s*(.*?)\s*\}\}", sql)
+    out = [_jinja_str(p) if i % 2 == 0 else f"({p})" for i, p in enumerate(parts)]
+    return " ~ ".join(p for i, p in enumerate(out) if i % 2 or parts[i])
+
+
 def _text(expr: str) -> str:
-    return f"nullif(trim(cast({expr} as varchar)), '')"
+    return f"nullif(trim(cast({expr} as {sql_type('varchar')})), '')"
 
 
 def source_text(fm: FieldMapping) -> str | None:
@@ -78,7 +119,7 @@ def _value_map(text: str, mapping: dict[str, str | None]) -> str:
 def field_expr(spec: SourceSpec, fm: FieldMapping, ctype: str) -> str:
     """SQL for one canonical field from its mapping, cast to the canonical type."""
     if fm.value is not None:
-        return f"cast({_lit(fm.value)} as {ctype})"
+        return f"cast({_lit(fm.value)} as {sql_type(ctype)})"
     text = source_text(fm)
     if fm.map is not None:
         return _value_map(text, fm.map)
@@ -91,7 +132,9 @@ def field_expr(spec: SourceSpec, fm: FieldMapping, ctype: str) -> str:
         return text
     if ctype in ("date", "timestamp"):
         if fm.format and declared in (None, "string"):
-            tries = [f"try_strptime({text}, {_lit(f)})" for f in fm.format]
+            tries = [
+                f"{{{{ try_strptime({_jinja_expr(text)}, {_jinja_str(f)}) }}}}" for f in fm.format
+            ]
             parsed = tries[0] if len(tries) == 1 else f"coalesce({', '.join(tries)})"
             return f"cast({parsed} as {ctype})"
         if fm.columns is not None:
@@ -198,18 +241,19 @@ def _mapped_select(spec: SourceSpec, obj: CanonicalObject, mapping: dict, ordina
         fm = mapping.get(fname)
         if fname == "individual_id":
             by_record = fm is not None and fm.column is not None
-            ref = _lit(fm.source or spec.name) if by_record else "cast(null as varchar)"
+            null_text = f"cast(null as {sql_type('varchar')})"
+            ref = _lit(fm.source or spec.name) if by_record else null_text
             lines.append(f"{ref} as individual_source_name")
-            record = field_expr(spec, fm, "varchar") if by_record else "cast(null as varchar)"
+            record = field_expr(spec, fm, "varchar") if by_record else null_text
             lines.append(f"{record} as individual_source_record_id")
             # A row may name its person by a contact point instead (matched after
             # identity resolution, in the marts).
-            email = email_key_expr(fm) if fm and fm.email else "cast(null as varchar)"
-            phone = phone_expr(fm) if fm and fm.phone else "cast(null as varchar)"
+            email = email_key_expr(fm) if fm and fm.email else null_text
+            phone = phone_expr(fm) if fm and fm.phone else null_text
             lines.append(f"{email} as individual_email_match_key")
             lines.append(f"{phone} as individual_phone_e164")
             continue
-        expr = field_expr(spec, fm, ctype) if fm else f"cast(null as {ctype})"
+        expr = field_expr(spec, fm, ctype) if fm else f"cast(null as {sql_type(ctype)})"
         if parsed_name and fname in NAME_PARTS:
             # A part mapped explicitly wins over the part parsed from the full name.
             part = f"_cdp_name.{NAME_PARTS[fname]}"
@@ -260,24 +304,25 @@ def staging_sql(spec: SourceSpec, object_name: str) -> str:
 
 def _empty_sql(object_name: str) -> str:
     obj = OBJECTS[object_name]
+    text = sql_type("varchar")
     cols = [
-        "cast(null as varchar) as source_name",
-        "cast(null as varchar) as source_record_id",
+        f"cast(null as {text}) as source_name",
+        f"cast(null as {text}) as source_record_id",
         "cast(null as integer) as ordinal",
         "cast(null as timestamp) as updated_ts",
-        "cast(null as varchar) as _load_id",
+        f"cast(null as {text}) as _load_id",
         "cast(null as bigint) as _row_number",
     ]
     for fname, ctype in obj.fields.items():
         if fname == "individual_id":
             cols += [
-                "cast(null as varchar) as individual_source_name",
-                "cast(null as varchar) as individual_source_record_id",
-                "cast(null as varchar) as individual_email_match_key",
-                "cast(null as varchar) as individual_phone_e164",
+                f"cast(null as {text}) as individual_source_name",
+                f"cast(null as {text}) as individual_source_record_id",
+                f"cast(null as {text}) as individual_email_match_key",
+                f"cast(null as {text}) as individual_phone_e164",
             ]
         else:
-            cols.append(f"cast(null as {ctype}) as {fname}")
+            cols.append(f"cast(null as {sql_type(ctype)}) as {fname}")
     body = ",\n        ".join(cols)
     return (
         "-- Generated by cdp: no declared source maps this object, so it is empty but typed.\n"
@@ -291,25 +336,23 @@ def _empty_sql(object_name: str) -> str:
 def union_sql(object_name: str, sources: list[str]) -> str:
     if not sources:
         return _empty_sql(object_name)
-    refs = "\n    union all by name\n".join(
-        f"    select * from {{{{ ref('{staging_model_name(s, object_name)}') }}}}" for s in sources
-    )
+    refs = ", ".join(f"ref('{staging_model_name(s, object_name)}')" for s in sources)
     return (
         f"-- Generated by cdp: every source's {object_name} rows in one relation.\n"
         "{{ config(materialized='view', tags=['intermediate']) }}\n\n"
-        f"with\n\nunioned as (\n{refs}\n)\n\nselect * from unioned\n"
+        f"with\n\nunioned as (\n    {{{{ union_all_by_name([{refs}]) }}}}\n)\n\nselect * from unioned\n"
     )
 
 
 PARSE_FAILURES = "int_parse_failures"
 _FAILURE_COLUMNS = (
-    "cast(null as varchar) as source_name",
-    "cast(null as varchar) as load_id",
-    "cast(null as varchar) as source_file",
-    "cast(null as varchar) as field",
-    'cast(null as varchar) as "check"',
+    f"cast(null as {sql_type('varchar')}) as source_name",
+    f"cast(null as {sql_type('varchar')}) as load_id",
+    f"cast(null as {sql_type('varchar')}) as source_file",
+    f"cast(null as {sql_type('varchar')}) as field",
+    f"cast(null as {sql_type('varchar')}) as {{q_check}}",
     "cast(null as bigint) as failures",
-    "cast(null as bigint[]) as example_row_numbers",
+    f"cast(null as {sql_type('bigint[]')}) as example_row_numbers",
 )
 
 
@@ -333,9 +376,9 @@ def parse_failures_sql(spec: SourceSpec) -> str | None:
         "        _load_id as load_id,\n"
         "        _source_file as source_file,\n"
         f"        {_lit(field)} as field,\n"
-        f'        {_lit(check)} as "check",\n'
+        f"        {_lit(check)} as {_q('check')},\n"
         "        count(*) as failures,\n"
-        "        list(_row_number order by _row_number)[1:5] as example_row_numbers\n"
+        "        {{ list_first_sorted('_row_number', 5) }} as example_row_numbers\n"
         "    from checked\n"
         f"    where _fail_{i}\n"
         "    group by _load_id, _source_file"
@@ -362,15 +405,16 @@ def parse_failures_union_sql(sources: list[str]) -> str:
         "{{ config(materialized='external', tags=['intermediate']) }}\n\n"
     )
     if not sources:
-        body = ",\n        ".join(_FAILURE_COLUMNS)
+        body = ",\n        ".join(_FAILURE_COLUMNS).replace("{q_check}", _q("check"))
         return (
             header
             + f"with\n\nfinal as (\n    select\n        {body}\n    where false\n)\n\nselect * from final\n"
         )
-    refs = "\n    union all by name\n".join(
-        f"    select * from {{{{ ref('{parse_failures_model_name(s)}') }}}}" for s in sources
+    refs = ", ".join(f"ref('{parse_failures_model_name(s)}')" for s in sources)
+    return (
+        header
+        + f"with\n\nunioned as (\n    {{{{ union_all_by_name([{refs}]) }}}}\n)\n\nselect * from unioned\n"
     )
-    return header + f"with\n\nunioned as (\n{refs}\n)\n\nselect * from unioned\n"
 
 
 PARSE_FAILURES_YML = """\
@@ -427,6 +471,14 @@ def sources_yml(specs: list[SourceSpec]) -> str:
 
 def write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Settings) -> Path:
     """Write every generated file into a staged folder and swap it in whole."""
+    token = _QUOTE.set("`" if settings.engine == "spark" else '"')
+    try:
+        return _write_generated_models(ws, specs, settings)
+    finally:
+        _QUOTE.reset(token)
+
+
+def _write_generated_models(ws: Workspace, specs: list[SourceSpec], settings: Settings) -> Path:
     target = generated_dir(ws)
     staged = target.with_name(f"{TMP_PREFIX}{target.name}")
     shutil.rmtree(staged, ignore_errors=True)

@@ -27,6 +27,10 @@ def _dbt_project_dir() -> Path:
 DBT_PROJECT_DIR = _dbt_project_dir()
 
 
+# cdp.yml `engine` -> the target of profiles.yml that runs the dbt project.
+DBT_TARGETS = {"duckdb": "workspace", "spark": "spark"}
+
+
 def generated_dir(ws: Workspace) -> Path:
     return ws.state_dir / "dbt_generated"
 
@@ -43,6 +47,10 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         "CDP_DBT_GENERATED": str(generated_dir(ws)),
         "CDP_DEFAULT_REGION": settings.default_region,
         "CDP_IDENTITY_MAX_KEY_RECORDS": str(identity.max_identifier_records),
+        # The engine picks the profile target: `workspace` (DuckDB) or `spark`. (Not
+        # CDP_ENGINE: this lands in os.environ, where it would choose every later
+        # workspace's engine.)
+        "CDP_DBT_TARGET": DBT_TARGETS[settings.engine],
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         # dbt's own log goes to the workspace, never into the (installed) project folder.
         "DBT_LOG_PATH": str(ws.state_dir / "dbt_logs"),
@@ -177,6 +185,15 @@ def _newest_mtime(*roots: Path) -> float:
     return newest
 
 
+def _manifest_adapter(manifest: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8"))["metadata"]["adapter_type"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def prepare(ws: Workspace, force: bool = False) -> Path:
     """Generate this workspace's dbt models, and parse the project when anything changed.
 
@@ -188,12 +205,21 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     specs = load_sources(ws.sources_dir)
     settings = load_settings(ws.settings_file)
+    if settings.engine == "spark":
+        from cdp.spark.session import check_engine
+
+        check_engine()
     check_source_priority(settings, {s.name for s in specs}, ws.settings_file)
     generated = write_generated_models(ws, specs, settings)
+    # Models a run on the other engine wrote in its own layout (cdp.io.lake).
+    from cdp.io.lake import settle_layout
+
+    settle_layout([ws.harmonised_dir, ws.marts_dir], settings.engine)
     manifest = ws.dbt_target_dir / "manifest.json"
     stale = (
         not manifest.exists()
         or _newest_mtime(DBT_PROJECT_DIR, generated) > manifest.stat().st_mtime
+        or _manifest_adapter(manifest) != settings.engine  # parsed for the other engine
     )
     if force or stale:
         run_dbt(ws, ["parse", "--quiet"])
@@ -210,7 +236,7 @@ def compact_database(ws: Workspace) -> None:
     import duckdb
 
     db = ws.dbt_database
-    if not db.exists():
+    if not db.exists():  # never made on Spark, whose dbt keeps nothing between runs
         return
     tmp = db.with_name(f".tmp-{db.name}")
     tmp.unlink(missing_ok=True)

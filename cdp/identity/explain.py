@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cdp.errors import CdpError
+from cdp.io import lake
 from cdp.workspace import Workspace
 
 
@@ -33,15 +34,13 @@ def explain(ws: Workspace, unified_id: str) -> Explanation:
     if not link.exists():
         raise CdpError("no identity resolution output yet: run `cdp run` first")
     con = duckdb.connect()
-    con.execute(f"create view links as select * from read_parquet('{link}')")
+    con.execute(f"create view links as select * from {lake.scan(link)}")
+    con.execute(f"create view edges as select * from {lake.scan(d / 'identity_edges.parquet')}")
     con.execute(
-        f"create view edges as select * from read_parquet('{d / 'identity_edges.parquet'}')"
-    )
-    con.execute(
-        f"create view near as select * from read_parquet('{d / 'identity_near_misses.parquet'}')"
+        f"create view near as select * from {lake.scan(d / 'identity_near_misses.parquet')}"
     )
     ind = ws.harmonised_dir / "int_person_records_prepared.parquet"
-    con.execute(f"create view ind as select * from read_parquet('{ind}')")
+    con.execute(f"create view ind as select * from {lake.scan(ind)}")
     records = _rows(
         con,
         """

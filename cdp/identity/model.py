@@ -1,19 +1,23 @@
 """The Splink model: comparisons and blocking rules from cdp.yml, training, prediction.
 
 Only Splink's public surface is used, so its DuckDB backend can be swapped for Spark.
+Custom comparison levels are written in DuckDB's SQL (base_dialect_str), which Splink
+translates for Spark; the saved model is always in DuckDB's SQL (model_in_dialect), so
+one model file serves both engines.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink import Linker, SettingsCreator, block_on
 
 from cdp.identity.blocking import pair_count
 from cdp.identity.logs import splink_log_level
@@ -41,6 +45,7 @@ def _nickname_level():
         "list_contains(first_name_variants_l, first_name_key_r) "
         "or list_contains(first_name_variants_r, first_name_key_l)",
         label_for_charts="nickname",
+        base_dialect_str="duckdb",
     )
 
 
@@ -59,8 +64,30 @@ def _email_levels(c: str, tf: bool) -> list:
     user = lambda side: f"split_part({c}_{side}, '@', 1)"  # noqa: E731
     return [
         cll.ExactMatchLevel(c, term_frequency_adjustments=tf),
-        cll.CustomLevel(f"{user('l')} = {user('r')}", label_for_charts="same user, other domain"),
+        cll.CustomLevel(
+            f"{user('l')} = {user('r')}",
+            label_for_charts="same user, other domain",
+            base_dialect_str="duckdb",
+        ),
     ]
+
+
+class _EngineLevel(cll.CustomLevel):
+    """A custom level in DuckDB's SQL whose Spark SQL differs only in function names that
+    sqlglot does not know: Splink's Spark jar calls Jaro-Winkler `jaro_winkler`."""
+
+    SPARK_NAMES: ClassVar[dict[str, str]] = {"jaro_winkler_similarity(": "jaro_winkler("}
+
+    def __init__(self, sql_condition: str, label_for_charts: str):
+        super().__init__(sql_condition, label_for_charts=label_for_charts)
+
+    def create_sql(self, sql_dialect) -> str:
+        if sql_dialect.sql_dialect_str != "spark":
+            return self.sql_condition
+        sql = self.sql_condition
+        for duckdb_name, spark_name in self.SPARK_NAMES.items():
+            sql = sql.replace(duckdb_name, spark_name)
+        return sql
 
 
 def _address_levels(c: str, postal: str, house: str, city: str) -> list:
@@ -78,13 +105,14 @@ def _address_levels(c: str, postal: str, house: str, city: str) -> list:
         cll.And(cll.ExactMatchLevel(c), cll.ExactMatchLevel(postal)).configure(
             label_for_charts="same address"
         ),
-        cll.CustomLevel(
+        _EngineLevel(
             f"jaro_winkler_similarity({c}_l, {c}_r) >= 0.9 and {same_house} and {same_area}",
             label_for_charts="similar street, same area",
         ),
         cll.CustomLevel(
             f"{postal}_l = {postal}_r and ({c}_l is null or {c}_r is null)",
             label_for_charts="same postal code, street unknown",
+            base_dialect_str="duckdb",
         ),
         cll.ExactMatchLevel(c).configure(label_for_charts="same street, other area"),
     ]
@@ -97,6 +125,7 @@ def _null_level(rule: ComparisonRule):
     return cll.CustomLevel(
         f"not (({c}_l is not null and {c}_r is not null) or ({p}_l is not null and {p}_r is not null))",
         label_for_charts="null",
+        base_dialect_str="duckdb",
     ).configure(is_null_level=True)
 
 
@@ -159,7 +188,7 @@ def splink_settings(
     )
 
 
-def new_linker(db: DuckDBAPI, records: pa.Table, settings) -> Linker:
+def new_linker(db, records: pa.Table, settings) -> Linker:
     return Linker(db.register(records), settings, log_level=splink_log_level())
 
 
@@ -206,7 +235,31 @@ def floor_m(model: dict) -> dict:
     return model
 
 
-def train_model(db: DuckDBAPI, records: pa.Table, settings: IdentitySettings, path: Path) -> dict:
+def model_in_dialect(model: dict, settings: IdentitySettings, dialect: str) -> dict:
+    """A saved model with its SQL in `dialect` (duckdb or spark): the same comparisons,
+    levels and trained parameters, each level's condition as Splink writes it for that
+    engine. The shapes match (scoring.model_matches checks it before any use)."""
+    if model.get("sql_dialect") == dialect:
+        return model
+    fresh = splink_settings(settings, trained=True).create_settings_dict(dialect)
+    comparisons = []
+    for saved, made in zip(model["comparisons"], fresh["comparisons"], strict=True):
+        levels = [
+            {**level, "sql_condition": made_level["sql_condition"]}
+            for level, made_level in zip(
+                saved["comparison_levels"], made["comparison_levels"], strict=True
+            )
+        ]
+        comparisons.append({**saved, "comparison_levels": levels})
+    return {
+        **model,
+        "sql_dialect": dialect,
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": fresh["blocking_rules_to_generate_predictions"],
+    }
+
+
+def train_model(db, records: pa.Table, settings: IdentitySettings, path: Path) -> dict:
     """EM training with u from random sampling, on a sample of the records at scale; the
     model is saved as reviewable JSON."""
     sample = training_sample(records, settings)
@@ -229,7 +282,8 @@ def train_model(db: DuckDBAPI, records: pa.Table, settings: IdentitySettings, pa
             [block_on(*r) for r in rules], recall=settings.prior_rules_recall
         )
     estimate_m_by_em(linker, con, "sample", cols)
-    model = floor_m(linker.misc.save_model_to_json())
+    # Saved in DuckDB's SQL whichever engine trained it: one file for both engines.
+    model = model_in_dialect(floor_m(linker.misc.save_model_to_json()), settings, "duckdb")
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(model, indent=2), encoding="utf-8")
     return model

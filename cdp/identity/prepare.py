@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from cdp.errors import CdpError
+from cdp.io import lake
 from cdp.workspace import Workspace
 
 RECORDS = "int_person_records_prepared"
@@ -25,7 +26,7 @@ def connect_inputs(ws: Workspace) -> duckdb.DuckDBPyConnection:
             raise CdpError(
                 f"identity resolution needs {path.name}: run the harmonisation (dbt) first"
             )
-        con.execute(f"create view {name} as select * from read_parquet('{path}')")
+        con.execute(f"create view {name} as select * from {lake.scan(path)}")
     return con
 
 

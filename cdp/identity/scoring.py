@@ -18,7 +18,7 @@ from splink import DuckDBAPI, Linker
 
 from cdp.identity.blocking import BlockingPlan, plan_blocking
 from cdp.identity.logs import splink_log_level
-from cdp.identity.model import splink_settings, train_model
+from cdp.identity.model import model_in_dialect, splink_settings, train_model
 from cdp.identity.settings import IdentitySettings
 from cdp.workspace import Workspace
 
@@ -67,10 +67,28 @@ class ScoredPairs:
         return np.where(self._keys[at] == keys, self._order[at], -1)
 
 
-def splink_db(ws: Workspace) -> DuckDBAPI:
+def engine(ws: Workspace) -> str:
+    """cdp.yml `engine` (CDP_ENGINE overrides it): duckdb or spark."""
+    from cdp.config.settings import load_settings
+
+    return load_settings(ws.settings_file).engine
+
+
+def splink_db(ws: Workspace):
+    """Splink's database: DuckDB in this process, or Spark (cdp.yml `engine: spark`).
+    Everything else of identity resolution is the same on both."""
     work = ws.tmp_dir / "splink"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    if engine(ws) == "spark":
+        from splink.backends.spark import SparkAPI
+
+        from cdp.spark.session import workspace_spark
+
+        spark = workspace_spark(ws)
+        # Splink writes its big intermediate tables as Parquet under the checkpoint folder.
+        spark.sparkContext.setCheckpointDir(str(work / "checkpoints"))
+        return SparkAPI(spark_session=spark, break_lineage_method="parquet")
     # Big intermediate tables go to Parquet on disk, and DuckDB spills beyond its limit.
     con = duckdb.connect(
         config={"memory_limit": SPLINK_MEMORY, "temp_directory": str(work / "spill")}
@@ -132,11 +150,14 @@ def score_pairs(
     if not trained and n >= settings.min_training_records:
         train_model(splink_db(ws), table, settings, ws.identity_model_file)
         trained = True
+    db = splink_db(ws)
+    dialect = db.sql_dialect.sql_dialect_str
     if trained:
-        model = json.loads(ws.identity_model_file.read_text(encoding="utf-8"))
+        saved = json.loads(ws.identity_model_file.read_text(encoding="utf-8"))
+        model = model_in_dialect(saved, settings, dialect)
         # The saved model's comparisons, this run's blocking (what it leaves out varies).
         model["blocking_rules_to_generate_predictions"] = [
-            r.create_blocking_rule_dict("duckdb") for r in plan.rules
+            r.create_blocking_rule_dict(dialect) for r in plan.rules
         ]
     else:
         warnings.append(
@@ -146,16 +167,12 @@ def score_pairs(
         model = splink_settings(settings, trained=False, blocking=plan.rules)
     for column, flags in plan.skip_columns.items():
         table = table.append_column(column, pa.array(flags, pa.bool_()))
-    db = splink_db(ws)
     linker = Linker(db.register(table), model, log_level=splink_log_level())
     for column, frequencies in (tf or {}).items():
         linker.table_management.register_term_frequency_lookup(db.register(frequencies), column)
     preds = linker.inference.predict(threshold_match_probability=settings.near_miss_threshold)
-    rel = preds.as_duckdbpyrelation()
-    mw_cols = [c for c in rel.columns if c.startswith("mw_")]
-    scored = rel.select(
-        ", ".join(["unique_id_l", "unique_id_r", "match_probability", "match_weight", *mw_cols])
-    ).to_arrow_table()
+    scored = _prediction_table(preds, dialect)
+    mw_cols = [c for c in scored.column_names if c.startswith("mw_")]
     uids = records.column("unique_id").combine_chunks()
     left = pc.index_in(scored["unique_id_l"], value_set=uids).to_numpy(zero_copy_only=False)
     right = pc.index_in(scored["unique_id_r"], value_set=uids).to_numpy(zero_copy_only=False)
@@ -172,6 +189,18 @@ def score_pairs(
         warnings,
         household_share,
     )
+
+
+def _prediction_table(preds, dialect: str) -> pa.Table:
+    """The scored pairs as Arrow: ids, probability, weight and each comparison's weight."""
+    keep = ["unique_id_l", "unique_id_r", "match_probability", "match_weight"]
+    if dialect == "spark":
+        df = preds.as_spark_dataframe()
+        cols = keep + [c for c in df.columns if c.startswith("mw_")]
+        return df.select(*cols).toArrow()
+    rel = preds.as_duckdbpyrelation()
+    cols = keep + [c for c in rel.columns if c.startswith("mw_")]
+    return rel.select(", ".join(cols)).to_arrow_table()
 
 
 def household_rescore(

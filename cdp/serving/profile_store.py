@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cdp.io import lake
 from cdp.workspace import Workspace
 
 RECENT = 10  # orders, cases and engagement events kept per person
@@ -25,7 +26,7 @@ def store_path(lake_dir: Path) -> Path:
 
 
 def _parquet(path: Path) -> str | None:
-    return f"read_parquet('{path}')" if path.exists() else None
+    return lake.scan(path) if path.exists() else None
 
 
 def build_profile_store(ws: Workspace) -> dict[str, int]:
@@ -99,7 +100,7 @@ def _recent(path: Path, ts: str) -> str | None:
     if not path.exists():
         return None
     return f"""
-        select * from read_parquet('{path}')
+        select * from {lake.scan(path)}
         where unified_individual_id is not null
         qualify row_number() over (
             partition by unified_individual_id order by {ts} desc nulls last, source_record_id
@@ -110,7 +111,7 @@ def _recent(path: Path, ts: str) -> str | None:
 def _contact_points(ws: Workspace) -> str | None:
     ranked = ws.marts_dir / "unified_contact_point.parquet"
     if ranked.exists():
-        return f"select * from read_parquet('{ranked}') where unified_individual_id is not null"
+        return f"select * from {lake.scan(ranked)} where unified_individual_id is not null"
     # Without the ranked mart: every email and phone of the person's records.
     links = ws.identity_dir / "unified_link_individual.parquet"
     emails = ws.harmonised_dir / "int_contact_point_emails_deduplicated.parquet"
@@ -118,16 +119,16 @@ def _contact_points(ws: Workspace) -> str | None:
     if not (links.exists() and emails.exists() and phones.exists()):
         return None
     return f"""
-        with l as (select * from read_parquet('{links}') where record_kind = 'person')
+        with l as (select * from {lake.scan(links)} where record_kind = 'person')
         select l.unified_individual_id, 'email' as channel, e.email_address as contact_value,
             null::integer as contact_rank,
             list(distinct e.source_name order by e.source_name) as sources
-        from l join read_parquet('{emails}') e using (source_name, source_record_id)
+        from l join {lake.scan(emails)} e using (source_name, source_record_id)
         group by all
         union all
         select l.unified_individual_id, 'phone', p.phone_e164, null::integer,
             list(distinct p.source_name order by p.source_name)
-        from l join read_parquet('{phones}') p using (source_name, source_record_id)
+        from l join {lake.scan(phones)} p using (source_name, source_record_id)
         where p.phone_e164 is not null group by all
     """
 

@@ -54,8 +54,8 @@
     `offset` days shift the window back (offset=90, days=90: the 90 days before those). -#}
 {% macro in_window(ts, days, offset=0) -%}
     (
-        {{ ts }} > as_of_ts - to_days({{ days + offset }})
-        and {{ ts }} <= as_of_ts - to_days({{ offset }})
+        {{ ts }} > as_of_ts - {{ cdp_days(days + offset) }}
+        and {{ ts }} <= as_of_ts - {{ cdp_days(offset) }}
     )
 {%- endmacro %}
 
@@ -97,6 +97,33 @@
     end
 {%- endmacro %}
 
+{#- Spark: the same rule, with transform and sequence for list_transform and range. -#}
+{% macro spark__proper_case(col) -%}
+    case
+        when {{ col }} is null then null
+        when {{ col }} <> upper({{ col }}) and {{ col }} <> lower({{ col }}) then {{ col }}
+        when length({{ col }}) = 0 then {{ col }}
+        else array_join(
+            transform(
+                sequence(1, length({{ col }})),
+                i -> case
+                    when
+                        i = 1
+                        or substr({{ col }}, i - 1, 1) in (' ', '-', '''', '’', '.')
+                        or (
+                            i >= 3
+                            and lower(substr({{ col }}, i - 2, 2)) = 'mc'
+                            and (i = 3 or substr({{ col }}, i - 3, 1) in (' ', '-'))
+                        )
+                        then upper(substr({{ col }}, i, 1))
+                    else lower(substr({{ col }}, i, 1))
+                end
+            ),
+            ''
+        )
+    end
+{%- endmacro %}
+
 {#- The rule for one field of the golden record (cdp.yml `reconciliation:`), as the
     window ordering that puts the winning value first. Each candidate value carries
     `n` (records holding it), `latest_ts` (its most recent record) and `priority` (the
@@ -121,7 +148,7 @@
 {% macro source_priority_rank(source_col) -%}
     {%- set names = env_var('CDP_SOURCE_PRIORITY', '').split(',') | reject('equalto', '') | list -%}
     {%- if names -%}
-        coalesce(list_position([{% for n in names %}'{{ n }}'{% if not loop.last %}, {% endif %}{% endfor %}], {{ source_col }}), {{ names | length + 1 }})
+        coalesce({{ list_position(names, source_col) }}, {{ names | length + 1 }})
     {%- else -%}
         1
     {%- endif -%}

@@ -1,18 +1,20 @@
 {#- Normalisation rules used by the staging models. Each returns a SQL expression. -#}
 
+{#- Engine-specific functions and types go through macros/engine/functions.sql. -#}
+
 {% macro clean_text(col) -%}
-    nullif(trim(nfc_normalize(cast({{ col }} as varchar))), '')
+    nullif(trim({{ nfc_normalize('cast(' ~ col ~ ' as ' ~ cdp_type('varchar') ~ ')') }}), '')
 {%- endmacro %}
 
 {% macro normalise_email(col) -%}
-    nullif(lower(trim(cast({{ col }} as varchar))), '')
+    nullif(lower(trim(cast({{ col }} as {{ cdp_type('varchar') }}))), '')
 {%- endmacro %}
 
 {#- Well formed: one @, a dot-TLD, no spaces. Placeholder addresses (the email_address_rules
     seed) are set aside in int_contact_point_emails_deduplicated. -#}
 {% macro email_is_valid(email) -%}
     coalesce(
-        regexp_full_match({{ email }}, '[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}'),
+        {{ regexp_full_match(email, cdp_regex("[a-z0-9._%+'-]+@[a-z0-9-]+(\\.[a-z0-9-]+)*\\.[a-z]{2,}")) }},
         false
     )
 {%- endmacro %}
@@ -41,27 +43,27 @@
 {%- endmacro %}
 
 {#- Titles are split off the first name, suffixes off the last name. -#}
-{% macro title_pattern() %}'^(mr|mrs|ms|miss|mx|dr|prof|sir)\.?\s+'{% endmacro %}
-{% macro suffix_pattern() %}'[\s,]+(jr|sr|ii|iii|iv|phd|md|esq)\.?$'{% endmacro %}
+{% macro title_pattern() %}{{ return('^(mr|mrs|ms|miss|mx|dr|prof|sir)\\.?\\s+') }}{% endmacro %}
+{% macro suffix_pattern() %}{{ return('[\\s,]+(jr|sr|ii|iii|iv|phd|md|esq)\\.?$') }}{% endmacro %}
 
 {% macro strip_title(col) -%}
-    nullif(regexp_replace({{ clean_text(col) }}, {{ title_pattern() }}, '', 'i'), '')
+    nullif({{ cdp_regexp_replace(clean_text(col), title_pattern(), '', 'i') }}, '')
 {%- endmacro %}
 
 {% macro extract_title(col) -%}
-    nullif(regexp_extract({{ clean_text(col) }}, {{ title_pattern() }}, 1, 'i'), '')
+    nullif({{ cdp_regexp_extract(clean_text(col), title_pattern(), 1, 'i') }}, '')
 {%- endmacro %}
 
 {% macro strip_suffix(col) -%}
-    nullif(regexp_replace({{ clean_text(col) }}, {{ suffix_pattern() }}, '', 'i'), '')
+    nullif({{ cdp_regexp_replace(clean_text(col), suffix_pattern(), '', 'i') }}, '')
 {%- endmacro %}
 
 {% macro extract_suffix(col) -%}
-    nullif(regexp_extract({{ clean_text(col) }}, {{ suffix_pattern() }}, 1, 'i'), '')
+    nullif({{ cdp_regexp_extract(clean_text(col), suffix_pattern(), 1, 'i') }}, '')
 {%- endmacro %}
 
 {% macro normalise_gender(col) -%}
-    case lower(trim(cast({{ col }} as varchar)))
+    case lower(trim(cast({{ col }} as {{ cdp_type('varchar') }})))
         when 'm' then 'M' when 'male' then 'M' when 'man' then 'M'
         when 'f' then 'F' when 'female' then 'F' when 'woman' then 'F'
         when '' then null
@@ -78,18 +80,21 @@
         ('apartment', 'apt'), ('suite', 'ste'), ('unit', 'apt'), ('north', 'n'), ('south', 's'),
         ('east', 'e'), ('west', 'w')
     ] -%}
-    {%- set ns = namespace(expr="regexp_replace(regexp_replace(lower(strip_accents(" ~ clean_text(col) ~ ")), '#\\s*', ' apt ', 'g'), '[^a-z0-9]+', ' ', 'g')") -%}
+    {%- set ns = namespace(expr="lower(" ~ strip_accents(clean_text(col)) ~ ")") -%}
+    {%- set ns.expr = cdp_regexp_replace(ns.expr, '#\\s*', ' apt ', 'g') -%}
+    {%- set ns.expr = cdp_regexp_replace(ns.expr, '[^a-z0-9]+', ' ', 'g') -%}
     {%- for long, short in types -%}
-        {%- set ns.expr = "regexp_replace(" ~ ns.expr ~ ", '\\b" ~ long ~ "\\b', '" ~ short ~ "', 'g')" -%}
+        {%- set ns.expr = cdp_regexp_replace(ns.expr, '\\b' ~ long ~ '\\b', short, 'g') -%}
     {%- endfor -%}
-    nullif(trim(regexp_replace({{ ns.expr }}, '\s+', ' ', 'g')), '')
+    nullif(trim({{ cdp_regexp_replace(ns.expr, '\\s+', ' ', 'g') }}), '')
 {%- endmacro %}
 
 {#- Postal code: no spaces, upper case; a US ZIP+4 keeps its five digits. -#}
 {% macro postal_code_key(col) -%}
+    {%- set text = 'trim(cast(' ~ col ~ ' as ' ~ cdp_type('varchar') ~ '))' -%}
     case
-        when regexp_full_match(upper(replace(trim(cast({{ col }} as varchar)), ' ', '')), '\d{5}(-?\d{4})?')
-            then left(trim(cast({{ col }} as varchar)), 5)
-        else nullif(upper(replace(replace(trim(cast({{ col }} as varchar)), ' ', ''), '-', '')), '')
+        when {{ regexp_full_match("upper(replace(" ~ text ~ ", ' ', ''))", cdp_regex('\\d{5}(-?\\d{4})?')) }}
+            then left({{ text }}, 5)
+        else nullif(upper(replace(replace({{ text }}, ' ', ''), '-', '')), '')
     end
 {%- endmacro %}

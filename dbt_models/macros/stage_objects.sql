@@ -11,7 +11,7 @@
 
 {% macro cdp_stage__individual(relation) -%}
     select
-        * exclude (salutation, first_name, middle_name, last_name, suffix, gender),
+        {{ star_except(['salutation', 'first_name', 'middle_name', 'last_name', 'suffix', 'gender']) }},
         coalesce({{ clean_text('salutation') }}, {{ extract_title('first_name') }}) as salutation,
         {{ strip_title('first_name') }} as first_name,
         {{ clean_text('middle_name') }} as middle_name,
@@ -25,7 +25,7 @@
 
 {% macro cdp_stage__contact_point_email(relation) -%}
     select
-        * exclude (email_address),
+        {{ star_except(['email_address']) }},
         {{ normalise_email('email_address') }} as email_address,
         {{ email_match_key(normalise_email('email_address')) }} as email_match_key,
         {{ email_is_valid(normalise_email('email_address')) }} as is_valid
@@ -34,7 +34,7 @@
 
 {% macro cdp_stage__contact_point_phone(relation) -%}
     select
-        * exclude (phone_number),
+        {{ star_except(['phone_number']) }},
         {{ clean_text('phone_number') }} as phone_number,
         {{ phone_e164('phone_number', 'country') }} as phone_e164,
         {{ phone_e164('phone_number', 'country') }} is not null as is_valid
@@ -43,7 +43,7 @@
 
 {% macro cdp_stage__contact_point_address(relation) -%}
     select
-        * exclude (address_line1, address_line2, city, postal_code, region, country),
+        {{ star_except(['address_line1', 'address_line2', 'city', 'postal_code', 'region', 'country']) }},
         {{ clean_text('address_line1') }} as address_line1,
         {{ clean_text('address_line2') }} as address_line2,
         {{ clean_text('city') }} as city,
@@ -59,7 +59,7 @@
 
 {% macro cdp_stage__party_identification(relation) -%}
     select
-        * exclude (type, number),
+        {{ star_except(['type', 'number']) }},
         lower({{ clean_text('type') }}) as identification_type,
         {{ clean_text('number') }} as identification_number
     from {{ relation }}
@@ -67,7 +67,7 @@
 
 {% macro cdp_stage__contact_point_consent(relation) -%}
     select
-        * exclude (email_address, phone_number, purpose, channel, status),
+        {{ star_except(['email_address', 'phone_number', 'purpose', 'channel', 'status']) }},
         {{ normalise_email('email_address') }} as email_address,
         {{ email_match_key(normalise_email('email_address')) }} as email_match_key,
         {{ clean_text('phone_number') }} as phone_number,
@@ -80,7 +80,7 @@
 
 {% macro cdp_stage__engagement_email(relation) -%}
     select
-        * exclude (email_address, event_type),
+        {{ star_except(['email_address', 'event_type']) }},
         {{ normalise_email('email_address') }} as email_address,
         lower({{ clean_text('event_type') }}) as event_type
     from {{ relation }}

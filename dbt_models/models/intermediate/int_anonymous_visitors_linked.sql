@@ -78,9 +78,9 @@ final as (
         min(event_ts) as first_login_ts,
         max(event_ts) as last_login_ts,
         count(*) as login_events,
-        arg_min(
-            linked_by, case linked_by when 'record' then 1 when 'email' then 2 else 3 end
-        ) as linked_by
+        {{ cdp_arg_min(
+            'linked_by', "case linked_by when 'record' then 1 when 'email' then 2 else 3 end"
+        ) }} as linked_by
     from logins
     group by anonymous_id, individual_source_name, individual_source_record_id
 )

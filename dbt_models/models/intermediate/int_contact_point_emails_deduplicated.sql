@@ -30,7 +30,7 @@ classified as (
 
 final as (
     select
-        * exclude (is_valid, email_match_key, rule_kind),
+        {{ star_except(['is_valid', 'email_match_key', 'rule_kind']) }},
         case when rule_kind = 'placeholder' then null else email_match_key end as email_match_key,
         is_valid and coalesce(rule_kind, '') != 'placeholder' as is_valid,
         is_valid and coalesce(rule_kind, '') = '' as is_personal,

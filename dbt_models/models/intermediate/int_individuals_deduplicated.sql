@@ -14,20 +14,20 @@ latest as (
 -- column would make DuckDB compile the regex once per row (19 minutes at 1M customers).
 {%- set pattern_sql -%}
     select
-        '(' || string_agg(word, '|') filter (where kind = 'filler') || ')*'
-        || '(' || string_agg(word, '|') filter (where kind <> 'filler') || ')'
-        || '(' || string_agg(word, '|') || ')*'
+        '(' || {{ cdp_string_agg('word', '|', "kind = 'filler'") }} || ')*'
+        || '(' || {{ cdp_string_agg('word', '|', "kind <> 'filler'") }} || ')'
+        || '(' || {{ cdp_string_agg('word', '|') }} || ')*'
     from {{ ref('placeholder_first_names') }}
 {%- endset -%}
 {%- set placeholder_pattern = run_query(pattern_sql).columns[0].values()[0] if execute else '' %}
 
 final as (
     select
-        latest.* exclude (first_name_key),
+        {{ star_except(['first_name_key'], 'latest') }},
         coalesce(
-            regexp_full_match(
-                latest.first_name_key, '{{ placeholder_pattern | replace("'", "''") }}'
-            ),
+            {{ regexp_full_match(
+                'latest.first_name_key', "'" ~ (placeholder_pattern | replace("'", "''")) ~ "'"
+            ) }},
             false
         ) as first_name_is_placeholder,
         case

@@ -51,12 +51,13 @@ record_emails as (
     select
         emails.source_name,
         emails.source_record_id,
-        list(distinct emails.email_match_key order by emails.email_match_key) as emails,
-        arg_min(emails.email_match_key, emails.ordinal) filter (
-            where email_use.records <= (select limits.max_records from limits)
-        ) as email_key
+        {{ list_distinct_sorted('emails.email_match_key') }} as emails,
+        {{ cdp_arg_min(
+            'emails.email_match_key', 'emails.ordinal', 'email_use.records <= limits.max_records'
+        ) }} as email_key
     from emails
     inner join email_use using (email_match_key)
+    cross join limits
     where emails.is_personal
     group by emails.source_name, emails.source_record_id
 ),
@@ -65,12 +66,13 @@ record_phones as (
     select
         phones.source_name,
         phones.source_record_id,
-        list(distinct phones.phone_e164 order by phones.phone_e164) as phones,
-        arg_min(phones.phone_e164, phones.ordinal) filter (
-            where phone_use.records <= (select limits.max_records from limits)
-        ) as phone
+        {{ list_distinct_sorted('phones.phone_e164') }} as phones,
+        {{ cdp_arg_min(
+            'phones.phone_e164', 'phones.ordinal', 'phone_use.records <= limits.max_records'
+        ) }} as phone
     from phones
     inner join phone_use using (phone_e164)
+    cross join limits
     where phones.is_valid
     group by phones.source_name, phones.source_record_id
 ),
@@ -79,9 +81,9 @@ record_addresses as (
     select
         source_name,
         source_record_id,
-        arg_min(address_line1_key, ordinal) as address_line1_key,
-        arg_min(postal_code_key, ordinal) as postal_code,
-        arg_min(city_key, ordinal) as city_key
+        {{ cdp_arg_min('address_line1_key', 'ordinal') }} as address_line1_key,
+        {{ cdp_arg_min('postal_code_key', 'ordinal') }} as postal_code,
+        {{ cdp_arg_min('city_key', 'ordinal') }} as city_key
     from addresses
     group by source_name, source_record_id
 ),
@@ -90,9 +92,9 @@ record_identifiers as (
     select
         source_name,
         source_record_id,
-        list(
-            distinct { 'type': identification_type, 'value': identification_number }
-        ) as identifiers,
+        {{ list_distinct(cdp_struct([
+            ('type', 'identification_type'), ('value', 'identification_number')
+        ])) }} as identifiers,
         -- compared by Splink rather than linked on: a national id may carry a typo
         min(identification_number) filter (where identification_type = 'national_id') as national_id
     from identifiers
@@ -107,7 +109,7 @@ final as (
         individuals.last_name,
         individuals.first_name_key,
         individuals.last_name_key,
-        cast(individuals.birth_date as varchar) as birth_date,
+        cast(individuals.birth_date as {{ cdp_type('varchar') }}) as birth_date,
         record_emails.email_key,
         record_phones.phone,
         record_addresses.address_line1_key,
@@ -121,7 +123,7 @@ final as (
         individuals.source_name || ':' || individuals.source_record_id as unique_id,
         cdp_name_canon(individuals.first_name_key) as first_name_canon,
         cdp_name_variants(individuals.first_name_key) as first_name_variants,
-        nullif(regexp_extract(record_addresses.address_line1_key, '^(\d+)', 1), '') as house_number
+        nullif({{ cdp_regexp_extract('record_addresses.address_line1_key', '^(\\d+)', 1) }}, '') as house_number
     from individuals
     left join record_emails using (source_name, source_record_id)
     left join record_phones using (source_name, source_record_id)

@@ -10,6 +10,15 @@
 -- email, personal before role mailboxes), then the channel's rule in cdp.yml
 -- reconciliation (email, phone, address; most_recent by default). The first usable one
 -- is the best (is_best): customer_360 takes its contact points from those rows.
+
+{%- set address_parts_type = cdp_struct_type([
+    ('address_line1', 'varchar'), ('city', 'varchar'), ('postal_code', 'varchar'),
+    ('region', 'varchar'), ('country', 'varchar')
+]) %}
+{%- set address_order = [
+    ('addresses.updated_ts', 'desc', 'timestamp'), ('addresses.contact_point_id', 'asc', 'text')
+] %}
+
 with
 
 links as (
@@ -42,15 +51,16 @@ email_values as (
         person_links.unified_individual_id,
         'email' as channel,
         coalesce(emails.email_match_key, emails.email_address) as match_key,
-        first(emails.email_address order by emails.updated_ts desc nulls last, emails.email_address asc) as contact_value,
-        cast(null as struct(address_line1 varchar, city varchar, postal_code varchar, region varchar, country varchar))
-            as address_parts,
+        {{ cdp_first('emails.email_address', [
+            ('emails.updated_ts', 'desc', 'timestamp'), ('emails.email_address', 'asc', 'text')
+        ]) }} as contact_value,
+        cast(null as {{ address_parts_type }}) as address_parts,
         bool_or(emails.is_valid) as is_valid,
         bool_or(emails.is_personal) as is_personal,
         count(distinct emails.source_name || ':' || emails.source_record_id) as n,
         max(emails.updated_ts) as latest_ts,
         min({{ source_priority_rank('emails.source_name') }}) as priority,
-        list(distinct emails.source_name order by emails.source_name) as sources
+        {{ list_distinct_sorted('emails.source_name') }} as sources
     from emails
     inner join person_links using (source_name, source_record_id)
     where emails.email_address is not null
@@ -64,16 +74,17 @@ phone_values as (
         coalesce(phones.phone_e164, phones.phone_number) as match_key,
         coalesce(
             phones.phone_e164,
-            first(phones.phone_number order by phones.updated_ts desc nulls last, phones.phone_number asc)
+            {{ cdp_first('phones.phone_number', [
+                ('phones.updated_ts', 'desc', 'timestamp'), ('phones.phone_number', 'asc', 'text')
+            ]) }}
         ) as contact_value,
-        cast(null as struct(address_line1 varchar, city varchar, postal_code varchar, region varchar, country varchar))
-            as address_parts,
+        cast(null as {{ address_parts_type }}) as address_parts,
         bool_or(phones.is_valid) as is_valid,
         true as is_personal,
         count(distinct phones.source_name || ':' || phones.source_record_id) as n,
         max(phones.updated_ts) as latest_ts,
         min({{ source_priority_rank('phones.source_name') }}) as priority,
-        list(distinct phones.source_name order by phones.source_name) as sources
+        {{ list_distinct_sorted('phones.source_name') }} as sources
     from phones
     inner join person_links using (source_name, source_record_id)
     where phones.phone_number is not null
@@ -85,24 +96,20 @@ address_values as (
         person_links.unified_individual_id,
         'address' as channel,
         coalesce(addresses.address_key, addresses.address_line1) as match_key,
-        first(addresses.address_line1 order by addresses.updated_ts desc nulls last, addresses.contact_point_id asc)
-            as contact_value,
-        first(
-            {
-                'address_line1': addresses.address_line1,
-                'city': addresses.city,
-                'postal_code': addresses.postal_code,
-                'region': addresses.region,
-                'country': addresses.country
-            }
-            order by addresses.updated_ts desc nulls last, addresses.contact_point_id asc
-        ) as address_parts,
+        {{ cdp_first('addresses.address_line1', address_order) }} as contact_value,
+        {{ cdp_first(cdp_struct([
+            ('address_line1', 'addresses.address_line1'),
+            ('city', 'addresses.city'),
+            ('postal_code', 'addresses.postal_code'),
+            ('region', 'addresses.region'),
+            ('country', 'addresses.country')
+        ]), address_order) }} as address_parts,
         true as is_valid,
         true as is_personal,
         count(distinct addresses.source_name || ':' || addresses.source_record_id) as n,
         max(addresses.updated_ts) as latest_ts,
         min({{ source_priority_rank('addresses.source_name') }}) as priority,
-        list(distinct addresses.source_name order by addresses.source_name) as sources
+        {{ list_distinct_sorted('addresses.source_name') }} as sources
     from addresses
     inner join person_links using (source_name, source_record_id)
     where addresses.address_line1 is not null

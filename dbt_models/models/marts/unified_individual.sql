@@ -70,18 +70,16 @@ members as (
             unified_individual_id,
             {{ spec.key }} as value_key,
             {%- if spec.is_name %}
-                -- the spelling to show: one typed in mixed case, else the most recent
-                first(
-                    {{ field }}
-                    order by
-                        ({{ field }} <> upper({{ field }}) and {{ field }} <> lower({{ field }})) desc,
-                        updated_ts desc nulls last,
-                        {{ field }} asc
-                ) as display_value,
+            -- the spelling to show: one typed in mixed case, else the most recent
+                {{ cdp_first(field, [
+                    ('(' ~ field ~ ' <> upper(' ~ field ~ ') and ' ~ field ~ ' <> lower(' ~ field ~ '))', 'desc', 'boolean'),
+                    ('updated_ts', 'desc', 'timestamp'),
+                    (field, 'asc', 'text')
+                ]) }} as display_value,
             {%- else %}
                 {{ field }} as display_value,
             {%- endif %}
-            {{ 'min(first_name_canon)' if field == 'first_name' else 'cast(null as varchar)' }} as canon,
+            {{ 'min(first_name_canon)' if field == 'first_name' else 'cast(null as ' ~ cdp_type('varchar') ~ ')' }} as canon,
             count(*) as n,
             max(updated_ts) as latest_ts,
             min(priority) as priority
@@ -103,8 +101,8 @@ members as (
         left join {{ field }}_candidates as formal
             on
                 candidates.unified_individual_id = formal.unified_individual_id
-                and candidates.canon = cast(formal.value_key as varchar)
-                and candidates.canon <> cast(candidates.value_key as varchar)
+                and candidates.canon = cast(formal.value_key as {{ cdp_type('varchar') }})
+                and candidates.canon <> cast(candidates.value_key as {{ cdp_type('varchar') }})
     ),
 
     best_{{ field }} as (
@@ -128,7 +126,7 @@ counts as (
         unified_individual_id,
         count(*) as record_count,
         count(distinct source_name) as source_count,
-        list(distinct source_name order by source_name) as sources
+        {{ list_distinct_sorted('source_name') }} as sources
     from links
     where record_kind = 'person'
     group by unified_individual_id

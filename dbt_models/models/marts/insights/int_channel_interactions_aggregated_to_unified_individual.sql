@@ -82,14 +82,12 @@ final as (
     select
         unified_individual_id,
         sum(interactions) as channel_interactions,
-        first(
-            channel
-            order by interactions desc, last_interaction_ts desc nulls last, channel asc
-        ) as preferred_channel,
-        map(
-            list(channel order by channel),
-            list(interactions order by channel)
-        ) as interactions_by_channel
+        {{ cdp_first('channel', [
+            ('interactions', 'desc', 'number'),
+            ('last_interaction_ts', 'desc', 'timestamp'),
+            ('channel', 'asc', 'text')
+        ]) }} as preferred_channel,
+        {{ cdp_map_agg('channel', 'interactions') }} as interactions_by_channel
     from per_channel
     group by unified_individual_id
 )

@@ -25,8 +25,9 @@ per_category as (
 final as (
     select
         unified_individual_id,
-        first(category order by units desc, last_bought_ts desc nulls last, category asc)
-            as top_product_category,
+        {{ cdp_first('category', [
+            ('units', 'desc', 'number'), ('last_bought_ts', 'desc', 'timestamp'), ('category', 'asc', 'text')
+        ]) }} as top_product_category,
         max(units) as top_product_category_units
     from per_category
     group by unified_individual_id

@@ -38,7 +38,8 @@ final as (
         r_score,
         f_score,
         m_score,
-        cast(r_score as varchar) || f_score || m_score as rfm_cell,
+        {%- set text = cdp_type('varchar') %}
+        cast(r_score as {{ text }}) || cast(f_score as {{ text }}) || cast(m_score as {{ text }}) as rfm_cell,
         case
             when r_score >= 4 and f_score >= 4 and m_score >= 4 then 'champions'
             when r_score >= 3 and f_score >= 4 then 'loyal'

@@ -61,13 +61,13 @@ final as (
             case
                 when order_count > 1
                     then round(
-                        date_diff('day', cast(first_order_ts as date), cast(last_order_ts as date))
+                        {{ cdp_date_diff('day', 'cast(first_order_ts as date)', 'cast(last_order_ts as date)') }}
                         / (order_count - 1),
                         1
                     )
             end as decimal(9, 1)
         ) as average_days_between_orders,
-        date_diff('day', cast(last_order_ts as date), cast(as_of_ts as date)) as days_since_last_order
+        {{ cdp_date_diff('day', 'cast(last_order_ts as date)', 'cast(as_of_ts as date)') }} as days_since_last_order
     from per_individual
 )
 

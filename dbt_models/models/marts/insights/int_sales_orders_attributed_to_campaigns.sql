@@ -57,7 +57,7 @@ last_click as (
         on
             counted_orders.unified_individual_id = clicks.unified_individual_id
             and counted_orders.order_ts >= clicks.click_ts
-            and clicks.click_ts >= counted_orders.order_ts - to_days({{ window_days }})
+            and clicks.click_ts >= counted_orders.order_ts - {{ cdp_days(window_days) }}
     qualify row_number() over (
         partition by counted_orders.source_name, counted_orders.source_record_id
         order by clicks.click_ts desc, clicks.campaign asc
@@ -77,7 +77,8 @@ final as (
         last_click.click_ts,
         {{ window_days }} as attribution_window_days,
         cast(
-            round(date_diff('second', last_click.click_ts, counted_orders.order_ts) / 3600, 2) as decimal(9, 2)
+            round({{ cdp_date_diff('second', 'last_click.click_ts', 'counted_orders.order_ts') }} / 3600, 2)
+            as decimal(9, 2)
         ) as hours_from_click
     from counted_orders
     left join last_click using (source_name, source_record_id)

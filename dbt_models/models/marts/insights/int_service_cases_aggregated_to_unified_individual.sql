@@ -32,7 +32,8 @@ final as (
         count(*) as service_cases,
         count(*) filter (where status is distinct from 'closed') as open_service_cases,
         max(contact_ts) as last_service_contact_ts,
-        first(channel order by contact_ts desc nulls last, channel asc) as last_service_channel
+        {{ cdp_first('channel', [('contact_ts', 'desc', 'timestamp'), ('channel', 'asc', 'text')]) }}
+            as last_service_channel
     from counted
     group by unified_individual_id
 )

@@ -18,10 +18,7 @@ past_events as (
     -- always holds at least an empty file, made when the models are generated).
     select *
     from
-        read_parquet(
-            '{{ env_var("CDP_WORKSPACE") }}/lake/marts/segment_membership_history/*.parquet',
-            union_by_name = true
-        )
+        {{ read_parquet_folder(env_var("CDP_WORKSPACE") ~ '/lake/marts/segment_membership_history') }}
     where
         unified_individual_id is not null
         and run_id != '{{ env_var("CDP_RUN_ID", "manual") }}'

@@ -66,6 +66,8 @@ by_record as (
             and consents.individual_source_record_id = person_links.source_record_id
 ),
 
+-- A consent names an email or phone in either of two columns: one equality join per
+-- column (a join on `key in (a, b)` cannot hash, and compared every pair: 364 s at 100k).
 by_email as (
     select
         held_emails.unified_individual_id,
@@ -73,7 +75,15 @@ by_email as (
         consents.source_record_id
     from consents
     inner join held_emails
-        on held_emails.email_match_key in (consents.email_match_key, consents.individual_email_match_key)
+        on consents.email_match_key = held_emails.email_match_key
+    union all
+    select
+        held_emails.unified_individual_id,
+        consents.source_name,
+        consents.source_record_id
+    from consents
+    inner join held_emails
+        on consents.individual_email_match_key = held_emails.email_match_key
 ),
 
 by_phone as (
@@ -83,7 +93,15 @@ by_phone as (
         consents.source_record_id
     from consents
     inner join held_phones
-        on held_phones.phone_e164 in (consents.phone_e164, consents.individual_phone_e164)
+        on consents.phone_e164 = held_phones.phone_e164
+    union all
+    select
+        held_phones.unified_individual_id,
+        consents.source_name,
+        consents.source_record_id
+    from consents
+    inner join held_phones
+        on consents.individual_phone_e164 = held_phones.phone_e164
 ),
 
 attached as (

@@ -142,3 +142,30 @@ def test_jsonl_rows_are_valid_json(generated):
     for f in (ws.landing_dir / "web_events").glob("*.jsonl"):
         for line in f.read_text().splitlines():
             json.loads(line)
+
+
+def test_append_adds_new_people_as_new_files_and_keeps_the_old_ones(tmp_path):
+    """`cdp generate --append`: a day's new landing files, for the incremental bench."""
+    ws = Workspace(tmp_path / "ws")
+    generate(ws, customers=200, seed=3, chunk_people=100)
+    before = {p: p.read_bytes() for p in ws.landing_dir.rglob("*.*")}
+    summary = generate(ws, customers=50, seed=3, append=True)
+    assert summary.customers == 50 and summary.rows["products"] == 0  # written once, first
+    after = set(ws.landing_dir.rglob("*.*"))
+    assert all(p.read_bytes() == data for p, data in before.items())  # untouched
+    added = sorted(p.name for p in after - set(before))
+    assert added and all("_00003." in name for name in added)
+    people = duckdb.execute(
+        f"select count(*), count(distinct person_id) from read_parquet('{ws.ground_truth_dir}/persons*.parquet')"
+    ).fetchone()
+    assert people == (250, 250)  # no person id reused
+    records = duckdb.execute(
+        f"select count(*), count(distinct (source_name, source_record_id)) "
+        f"from read_parquet('{ws.ground_truth_dir}/records*.parquet')"
+    ).fetchone()
+    assert records[0] == records[1]  # no record id reused
+
+
+def test_append_to_an_empty_workspace_says_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="run cdp generate first"):
+        generate(Workspace(tmp_path / "ws"), customers=10, append=True)

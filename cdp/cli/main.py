@@ -68,6 +68,11 @@ def init(
     ] = False,
 ) -> None:
     """Make a new workspace with commented example configuration."""
+    ws, written = _make_workspace(directory, force)
+    _report_init(ws, written)
+
+
+def _make_workspace(directory: Path, force: bool) -> tuple[Workspace, list[Path]]:
     ws = resolve_workspace(directory, must_exist=False)
     template = resources.files("cdp") / "templates" / "workspace"
     written = []
@@ -82,6 +87,13 @@ def init(
             shutil.copyfile(path, target)
             written.append(target.relative_to(ws.root))
     ws.ensure_dirs()
+    return ws, written
+
+
+def _report_init(ws: Workspace, written: list[Path], brief: bool = False) -> None:
+    if brief:  # made on the way by `cdp generate`: one line
+        console.print(f"workspace [bold]{ws.root}[/]: {len(written)} example file(s) written")
+        return
     console.print(f"workspace [bold]{ws.root}[/]: {len(written)} file(s) written")
     for w in written:
         console.print(f"  {w}")
@@ -107,7 +119,7 @@ def generate(
 
     ws = resolve_workspace(workspace, must_exist=False)
     if not ws.settings_file.exists():
-        init(ws.root, force=False)
+        _report_init(*_make_workspace(ws.root, force=False), brief=True)
     with _progress() as progress:
         task = progress.add_task("generating", total=None)
 

@@ -229,10 +229,14 @@ def _core(ws, records, settings, result, step, tf=None, share=None, whole=None) 
     for rp in rule_pairs:
         ignored.update(rp.ignored)
         for kind, count in sorted(rp.ignored.items()):
-            result.warnings.append(
-                f"match rule {rp.rule}: ignored {count} {kind} value(s) shared by more than "
-                f"{settings.max_identifier_records} records"
+            # two reasons: a value held by too many records, or by people who disagree
+            field = kind.removesuffix(" shared by different people")
+            why = (
+                "shared by different people"
+                if field != kind
+                else f"shared by more than {settings.max_identifier_records} records"
             )
+            result.warnings.append(f"match rule {rp.rule}: ignored {count} {field} value(s) {why}")
     result.ignored_identifiers = sorted(ignored.items())
 
     step("matching")

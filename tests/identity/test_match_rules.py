@@ -50,7 +50,7 @@ def test_a_family_mailbox_does_not_merge_the_family(ws):
     assert c["crm:p1"] != c["crm:p2"]  # two first names share the box: not personal
     email = next(r for r in result.match_rules if r["rule"] == "same_email")
     assert email["pairs"] == 0 and email["ignored_values"] == 1
-    assert any("email shared by different people" in w for w in result.warnings)
+    assert any("email value(s) shared by different people" in w for w in result.warnings)
 
 
 def test_a_phone_links_only_with_a_compatible_first_name(ws):

@@ -179,5 +179,5 @@ def write_report(results: dict, path: Path) -> None:
     head = path.read_text(encoding="utf-8").split(MARK)[0] if path.exists() else "# Benchmarks\n\n"
     body = render(results)
     if write_chart(results, path.parent / "docs" / "img" / "bench-stages.png"):
-        body += "\n![Time per stage at both sizes](docs/img/bench-stages.png)\n"
+        body += "\n![Time per stage, per size measured](docs/img/bench-stages.png)\n"
     path.write_text(head.rstrip() + "\n\n" + body, encoding="utf-8")

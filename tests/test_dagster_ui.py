@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,23 +29,13 @@ import pytest
 from cdp.harmonise.dbt_env import prepare
 from cdp.workspace import resolve_workspace
 from dagster_project.build import build_definitions
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "img" / "dagster-asset-graph.png"  # the README's
 UPDATE_SCREENSHOT_ENV = "CDP_UPDATE_SCREENSHOT"  # =1 rewrites it; else only when missing
-CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by `make browser`
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STARTUP_SECONDS = 90
 STOP_SECONDS = 10
 FLOW = ("ingestion", "harmonise", "identity", "insights", "segments", "activation")
@@ -102,12 +91,6 @@ class Server:
         return body["data"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_until_up(server: Server) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -132,7 +115,7 @@ def server(demo_workspace, tmp_path_factory):
     build_definitions(ws)
     home = ws.state_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("webserver") / "webserver.log"
     env = {
         **os.environ,

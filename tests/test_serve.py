@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from cdp.serve.app import create_app
 from cdp.serve.server import required_token
 from cdp.serving.profile_store import build_profile_store
 from cdp.workspace import Workspace
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.conftest import make_profile_lake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -276,17 +276,6 @@ def test_serving_imports_no_pipeline_machinery(lake):
 
 # ------------------------------------------------------------------ `cdp serve` on the demo run
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = ROOT / "docs" / "img" / "agent-console.png"  # the README's
 UPDATE_SCREENSHOT_ENV = "CDP_UPDATE_SCREENSHOT"
 STOP_SECONDS = 5
@@ -312,16 +301,10 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(ran, tmp_path_factory):
     ws = ran[0]
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {k: v for k, v in os.environ.items() if k not in ("CDP_SERVE_TOKEN", "CDP_DEBUG")}
     with log.open("w") as out:

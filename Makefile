@@ -71,7 +71,7 @@ test-engines: venv spark
 		-m "spark and slow"
 
 # The same without the end-to-end tests (marked slow): a minute or two.
-test-fast: venv
+test-fast: venv spark
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
 		-n auto --dist loadfile -m "not slow"
 

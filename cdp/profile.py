@@ -19,17 +19,6 @@ from cdp.workspace import Workspace
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 PHONE_RE = re.compile(r"^[+()\d\s.\-/]{6,}$")
 
-# Sections of a profile: table of the store, sort order, and the columns left out.
-SECTIONS = {
-    "contact_points": ("contact_point", "channel, contact_rank nulls last, contact_value"),
-    "consents": ("consent", "purpose, channel"),
-    "orders": ("recent_order", "order_ts desc nulls last"),
-    "service_cases": ("service_case", "opened_ts desc nulls last"),
-    "engagement": ("engagement", "event_ts desc nulls last"),
-    "segments": ("segment", "segment_name"),
-    "records": ("records", "record_kind desc, source_name, source_record_id"),
-}
-
 
 def open_store(ws: Workspace):
     import duckdb
@@ -45,6 +34,18 @@ def open_store(ws: Workspace):
     con = duckdb.connect()
     con.execute(f"attach '{path}' as store (read_only)")
     con.execute("use store")
+    from cdp.serving.profile_store import FORMAT
+
+    found = con.execute(
+        "select count(*) from duckdb_columns() where table_name = 'meta' and column_name = 'format'"
+    ).fetchone()[0]
+    version = con.execute("select format from meta").fetchone()[0] if found else 1
+    if version != FORMAT:
+        con.close()
+        raise CdpError(
+            f"the profile store in {ws.root} was written by another version of cdp "
+            f"(format {version}, this one reads {FORMAT}): run `cdp run --full-refresh`"
+        )
     return con
 
 
@@ -105,34 +106,19 @@ def _plain(value):
     return value
 
 
-def _rows(con, sql: str, params: list) -> list[dict]:
-    cur = con.execute(sql, params)
-    cols = [d[0] for d in cur.description]
-    return [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in cur.fetchall()]
-
-
 def load(con, uid: str) -> dict | None:
     """The profile document of one unified id (the JSON of `cdp profile --format json`
-    and of the API), or None if the store does not hold it."""
-    customer = _rows(con, "select * from customer where unified_individual_id = ?", [uid])
-    if not customer:
+    and of the API), or None if the store does not hold it: one row of the store's
+    `profile` table, precomputed at the end of the run."""
+    cur = con.execute(
+        "select * exclude (unified_individual_id) from profile where unified_individual_id = ?",
+        [uid],
+    )
+    row = cur.fetchone()
+    if row is None:
         return None
-    import duckdb
-
-    doc: dict = {"unified_individual_id": uid, "customer": customer[0]}
-    for section, (table, order) in SECTIONS.items():
-        try:
-            rows = _rows(
-                con,
-                f"select * exclude (unified_individual_id) from {table} "
-                f"where unified_individual_id = ? order by {order}",
-                [uid],
-            )
-        except duckdb.CatalogException:  # a workspace without that source: no table
-            rows = []
-        doc[section] = rows
-    doc["segments"] = [r["segment_name"] for r in doc["segments"]]
-    return doc
+    cols = [d[0] for d in cur.description]
+    return {"unified_individual_id": uid, **{c: _plain(v) for c, v in zip(cols, row, strict=True)}}
 
 
 def lookup_profiles(

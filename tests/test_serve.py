@@ -349,7 +349,8 @@ def person(ran) -> dict:
         "select unified_individual_id, email_address, phone_e164 from customer "
         "where email_address is not null and phone_e164 is not null and order_count >= 2 "
         "and record_count >= 2 and first_name is not null and next_best_product is not null "
-        "and unified_individual_id in (select unified_individual_id from consent) "
+        "and unified_individual_id in "
+        "(select unified_individual_id from profile where len(consents) > 0) "
         "order by unified_individual_id limit 1"
     ).fetchone()
     return {"uid": uid, "email": email, "phone": phone, "doc": load(con, uid)}

@@ -1,13 +1,13 @@
 """The profile store: one DuckDB file, written at the end of a run, for lookups by email,
 phone, unified id or name that answer in milliseconds at a million customers.
 
-It is a serving copy of the marts (the lake stays the store of record): per person the
-customer_360 row, contact points with their sources, consents as exports apply them,
-recent orders, service cases and engagement, segments and source records, each table
-indexed on the unified id, plus one lookup table indexed on its key (and segment
-members sorted and indexed by segment, for `cdp serve`'s paginated member lists). It is written
-beside the old one and renamed over it, so a reader (the CLI, the agent console) always
-sees one complete run, never half a person, and a run in progress never blocks it.
+It is a serving copy of the marts (the lake stays the store of record): one precomputed
+document per person (`profile`: the customer_360 row, contact points with their sources,
+consents as exports apply them, recent orders, service cases and engagement, segments
+and source records), a `lookup` table from every key a person can be found by to the
+unified id, `customer` for listings and `segment` for the console's member pages. It is
+written beside the old one and renamed over it, so a reader (the CLI, the agent console)
+always sees one complete run, never half a person, and a run in progress never blocks it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,26 @@ def _parquet(path: Path) -> str | None:
     return lake.scan(path) if path.exists() else None
 
 
+# One profile document per person, in the section order of `cdp profile --format json`:
+# section -> (source table below, sort order inside the section).
+SECTIONS = {
+    "contact_points": ("contact_point", "channel, contact_rank nulls last, contact_value"),
+    "consents": ("consent", "purpose, channel"),
+    "orders": ("recent_order", "order_ts desc nulls last"),
+    "service_cases": ("service_case", "opened_ts desc nulls last"),
+    "engagement": ("engagement", "event_ts desc nulls last"),
+    "segments": ("segment", "segment_name"),
+    "records": ("records", "record_kind desc, source_name, source_record_id"),
+}
+FORMAT = 2  # 2: one precomputed document per person (table `profile`)
+
+# A point lookup reads the one row group whose min/max (zonemap) holds the key, so the
+# tables are sorted on their key and written in small row groups: the cost of a lookup
+# is then one small group, whatever the number of customers (DuckDB 2.0 answers these
+# filters with a scan, not with its ART index).
+ROW_GROUP_SIZE = 8192
+
+
 def build_profile_store(ws: Workspace) -> dict[str, int]:
     """Write the store from the lake; returns the row count of each table."""
     import duckdb
@@ -41,59 +61,94 @@ def build_profile_store(ws: Workspace) -> dict[str, int]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{TMP_PREFIX}{target.name}")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config={"memory_limit": "2GB"})
-    counts: dict[str, int] = {}
-
-    def table(name: str, sql: str | None, index: str | None = "unified_individual_id") -> None:
-        if sql is None:
-            return
-        con.execute(f"create table {name} as {sql}")
-        if index:
-            con.execute(f"create index {name}_idx on {name} ({index})")
-        counts[name] = con.execute(f"select count(*) from {name}").fetchone()[0]
-
-    not_empty = "where unified_individual_id is not null"  # dbt's empty-model row
     c360 = _parquet(marts / "customer_360.parquet")
     if c360 is None:
-        con.close()
-        tmp.unlink(missing_ok=True)
         return {}
-    table("customer", f"select * from {c360} {not_empty}")
+    spill = ws.root / ".cdp" / "tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    # The sections are assembled in memory (spilling to .cdp/tmp); only what a reader
+    # needs is written to the file.
+    con = duckdb.connect(config={"memory_limit": "2GB", "temp_directory": str(spill)})
+    con.execute("set enable_progress_bar = false")
+    con.execute(f"attach '{tmp}' as store (row_group_size {ROW_GROUP_SIZE})")
+    counts: dict[str, int] = {}
+
+    def stored(name: str, sql: str, order: str) -> None:
+        con.execute(f"create table store.{name} as {sql} order by {order}")
+        counts[name] = con.execute(f"select count(*) from store.{name}").fetchone()[0]
+
+    def staged(name: str, sql: str | None) -> None:
+        if sql is not None:
+            con.execute(f"create temp table {name} as {sql}")
+
+    not_empty = "where unified_individual_id is not null"  # dbt's empty-model row
+    stored("customer", f"select * from {c360} {not_empty}", "unified_individual_id")
     links = _parquet(identity / "unified_link_individual.parquet")
-    table(
+    staged(
         "records",
         links
         and f"""
         select l.unified_individual_id, l.source_name, l.source_record_id, l.record_kind,
             l.linked_by, l.match_probability
-        from {links} l {not_empty} order by 1, 2, 3
+        from {links} l {not_empty}
         """,
     )
-    table("contact_point", _contact_points(ws))
+    staged("contact_point", _contact_points(ws))
     consent = _parquet(marts / "individual_consent.parquet")
-    table("consent", consent and f"select * from {consent} {not_empty}")
+    staged("consent", consent and f"select * from {consent} {not_empty}")
     segments = _parquet(marts / "segment_membership.parquet")
-    # Sorted by segment, so a page of one segment's members (the API's
-    # /api/segments/{name}/members) reads the row groups of that segment only.
-    table(
-        "segment",
-        segments
-        and f"select * from {segments} {not_empty} order by segment_name, unified_individual_id",
-    )
-    if "segment" in counts:
-        con.execute("create index segment_name_idx on segment (segment_name)")
-    table("recent_order", _recent(marts / "int_sales_orders_attributed.parquet", "order_ts"))
-    table("service_case", _recent(marts / "int_service_cases_attributed.parquet", "opened_ts"))
-    table(
+    if segments:
+        # Sorted by segment, so a page of one segment's members (the API's
+        # /api/segments/{name}/members) reads the row groups of that segment only.
+        stored(
+            "segment",
+            f"select * from {segments} {not_empty}",
+            "segment_name, unified_individual_id",
+        )
+        con.execute("create temp view segment as select * from store.segment")
+    staged("recent_order", _recent(marts / "int_sales_orders_attributed.parquet", "order_ts"))
+    staged("service_case", _recent(marts / "int_service_cases_attributed.parquet", "opened_ts"))
+    staged(
         "engagement",
         _recent(marts / "int_engagement_emails_attributed.parquet", "event_ts"),
     )
-    table("lookup", _lookup(ws, con), index="key")
+    stored("profile", _documents(con), "unified_individual_id")
+    stored("lookup", _lookup(con), "key")
     region = load_settings(ws.settings_file).default_region
-    con.execute("create table meta as select ? as default_region", [region])
+    con.execute(
+        "create table store.meta as select ? as default_region, ? as format", [region, FORMAT]
+    )
     con.close()
     os.replace(tmp, target)
     return counts
+
+
+def _documents(con) -> str:
+    """One row per person: the customer_360 row as a struct, and each section as a list
+    of structs in its display order (empty where the person or the workspace has none)."""
+    present = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    present |= {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
+    ctes, joins = [], []
+    fields = ["c.unified_individual_id", "c as customer"]
+    for i, (section, (table, order)) in enumerate(SECTIONS.items()):
+        if table not in present:
+            fields.append(f"[] as {section}")
+            continue
+        cols = [r[0] for r in con.execute(f"describe {table}").fetchall()]
+        if section == "segments":
+            item = "segment_name"
+        else:
+            item = "struct_pack({})".format(
+                ", ".join(f'"{c}" := "{c}"' for c in cols if c != "unified_individual_id")
+            )
+        ctes.append(
+            f"s{i} as (select unified_individual_id, list({item} order by {order}) as v "
+            f"from {table} group by 1)"
+        )
+        joins.append(f"left join s{i} using (unified_individual_id)")
+        fields.append(f"coalesce(s{i}.v, []) as {section}")
+    with_ = f"with {', '.join(ctes)} " if ctes else ""
+    return f"{with_}select {', '.join(fields)} from store.customer c {' '.join(joins)}"
 
 
 def _recent(path: Path, ts: str) -> str | None:
@@ -133,14 +188,14 @@ def _contact_points(ws: Workspace) -> str | None:
     """
 
 
-def _lookup(ws: Workspace, con) -> str:
+def _lookup(con) -> str:
     """key -> unified id: emails (as given and as mailbox key), E.164 phones, unified
     ids, and folded names (`first last`, with the postal code to narrow them down)."""
     parts = [
         "select unified_individual_id as key, 'id' as kind, unified_individual_id, "
-        "null::varchar as postal_code from customer"
+        "null::varchar as postal_code from store.customer"
     ]
-    has = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    has = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
     if "contact_point" in has:
         cols = {r[0] for r in con.execute("describe contact_point").fetchall()}
         parts.append(
@@ -152,12 +207,12 @@ def _lookup(ws: Workspace, con) -> str:
                 "select match_key, channel, unified_individual_id, null from contact_point "
                 "where channel in ('email', 'phone') and match_key is not null"
             )
-    customer = {r[0] for r in con.execute("describe customer").fetchall()}
+    customer = {r[0] for r in con.execute("describe store.customer").fetchall()}
     if {"first_name", "last_name"} <= customer:
         postal = "upper(replace(postal_code, ' ', ''))" if "postal_code" in customer else "null"
         parts.append(
             f"select cdp_name_key(first_name, last_name), 'name', unified_individual_id, "
-            f"{postal} from customer where first_name is not null and last_name is not null"
+            f"{postal} from store.customer where first_name is not null and last_name is not null"
         )
     from cdp.harmonise.text import fold
 

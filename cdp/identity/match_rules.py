@@ -76,7 +76,7 @@ def rule_pairs(
             joins.append(join)
     key_cols = ", ".join(f"k{n}" for n in range(len(keys)))
     not_null = " and ".join(f"k{n} is not null" for n in range(len(keys)))
-    groups = con.execute(
+    groups = con.sql(
         f"""
         with keyed as (
             select distinct t._i, {", ".join(keys)}

@@ -241,6 +241,10 @@ def run_scale(bench_dir: Path, customers: int, results: dict, save) -> None:
         shutil.rmtree(ws, ignore_errors=True)
         done["generate"] = run_stage("generate", ws, str(customers))
         save()
+    # The workspace `cdp generate` makes: cdp.yml, the demo's segments and activation (an
+    # earlier file is kept). Without them the run would skip segments and exports, and
+    # the increment's `cdp generate --append` would write them, changing the configuration.
+    subprocess.run([CDP, "init", str(ws)], check=True, capture_output=True)
     steps = (
         ("run", lambda: stage_run(ws)),
         ("rerun", lambda: stage_rerun(ws)),

@@ -30,6 +30,7 @@ def test_defaults():
     assert s.insights.reporting_currency == "USD"
     assert s.insights.as_of == "latest_event"
     assert s.insights.attribution_window_days == 7
+    assert s.insights.recommendation_pairs == 25
     rec = s.reconciliation
     assert (rec.first_name, rec.last_name, rec.birth_date) == (
         "most_frequent",

@@ -43,6 +43,10 @@ class InsightsSettings(BaseModel):
     # An order is attributed to the last email campaign the person clicked within this
     # many days before it.
     attribution_window_days: int = Field(7, ge=1, le=365)
+    # The next best product draws, for each product a person bought, on its this-many
+    # strongest pairings (int_product_affinities_computed.pair_rank); 0 takes them all,
+    # which at a million customers means hundreds of millions of candidate rows.
+    recommendation_pairs: int = Field(25, ge=0)
 
     @field_validator("reporting_currency")
     @classmethod

@@ -56,6 +56,9 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         "DBT_LOG_PATH": str(ws.state_dir / "dbt_logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "CDP_DBT_THREADS": str(dbt_threads()),
+        # DuckDB's memory ceiling inside dbt (spills past it): 3GB unless the user's
+        # environment says otherwise, so a run stays within about 6 GB with identity's.
+        "CDP_DBT_MEMORY_LIMIT": os.environ.get("CDP_DBT_MEMORY_LIMIT", "3GB"),
     }
 
 
@@ -66,6 +69,7 @@ def insight_env(settings: Settings) -> dict[str, str]:
         "CDP_REPORTING_CURRENCY": insights.reporting_currency,
         "CDP_AS_OF": insights.as_of,
         "CDP_ATTRIBUTION_WINDOW_DAYS": str(insights.attribution_window_days),
+        "CDP_RECOMMENDATION_PAIRS": str(insights.recommendation_pairs),
         # Source names are identifiers ([a-z0-9_]), so a comma list is unambiguous.
         "CDP_SOURCE_PRIORITY": ",".join(rec.source_priority),
     }

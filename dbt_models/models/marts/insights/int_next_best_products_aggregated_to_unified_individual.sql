@@ -3,10 +3,13 @@
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_next_best_products_aggregated_to_unified_individual.parquet',
 ) }}
 
+{%- set pairs_per_product = env_var('CDP_RECOMMENDATION_PAIRS', '25') | int -%}
+
 -- The product to offer each unified individual next: among the products bought by
 -- people who bought what this person bought (int_product_affinities_computed), and never
 -- one this person already bought, the one with the most co-buyers summed over the
--- person's products; ties go to the higher summed lift, then the lower sku.
+-- person's products; ties go to the higher summed lift, then the lower sku. Each product
+-- the person bought contributes its insights.recommendation_pairs strongest pairings.
 -- People and products are numbered first: the person × candidate rows (hundreds per
 -- person) then join, group and rank on integers, not strings (3.7× faster at 100k).
 with
@@ -17,6 +20,9 @@ lines as (
 
 affinities as (
     select * from {{ ref('int_product_affinities_computed') }}
+    {%- if pairs_per_product > 0 %}
+    where pair_rank <= {{ pairs_per_product }}
+    {%- endif %}
 ),
 
 products as (
@@ -33,7 +39,7 @@ people as (
     select
         unified_individual_id,
         cast(row_number() over (order by unified_individual_id) as integer) as person_no
-    from (select distinct unified_individual_id from lines)
+    from (select distinct unified_individual_id from lines) as buyers
 ),
 
 bought as (
@@ -82,11 +88,17 @@ best as (
     select
         person_no,
         -- the most co-buyers, then the higher lift, then the lower sku
-        arg_max(
-            struct_pack(product_no, affinity_co_buyers, affinity_lift),
-            struct_pack(
-                co_buyers := affinity_co_buyers, lift := affinity_lift, lower_sku := -product_no
-            )
+        max_by(
+            {{ cdp_struct([
+                ('product_no', 'product_no'),
+                ('affinity_co_buyers', 'affinity_co_buyers'),
+                ('affinity_lift', 'affinity_lift'),
+            ]) }},
+            {{ cdp_struct([
+                ('co_buyers', 'affinity_co_buyers'),
+                ('lift', 'affinity_lift'),
+                ('lower_sku', '-product_no'),
+            ]) }}
         ) as pick
     from candidates
     group by person_no

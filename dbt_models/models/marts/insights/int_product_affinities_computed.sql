@@ -5,7 +5,8 @@
 
 -- Co-purchase affinity between two products: how many unified individuals bought both
 -- (co_buyers), and the lift, co_buyers × buyers / (buyers of A × buyers of B): above 1
--- when buying A makes buying B likelier than chance. One row per ordered pair (A, B).
+-- when buying A makes buying B likelier than chance; pair_rank orders A's pairings, the
+-- strongest first. One row per ordered pair (A, B).
 with
 
 lines as (
@@ -59,8 +60,18 @@ final as (
     inner join buyers as buyers_a on pairs.product_sku = buyers_a.sku
     inner join buyers as buyers_b on pairs.paired_sku = buyers_b.sku
     cross join everyone
+),
+
+ranked as (
+    select
+        *,
+        -- B's rank among A's pairings: the next best product reads the strongest ones
+        row_number() over (
+            partition by product_sku order by co_buyers desc, lift desc, paired_sku asc
+        ) as pair_rank
+    from final
 )
 
-select * from final
+select * from ranked
 -- a fixed row order: two runs on the same data write the same bytes
 order by product_sku, paired_sku

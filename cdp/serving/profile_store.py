@@ -112,7 +112,7 @@ def build_profile_store(ws: Workspace) -> dict[str, int]:
         "engagement",
         _recent(marts / "int_engagement_emails_attributed.parquet", "event_ts"),
     )
-    stored("profile", _documents(con), "unified_individual_id")
+    _write_documents(con, counts)
     stored("lookup", _lookup(con), "key")
     region = load_settings(ws.settings_file).default_region
     con.execute(
@@ -123,9 +123,39 @@ def build_profile_store(ws: Workspace) -> dict[str, int]:
     return counts
 
 
+def _write_documents(con, counts: dict[str, int]) -> None:
+    """The `profile` table, written in slices of CHUNK customers in id order: one slice's
+    documents fit in the memory limit (at a million customers all of them do not), and
+    the slices in order leave the table sorted."""
+    bounds = [
+        r[0]
+        for r in con.execute(
+            "select unified_individual_id from (select unified_individual_id, "
+            "row_number() over (order by unified_individual_id) - 1 as i from store.customer) "
+            f"where i % {CHUNK} = 0 order by 1"
+        ).fetchall()
+    ]
+    sql = _documents(con)
+    for n, low in enumerate(bounds):
+        high = bounds[n + 1] if n + 1 < len(bounds) else None
+        params = {"low": low, "high": high}
+        if n == 0:
+            con.execute(f"create table store.profile as {sql}", params)
+        else:
+            con.execute(f"insert into store.profile {sql}", params)
+    if not bounds:  # no customer: an empty table all the same
+        con.execute(f"create table store.profile as {sql}", {"low": "", "high": ""})
+    counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
+
+
+CHUNK = 100_000  # customers per slice of the profile table's build
+
+
 def _documents(con) -> str:
-    """One row per person: the customer_360 row as a struct, and each section as a list
-    of structs in its display order (empty where the person or the workspace has none)."""
+    """One row per person of one slice of ids (parameters $low and $high; a null high is
+    open-ended): the customer_360 row as a struct, and each section as a list of
+    structs in its display order (empty where the person or the workspace has none)."""
+    in_slice = "unified_individual_id >= $low and ($high is null or unified_individual_id < $high)"
     present = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
     present |= {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
     ctes, joins = [], []
@@ -143,12 +173,16 @@ def _documents(con) -> str:
             )
         ctes.append(
             f"s{i} as (select unified_individual_id, list({item} order by {order}) as v "
-            f"from {table} group by 1)"
+            f"from {table} where {in_slice} group by 1)"
         )
         joins.append(f"left join s{i} using (unified_individual_id)")
         fields.append(f"coalesce(s{i}.v, []) as {section}")
     with_ = f"with {', '.join(ctes)} " if ctes else ""
-    return f"{with_}select {', '.join(fields)} from store.customer c {' '.join(joins)}"
+    return (
+        f"{with_}select {', '.join(fields)} from store.customer c {' '.join(joins)} "
+        f"where {in_slice.replace('unified_individual_id', 'c.unified_individual_id')} "
+        "order by c.unified_individual_id"
+    )
 
 
 def _recent(path: Path, ts: str) -> str | None:

@@ -33,12 +33,17 @@
 {%- endmacro %}
 
 {% macro cdp_stage__contact_point_phone(relation) -%}
+    {#- is_valid reads the parsed column: parsing (a Python function) happens once a row -#}
     select
-        {{ star_except(['phone_number']) }},
-        {{ clean_text('phone_number') }} as phone_number,
-        {{ phone_e164('phone_number', 'country') }} as phone_e164,
-        {{ phone_e164('phone_number', 'country') }} is not null as is_valid
-    from {{ relation }}
+        *,
+        phone_e164 is not null as is_valid
+    from (
+        select
+            {{ star_except(['phone_number']) }},
+            {{ clean_text('phone_number') }} as phone_number,
+            {{ phone_e164('phone_number', 'country') }} as phone_e164
+        from {{ relation }}
+    ) as parsed
 {%- endmacro %}
 
 {% macro cdp_stage__contact_point_address(relation) -%}

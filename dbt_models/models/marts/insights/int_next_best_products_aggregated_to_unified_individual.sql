@@ -20,19 +20,25 @@ lines as (
 
 affinities as (
     select * from {{ ref('int_product_affinities_computed') }}
-    {%- if pairs_per_product > 0 %}
-    where pair_rank <= {{ pairs_per_product }}
-    {%- endif %}
+    -- 0 takes every pairing
+    where {{ pairs_per_product }} = 0 or pair_rank <= {{ pairs_per_product }}
+),
+
+product_names as (
+    select
+        sku,
+        min(product_name) as product_name
+    from lines
+    group by sku
 ),
 
 products as (
     select
         sku,
-        min(product_name) as product_name,
+        product_name,
         -- numbered in sku order, so the lower number is the lower sku
         cast(row_number() over (order by sku) as integer) as product_no
-    from lines
-    group by sku
+    from product_names
 ),
 
 people as (

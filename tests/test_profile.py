@@ -135,3 +135,59 @@ def test_a_store_from_an_older_version_asks_for_a_full_refresh(ws):
         CdpError, match=r"format 1, this one reads 2\): run `cdp run --full-refresh`"
     ):
         open_store(ws)
+
+
+def _entry(ws, *args: str) -> subprocess.CompletedProcess:
+    """The installed `cdp` command's entry point (cdp.cli.entry:main), in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-c", "from cdp.cli.entry import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+
+
+def test_the_entry_point_answers_profile_without_typer_and_says_the_same(ws):
+    fast = _entry(ws, "profile", "U1", "-w", str(ws.root), "--format", "json")
+    assert fast.returncode == 0, fast.stderr
+    typer_path = CliRunner().invoke(app, ["profile", "U1", "-w", str(ws.root), "-f", "json"])
+    assert json.loads(fast.stdout) == json.loads(typer_path.output)
+    # a name with a postcode, the text card
+    card = _entry(ws, "profile", "--postcode", "10 001", "Mary Jones", "-w", str(ws.root))
+    assert card.returncode == 0 and "1 profile(s)" in card.stdout, card.stderr
+    # the same one-line errors and exit codes as the typer command
+    missing = _entry(ws, "profile", "nobody@x.com", "-w", str(ws.root))
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.strip()
+        == "error: no unified individual matches that email, phone, id or name"
+    )
+    bad = _entry(ws, "profile", "U1", "-w", str(ws.root), "-f", "xml")
+    assert bad.returncode == 1 and "--format must be text or json, not 'xml'" in bad.stderr
+
+
+def test_the_entry_point_leaves_help_and_unknown_options_to_typer(ws):
+    from cdp.cli.entry import profile_args
+
+    assert profile_args(["U1", "-w", "x", "--postcode", "P", "-f", "json"]) is not None
+    assert profile_args(["--help"]) is None
+    assert profile_args(["U1", "--colour"]) is None  # typer says what is wrong with it
+    assert profile_args([]) is None  # the missing query too
+    helped = _entry(ws, "profile", "--help")
+    assert helped.returncode == 0 and "--postcode" in helped.stdout
+
+
+def test_the_fast_path_loads_neither_typer_nor_pydantic(ws):
+    probe = (
+        "import sys; sys.argv = ['cdp', 'profile', 'U1', '-w', sys.argv[1], '-f', 'json']\n"
+        "from cdp.cli.entry import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "print([m for m in ('typer', 'pydantic', 'splink', 'dagster') if m in sys.modules], code)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(ws.root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[] 0", out.stdout + out.stderr

@@ -358,25 +358,9 @@ def profile(
     format: Annotated[str, typer.Option("--format", "-f", help="text | json")] = "text",
 ) -> None:
     """Show one person's 360 view: contact points, consents, insights, orders, cases."""
-    from cdp.profile import lookup_profiles
+    from cdp.cli.profile_view import show_profiles
 
-    if format not in ("text", "json"):
-        raise CdpError(f"--format must be text or json, not {format!r}")
-    ws = resolve_workspace(workspace)
-    started = time.perf_counter()
-    profiles = lookup_profiles(ws, query, postcode=postcode)
-    if not profiles:
-        raise CdpError("no unified individual matches that email, phone, id or name")
-    if format == "json":
-        import json
-
-        typer.echo(json.dumps(profiles if len(profiles) > 1 else profiles[0], indent=1))
-        return
-    from cdp.cli.profile_view import print_profile
-
-    for p in profiles:
-        print_profile(console, p)
-    console.print(f"[dim]{len(profiles)} profile(s) in {time.perf_counter() - started:.3f}s[/]")
+    show_profiles(query, workspace, postcode, format)
 
 
 @app.command()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+
+from cdp.errors import CdpError
 
 # Insight columns shown on the card, when the marts have them: (column, label).
 INSIGHTS = (
@@ -81,3 +87,41 @@ def print_profile(console: Console, doc: dict) -> None:
         for row in rows:
             table.add_row(*(_text(row.get(col)) for col in shown))
         console.print(table)
+
+
+def show_profiles(
+    query: str, workspace: str | Path | None, postcode: str | None, format: str
+) -> None:
+    """`cdp profile`: every profile the query names, as cards or as JSON (one document,
+    or a list when the query names several people). Raises CdpError when none."""
+    from cdp.profile import lookup_profiles
+    from cdp.workspace import resolve_workspace
+
+    if format not in ("text", "json"):
+        raise CdpError(f"--format must be text or json, not {format!r}")
+    ws = resolve_workspace(Path(workspace) if workspace else None)
+    started = time.perf_counter()
+    profiles = lookup_profiles(ws, query, postcode=postcode)
+    if not profiles:
+        raise CdpError("no unified individual matches that email, phone, id or name")
+    if format == "json":
+        print(json.dumps(profiles if len(profiles) > 1 else profiles[0], indent=1))
+        return
+    console = Console()
+    for p in profiles:
+        print_profile(console, p)
+    console.print(f"[dim]{len(profiles)} profile(s) in {time.perf_counter() - started:.3f}s[/]")
+
+
+def show_profiles_or_exit_code(
+    query: str, workspace: str | None, postcode: str | None, format: str
+) -> int:
+    """show_profiles for the entry point's fast path: errors become one line and a code,
+    as under the typer command."""
+    from cdp.cli.errors import report
+
+    try:
+        show_profiles(query, workspace, postcode, format)
+    except (Exception, KeyboardInterrupt) as e:
+        return report(e)
+    return 0

@@ -49,7 +49,9 @@ def lake_summary(ws: Workspace) -> dict:
     if membership.exists():
         segments = dict(
             duckdb.execute(
-                f"select segment_name, count(*) from {lake.scan(membership)} group by 1 order by 1"
+                # (no member at all: dbt writes one all-null row, not a segment)
+                f"select segment_name, count(*) from {lake.scan(membership)} "
+                "where segment_name is not null group by 1 order by 1"
             ).fetchall()
         )
     return {"sources": sources, "profiles": profiles, "records": records, "segments": segments}

@@ -17,6 +17,7 @@ import dagster as dg
 
 from cdp.errors import CdpError
 from cdp.harmonise.dbt_env import prepare
+from cdp.io.atomic import write_text
 from cdp.workspace import Workspace
 from dagster_project.build import JOB_NAME, build_definitions
 
@@ -62,13 +63,29 @@ class _EventHandler(logging.Handler):
             self.on_step(event.step_key or "", _STEP_EVENTS[event.event_type_value])
 
 
+# What earlier versions wrote: replaced. Any other dagster.yaml is the user's and is kept.
+_OLD_INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
+_INSTANCE_CONFIG = """\
+# Written by cdp. Edit freely: cdp leaves a changed file alone.
+telemetry:
+  enabled: false
+# Dagster's SQLite event log with its connections kept (dagster_project/event_log.py).
+event_log_storage:
+  module: dagster_project.event_log
+  class: WorkspaceEventLogStorage
+  config:
+    base_dir: history/runs  # under this folder
+"""
+
+
 def dagster_home(ws: Workspace) -> str:
-    """The workspace's Dagster instance, with telemetry off (no banner, no calls out)."""
+    """The workspace's Dagster instance: telemetry off (no banner, no calls out), and the
+    event log of dagster_project/event_log.py. Runs are in history/ as Dagster keeps them."""
     home = ws.state_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    if not config.exists() or config.read_text(encoding="utf-8") == _OLD_INSTANCE_CONFIG:
+        write_text(config, _INSTANCE_CONFIG)
     return str(home)
 
 

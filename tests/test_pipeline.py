@@ -107,7 +107,7 @@ def test_dbt_unit_tests_pass_and_a_wrong_answer_fails(ran, tmp_path):
 
     import yaml
 
-    from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_executable
+    from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_executable, generated_dir
 
     ws, _, _ = ran
     names = {
@@ -118,6 +118,7 @@ def test_dbt_unit_tests_pass_and_a_wrong_answer_fails(ran, tmp_path):
     assert len(names) >= 20
     project = tmp_path / "dbt_models"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copytree(generated_dir(ws), project / "generated")  # as in the workspace's project
     (project / "models" / "marts" / "_wrong_answer.yml").write_text(
         """
 version: 2

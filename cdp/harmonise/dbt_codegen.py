@@ -6,8 +6,9 @@ table over its raw Parquet, and one staging model per canonical object it maps,
 object's shared `cdp_stage` macro. Each object also gets `int_<object>s_unioned`,
 a typed empty select when no source maps it, so everything downstream always exists.
 
-The files go to `<workspace>/.cdp/dbt_generated/`, which dbt_project.yml adds to its
-model paths through CDP_DBT_GENERATED: workspaces never share generated files.
+The files go to `<workspace>/.cdp/dbt_project/generated/`, inside the workspace's own
+dbt project (cdp.harmonise.dbt_env.link_project), which dbt_project.yml adds to its model
+paths through CDP_DBT_GENERATED: workspaces never share generated files.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, prepare
+from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, generated_dir, prepare
 from cdp.workspace import resolve_workspace
 
 
@@ -21,7 +21,9 @@ def lint(workspace: str | None = None) -> int:
     sqlfluff = Path(sys.executable).parent / "sqlfluff"
     return subprocess.call(
         [str(sqlfluff), "lint", str(DBT_PROJECT_DIR / "models")],
-        env={**os.environ, **dbt_env(ws)},
+        # The package's project, with this workspace's generated models by absolute path
+        # (sqlfluff compiles in memory; it writes no SQL files over them).
+        env={**os.environ, **dbt_env(ws), "CDP_DBT_GENERATED": str(generated_dir(ws))},
         cwd=DBT_PROJECT_DIR.parent,
     )
 

@@ -6,7 +6,6 @@ marts read its output as dbt sources whose `meta.dagster.asset_key` names it.
 """
 
 import os
-import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,15 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from cdp import failpoints
 from cdp.errors import CdpError
-from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_failure, dbt_log_error
+from cdp.harmonise.dbt_env import (
+    DBT_PROJECT_DIR,
+    cli_resource_class,
+    dbt_env,
+    dbt_executable,
+    dbt_failure,
+    dbt_log_error,
+    project_dir,
+)
 from cdp.workspace import Workspace
 from dagster_project.resources import CdpResource
 
@@ -34,16 +41,6 @@ LAYER_GROUPS = {
 # data: they run in the test suite (tests/test_pipeline.py), not in every pipeline run.
 # dagster-dbt copes with them in a build (it skips their results), they only cost time.
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
-
-
-def dbt_executable() -> str:
-    """`cdp-dbt` next to this interpreter: dbt that dies with its parent, so a killed run
-    leaves no dbt writing the lake (cdp.harmonise.dbt_child). Plain dbt otherwise."""
-    launcher = Path(sys.executable).parent / "cdp-dbt"
-    if launcher.exists():
-        return str(launcher)
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
 
 
 class CdpDbtTranslator(DagsterDbtTranslator):
@@ -68,14 +65,14 @@ def _run_started(context: dg.AssetExecutionContext) -> str:
 
 def dbt_project(ws: Workspace) -> DbtProject:
     return DbtProject(
-        project_dir=DBT_PROJECT_DIR,
+        project_dir=project_dir(ws),
         profiles_dir=DBT_PROJECT_DIR,
         target_path=ws.dbt_target_dir,
     )
 
 
 def dbt_resource(ws: Workspace) -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project(ws), dbt_executable=dbt_executable())
+    return cli_resource_class()(project_dir=dbt_project(ws), dbt_executable=dbt_executable())
 
 
 def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ws: Workspace):

@@ -116,34 +116,44 @@ address_values as (
     group by person_links.unified_individual_id, coalesce(addresses.address_key, addresses.address_line1)
 ),
 
-candidates as (
-    select * from email_values
-    union all
-    select * from phone_values
-    union all
-    select * from address_values
+-- Each channel is ranked on its own rows: one window pass per row (a CASE over three
+-- windows made DuckDB compute all three for every row, a third of the model's time).
+email_ranked as (
+    select
+        *,
+        row_number() over (
+            partition by unified_individual_id
+            order by is_valid desc, is_personal desc, {{ reconcile_order_by('email', 'match_key') }}
+        ) as contact_rank
+    from email_values
+),
+
+phone_ranked as (
+    select
+        *,
+        row_number() over (
+            partition by unified_individual_id
+            order by is_valid desc, {{ reconcile_order_by('phone', 'match_key') }}
+        ) as contact_rank
+    from phone_values
+),
+
+address_ranked as (
+    select
+        *,
+        row_number() over (
+            partition by unified_individual_id
+            order by {{ reconcile_order_by('address', 'match_key') }}
+        ) as contact_rank
+    from address_values
 ),
 
 ranked as (
-    select
-        *,
-        case channel
-            when 'email'
-                then row_number() over (
-                    partition by unified_individual_id, channel
-                    order by is_valid desc, is_personal desc, {{ reconcile_order_by('email', 'match_key') }}
-                )
-            when 'phone'
-                then row_number() over (
-                    partition by unified_individual_id, channel
-                    order by is_valid desc, {{ reconcile_order_by('phone', 'match_key') }}
-                )
-            else row_number() over (
-                partition by unified_individual_id, channel
-                order by {{ reconcile_order_by('address', 'match_key') }}
-            )
-        end as contact_rank
-    from candidates
+    select * from email_ranked
+    union all
+    select * from phone_ranked
+    union all
+    select * from address_ranked
 ),
 
 final as (

@@ -341,6 +341,23 @@ def test_no_demo_email_outside_the_lake_landing_and_exports(ran):
     assert not (ws.tmp_dir / "splink").exists()  # Splink's working tables are gone
 
 
+def test_the_run_keeps_the_phone_numbers_it_read_for_the_next_run(ran):
+    """dbt's process saves every number it read (cdp.harmonise.phone_cache), so the next
+    run reads only new ones; forget deletes the file (test below)."""
+    import pyarrow.parquet as pq
+
+    from cdp.harmonise.phone_cache import cache_path
+
+    ws, _, _ = ran
+    kept = pq.read_table(cache_path(ws.root)).to_pydict()
+    phones = duckdb.execute(
+        f"select distinct phone_e164 from read_parquet('{ws.harmonised_dir}/"
+        "int_contact_point_phones_deduplicated.parquet') where phone_e164 is not null"
+    ).fetchall()
+    assert len(phones) > 100
+    assert {p for (p,) in phones} <= set(kept["e164"])
+
+
 def test_forget_reaches_every_copy_and_an_old_extract_does_not_bring_them_back(ran, tmp_path):
     import shutil
 

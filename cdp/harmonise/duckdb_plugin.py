@@ -10,8 +10,10 @@ from __future__ import annotations
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from cdp.harmonise.normalise import register_functions
+from cdp.harmonise.phone_cache import persist_in_workspace
 
 
 class Plugin(BasePlugin):
     def configure_connection(self, conn) -> None:
+        persist_in_workspace()  # numbers read in one run are not read again in the next
         register_functions(conn)

@@ -8,6 +8,7 @@ from functools import lru_cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.harmonise.phone_cache import phone_cache
 from cdp.harmonise.text import fold, phone_e164
 
 __all__ = ["canonical_first_name", "fold", "name_variants", "phone_e164", "register_functions"]
@@ -71,14 +72,18 @@ def _phone_udf(values: pa.Array, regions: pa.Array) -> pa.Array:
     return _distinct_map(keys, _phone_of_key)
 
 
-# The same numbers come back in other models of one dbt run (a customer's phone in the
-# CRM, the shop and the consent log); a parse costs about 20 µs.
-@lru_cache(maxsize=500_000)
+def _read_phone_key(key: str) -> str | None:
+    region, number = key.split("\x1f", 1)
+    return phone_e164.__wrapped__(number, _region(region))
+
+
 def _phone_of_key(key: str | None) -> str | None:
+    """The same numbers come back in other models of a run (a customer's phone in the
+    CRM, the shop and the consent log) and in every later run; a parse costs about
+    20 µs. Each is read once per workspace (cdp.harmonise.phone_cache)."""
     if key is None:
         return None
-    region, number = key.split("\x1f", 1)
-    return phone_e164(number, _region(region))
+    return phone_cache().get(key, _read_phone_key)
 
 
 NAME_FIELDS = ("title", "first", "middle", "last", "suffix")

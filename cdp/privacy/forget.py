@@ -40,6 +40,7 @@ from cdp.config.settings import load_settings
 from cdp.config.sources import SourceSpec, load_sources
 from cdp.errors import CdpError
 from cdp.harmonise.normalise import phone_e164
+from cdp.harmonise.phone_cache import cache_path
 from cdp.ingest.manifest import file_sha256, manifest_path, read_manifest
 from cdp.io.atomic import TMP_PREFIX, atomic_path, write_parquet, write_text
 from cdp.privacy import suppression
@@ -557,12 +558,14 @@ def _erase_export_file(plan: _Plan, file: Path, person: Person, hashed: set[str]
 
 def _scrub_state(ws: Workspace, person: Person) -> None:
     """Copies outside the lake: temporary files, dbt's database file (its freed pages
-    keep rows of the tables dbt dropped; dbt makes it again on the next run), dbt logs,
+    keep rows of the tables dbt dropped; dbt makes it again on the next run), the
+    phone numbers already read (cdp.harmonise.phone_cache), dbt logs,
     and Dagster's event storage and logs."""
     shutil.rmtree(ws.tmp_dir, ignore_errors=True)
     ws.tmp_dir.mkdir(parents=True, exist_ok=True)
     for path in (ws.dbt_database, ws.dbt_database.with_suffix(".duckdb.wal")):
         path.unlink(missing_ok=True)
+    cache_path(ws.root).unlink(missing_ok=True)  # numbers already read: only a cache
     for log in ws.state_dir.rglob("*.log"):
         if "dagster_home" not in log.parts:
             log.unlink(missing_ok=True)

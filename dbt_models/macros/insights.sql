@@ -72,53 +72,44 @@
     {{ return(adapter.dispatch('proper_case', 'cdp')(col)) }}
 {%- endmacro %}
 
+{#- The case of the letter at position i (1-based) of col: upper at the start of a word
+    (after a space, hyphen, apostrophe or full stop) and after a leading Mc; lower
+    elsewhere. Shared by both engines, which differ only in their list functions. -#}
+{% macro proper_case_letter(col, i) -%}
+    case
+        when
+            {{ i }} = 1
+            or substr({{ col }}, {{ i }} - 1, 1) in (' ', '-', '''', '’', '.')
+            or (
+                {{ i }} >= 3
+                and lower(substr({{ col }}, {{ i }} - 2, 2)) = 'mc'
+                and ({{ i }} = 3 or substr({{ col }}, {{ i }} - 3, 1) in (' ', '-'))
+            )
+            then upper(substr({{ col }}, {{ i }}, 1))
+        else lower(substr({{ col }}, {{ i }}, 1))
+    end
+{%- endmacro %}
+
 {% macro default__proper_case(col) -%}
     case
         when {{ col }} is null then null
         when {{ col }} <> upper({{ col }}) and {{ col }} <> lower({{ col }}) then {{ col }}
         else array_to_string(
-            list_transform(
-                range(1, length({{ col }}) + 1),
-                lambda i: case
-                    when
-                        i = 1
-                        or substr({{ col }}, i - 1, 1) in (' ', '-', '''', '’', '.')
-                        or (
-                            i >= 3
-                            and lower(substr({{ col }}, i - 2, 2)) = 'mc'
-                            and (i = 3 or substr({{ col }}, i - 3, 1) in (' ', '-'))
-                        )
-                        then upper(substr({{ col }}, i, 1))
-                    else lower(substr({{ col }}, i, 1))
-                end
-            ),
+            list_transform(range(1, length({{ col }}) + 1), lambda i: {{ proper_case_letter(col, 'i') }}),
             ''
         )
     end
 {%- endmacro %}
 
-{#- Spark: the same rule, with transform and sequence for list_transform and range. -#}
+{#- Spark: transform and sequence for list_transform and range; sequence(1, 0) counts
+    down, so an empty string is answered before it. -#}
 {% macro spark__proper_case(col) -%}
     case
         when {{ col }} is null then null
         when {{ col }} <> upper({{ col }}) and {{ col }} <> lower({{ col }}) then {{ col }}
         when length({{ col }}) = 0 then {{ col }}
         else array_join(
-            transform(
-                sequence(1, length({{ col }})),
-                i -> case
-                    when
-                        i = 1
-                        or substr({{ col }}, i - 1, 1) in (' ', '-', '''', '’', '.')
-                        or (
-                            i >= 3
-                            and lower(substr({{ col }}, i - 2, 2)) = 'mc'
-                            and (i = 3 or substr({{ col }}, i - 3, 1) in (' ', '-'))
-                        )
-                        then upper(substr({{ col }}, i, 1))
-                    else lower(substr({{ col }}, i, 1))
-                end
-            ),
+            transform(sequence(1, length({{ col }})), i -> {{ proper_case_letter(col, 'i') }}),
             ''
         )
     end

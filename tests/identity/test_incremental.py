@@ -88,3 +88,30 @@ def test_an_edited_record_is_resolved_again(ws):
     c = _clusters(ws)
     assert c["news:s1"] != c["crm:c1"]  # nothing links it to Ann any more
     shutil.rmtree(ws.root)
+
+
+def test_a_list_in_another_order_is_not_a_change():
+    """A record's identifiers (or emails, phones) listed in another order is the same
+    record: otherwise every multi-identifier record looked changed on every run."""
+    import pyarrow as pa
+
+    from cdp.identity.incremental import record_hashes
+
+    ident = pa.struct([("type", pa.string()), ("value", pa.string())])
+    a, b = {"type": "loyalty", "value": "L1"}, {"type": "national_id", "value": "N1"}
+
+    def table(identifiers, emails):
+        return pa.table(
+            {
+                "unique_id": ["crm:1"],
+                "first_name_key": ["ann"],
+                "identifiers": pa.array([identifiers], pa.list_(ident)),
+                "emails": pa.array([emails], pa.list_(pa.string())),
+            }
+        )
+
+    one = record_hashes(table([a, b], ["a@x.com", "b@x.com"]))
+    other = record_hashes(table([b, a], ["b@x.com", "a@x.com"]))
+    assert one["row_hash"].to_pylist() == other["row_hash"].to_pylist()
+    changed = record_hashes(table([a], ["a@x.com", "b@x.com"]))
+    assert changed["row_hash"].to_pylist() != one["row_hash"].to_pylist()

@@ -322,19 +322,6 @@
     array_sort(collect_set({{ expr }}))
 {%- endmacro %}
 
-{#- The distinct values as a list, in no particular order. -#}
-{% macro list_distinct(expr) -%}
-    {{ return(adapter.dispatch('list_distinct', 'cdp')(expr)) }}
-{%- endmacro %}
-
-{% macro default__list_distinct(expr) -%}
-    list(distinct {{ expr }})
-{%- endmacro %}
-
-{% macro spark__list_distinct(expr) -%}
-    array_sort(collect_set({{ expr }}))
-{%- endmacro %}
-
 {#- The first `n` values of `expr` in ascending order, as a list. -#}
 {% macro list_first_sorted(expr, n) -%}
     {{ return(adapter.dispatch('list_first_sorted', 'cdp')(expr, n)) }}

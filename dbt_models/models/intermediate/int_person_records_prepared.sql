@@ -92,7 +92,9 @@ record_identifiers as (
     select
         source_name,
         source_record_id,
-        {{ list_distinct(cdp_struct([
+        -- sorted: the same record must give the same list every run (identity compares
+        -- each record's keys with the last run's to find what changed)
+        {{ list_distinct_sorted(cdp_struct([
             ('type', 'identification_type'), ('value', 'identification_number')
         ])) }} as identifiers,
         -- compared by Splink rather than linked on: a national id may carry a typo

@@ -26,8 +26,9 @@ import pyarrow.parquet as pq
 
 # Bump when cdp.harmonise.text.phone_e164 or the key format changes.
 FORMAT = "1"
-# Beyond this many numbers, new ones are read but not kept (about 150 MB in memory).
-MAX_ENTRIES = 5_000_000
+# Beyond this many numbers, new ones are read but not kept: about 180 bytes each in
+# memory (1.6 million took 286 MB), so at most about 540 MB.
+MAX_ENTRIES = 3_000_000
 _MISSING = object()
 
 

@@ -1,5 +1,5 @@
 """Named points where a test may kill the whole process with SIGKILL, to prove that a
-run killed anywhere and run again gives what one clean run gives (tests/test_crash.py).
+run killed anywhere and run again gives what one clean run gives (tests/crash.py).
 
 `CDP_FAILPOINT=<name>` arms one point; `<name>@<n>` fires on its n-th pass (1-based),
 so a point inside a loop can be hit mid-way. Unset, a point costs one dictionary lookup.

@@ -2,11 +2,11 @@
 gives: the same tables and export rows, no temporary folder or half-written file, and
 every history event written once.
 
-One workspace takes the kills in turn (cdp/failpoints.py names the points): during
-ingestion, inside dbt's harmonise build, between identity's outputs, inside dbt's marts
-build (where segments are made), and with an export written but not its manifest. Each
-rerun after a kill starts over (the run plan sees an unfinished run); the last one runs
-to the end and is compared with the shared clean run of the same files (fixture `ran`).
+A copy of the shared clean run's workspace (fixture `ran`) takes the kills in turn
+(cdp/failpoints.py names the points). Each rerun after a kill starts over (the run plan
+sees an unfinished run); the last one runs to the end and is compared with the clean
+run. The kill points are split over tests/test_crash_early.py and test_crash_late.py,
+so pytest-xdist runs the two halves at once.
 """
 
 from __future__ import annotations
@@ -20,20 +20,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
-import pytest
 
 from cdp.io.atomic import TMP_PREFIX
 
-pytestmark = pytest.mark.slow
-
 CDP = str(Path(sys.executable).parent / "cdp")
-KILLS = (
-    "ingest.file_loaded@3",
-    "dbt.dbt_harmonise@10",
-    "identity.outputs",
-    "dbt.dbt_marts@10",
-    "export.staged",
-)
 
 
 def _run(ws: Path, failpoint: str | None = None) -> subprocess.CompletedProcess:
@@ -72,8 +62,9 @@ def _latest_export(ws: Path) -> list[tuple]:
     ).fetchall()
 
 
-def test_a_run_killed_anywhere_then_rerun_equals_a_clean_run(ran, tmp_path):
-    clean = ran[0].root
+def killed_then_rerun_equals_clean(clean: Path, tmp_path: Path, kills: tuple[str, ...]) -> None:
+    """Kill a copy of the clean workspace at each point in turn, run it to the end, and
+    compare it with the clean run."""
     ws = tmp_path / "ws"
     ws.mkdir()
     # The same configuration and landed files as the clean run, and its saved model.
@@ -83,7 +74,7 @@ def test_a_run_killed_anywhere_then_rerun_equals_a_clean_run(ran, tmp_path):
     for folder in ("sources", "segments", "activations", "landing"):
         shutil.copytree(clean / folder, ws / folder)
 
-    for point in KILLS:
+    for point in kills:
         killed = _run(ws, point)
         assert killed.returncode == -9, (point, killed.returncode, killed.stderr[-2000:])
     done = _run(ws)

@@ -115,11 +115,3 @@ def make_profile_lake(root: Path):
     )
     build_profile_store(ws)
     return ws
-
-
-def pytest_collection_modifyitems(config, items):
-    """Files with end-to-end tests (marked slow) first. pytest-xdist hands each worker
-    whole files in this order (--dist loadfile): a long file started last would run on
-    alone while the other worker sits idle, as the crash tests did."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept within

@@ -74,7 +74,7 @@ event_log_storage:
   module: dagster_project.event_log
   class: WorkspaceEventLogStorage
   config:
-    base_dir: history/runs  # under this folder
+    base_dir: history/runs  # relative to this folder
 """
 
 

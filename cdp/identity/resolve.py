@@ -148,8 +148,11 @@ def _resolve(
     records = build_records(con)
     result.records = records.num_rows
     hashes = incremental.record_hashes(records)
+    # The settings as written: an incremental run fixes the household prior to the learnt
+    # share below, and saving that would make the next run see changed settings.
+    written = settings
     plan = incremental.plan(
-        ws, records, hashes, incremental.settings_fingerprint(ws, settings), settings
+        ws, records, hashes, incremental.settings_fingerprint(ws, written), settings
     )
     result.mode, result.mode_reason = plan.mode, plan.reason
     share = None
@@ -172,7 +175,8 @@ def _resolve(
         core = _core(ws, records, settings, result, step)
         share = result.household_share
         links = _write_full(ws, con, run_id, core, result)
-    incremental.save_state(ws, hashes, incremental.settings_fingerprint(ws, settings), share)
+    # After the run: a full run may have trained the model the fingerprint covers.
+    incremental.save_state(ws, hashes, incremental.settings_fingerprint(ws, written), share)
     result.household_share = share if share is not None else result.household_share
     _summarise(result, links)
     result.seconds = time.perf_counter() - started

@@ -61,6 +61,19 @@ def test_new_records_are_resolved_alone_and_agree_with_a_full_run(ws, tmp_path):
     assert _partition(_clusters(fresh)) == _partition(after)
 
 
+def test_a_second_increment_is_incremental_too(ws):
+    """An incremental run fixes the household prior to the share learnt by the last full
+    run; the state it saves must still say the settings as written, or every run after an
+    increment resolved everything again (at a million records, 350 s instead of 200)."""
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    write_inputs(ws, [*PEOPLE, EXTRA[0]])
+    assert resolve(ws, run_id="r2").mode == "incremental"
+    write_inputs(ws, [*PEOPLE, *EXTRA])
+    result = resolve(ws, run_id="r3")
+    assert result.mode == "incremental", result.mode_reason
+
+
 def test_a_removed_record_leaves_its_person(ws):
     write_inputs(ws, [*PEOPLE, *EXTRA])
     resolve(ws, run_id="r1")

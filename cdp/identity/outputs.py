@@ -319,12 +319,14 @@ def settle_history(ws: Workspace) -> None:
         return
     events = pq.read_table(pending, schema=HISTORY_SCHEMA)
     links = ws.identity_dir / "unified_link_individual.parquet"
-    committed = None
-    if links.exists() and events.num_rows:
-        run = pq.read_table(links, columns=["run_id"]).slice(0, 1)["run_id"].to_pylist()
-        committed = run[0] if run else None
     run_ids = set(events["run_id"].to_pylist())
-    if committed is not None and run_ids == {committed}:
+    committed = None
+    if links.exists() and len(run_ids) == 1:
+        # Any row: an incremental run rewrites only the links of the part it resolved.
+        (pending_run,) = run_ids
+        written = pq.read_table(links, columns=["run_id"])["run_id"]
+        committed = pending_run if pc.any(pc.equal(written, pending_run)).as_py() else None
+    if committed is not None:
         path = ws.identity_dir / "identity_history.parquet"
         old = (
             pq.read_table(path, schema=HISTORY_SCHEMA)

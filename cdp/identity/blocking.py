@@ -51,14 +51,20 @@ def pair_count(con: duckdb.DuckDBPyConnection, table: str, rule: list[str]) -> i
     )
 
 
-def _block_sizes(con: duckdb.DuckDBPyConnection, table: str, rule: list[str]) -> np.ndarray:
-    """Sizes of the rule's blocks of two or more records, largest first."""
+def _block_sizes(
+    con: duckdb.DuckDBPyConnection, table: str, rule: list[str], only_with: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sizes of the rule's blocks of two or more records, largest first, and how many
+    records of each are not flagged `only_with` (all of them without a flag)."""
     not_null = " and ".join(f"{c} is not null" for c in rule)
-    sizes = con.execute(
-        f"select count(*) as n from {table} where {not_null} group by {', '.join(rule)} "
-        "having n > 1 order by n desc"
-    ).fetchnumpy()["n"]
-    return np.asarray(sizes, dtype=np.int64)
+    other = f"count(*) filter (where not {only_with})" if only_with else "0"
+    found = con.execute(
+        f"select count(*) as n, {other} as u from {table} where {not_null} "
+        f"group by {', '.join(rule)} having n > 1 order by n desc"
+    ).fetchnumpy()
+    n = np.asarray(found["n"], dtype=np.int64)
+    u = np.asarray(found["u"], dtype=np.int64) if only_with else np.zeros_like(n)
+    return n, u
 
 
 def _cap_for(sizes: np.ndarray, cap: int, limit: int) -> int:
@@ -71,7 +77,10 @@ def _cap_for(sizes: np.ndarray, cap: int, limit: int) -> int:
 
 
 def plan_blocking(
-    con: duckdb.DuckDBPyConnection, table: str, settings: IdentitySettings
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    settings: IdentitySettings,
+    only_with: str | None = None,
 ) -> BlockingPlan:
     """`table` holds the records with their index `_i`.
 
@@ -80,17 +89,25 @@ def plan_blocking(
     The cap is `identity.max_block_records`. A rule that would still exceed the
     comparison limit is tightened when the rules are the defaults, and refused with a
     message naming it when the user wrote them: their rule, their call.
+
+    `only_with`: a boolean column; every rule then pairs only records of which one at
+    least is flagged (an incremental run scores the pairs with a new record, and takes
+    the others from the run before). Blocks are capped by their whole size as before, so
+    the same pairs are left out as in a full run of the same records.
     """
     plan = BlockingPlan()
     records = con.execute(f"select count(*) from {table}").fetchone()[0]
     limit = settings.comparison_limit(records)
     explicit = "blocking_rules" in settings.model_fields_set
+    flagged = f" and (l.{only_with} or r.{only_with})" if only_with else ""
     for i, rule in enumerate(settings.blocking_rules):
         name = " & ".join(rule)
-        sizes = _block_sizes(con, table, rule)
-        pairs = int((sizes * (sizes - 1) // 2).sum())
+        sizes, others = _block_sizes(con, table, rule, only_with)
+        # Pairs within a block, less those between two records that are not flagged.
+        block_pairs = sizes * (sizes - 1) // 2 - others * (others - 1) // 2
+        pairs = int(block_pairs.sum())
         cap = settings.max_block_records
-        kept_pairs = int((sizes * (sizes - 1) // 2)[sizes <= cap].sum())
+        kept_pairs = int(block_pairs[sizes <= cap].sum())
         if kept_pairs > limit:
             if explicit:
                 raise CdpError(
@@ -103,6 +120,7 @@ def plan_blocking(
                 )
             cap = _cap_for(sizes, cap, limit)
         big = sizes[sizes > cap]
+        equal = " and ".join(f'l."{c}" = r."{c}"' for c in rule)
         if len(big):
             column = f"_skip_{i}"
             plan.skip_columns[column] = _skipped(con, table, rule, cap)
@@ -115,11 +133,12 @@ def plan_blocking(
                     "largest": int(big.max()),
                 }
             )
-            equal = " and ".join(f'l."{c}" = r."{c}"' for c in rule)
-            plan.rules.append(CustomRule(f"{equal} and not l.{column}"))
+            plan.rules.append(CustomRule(f"{equal} and not l.{column}{flagged}"))
+        elif flagged:
+            plan.rules.append(CustomRule(f"{equal}{flagged}"))
         else:
             plan.rules.append(block_on(*rule))
-        plan.comparisons[name] = pairs - int((big * (big - 1) // 2).sum())
+        plan.comparisons[name] = pairs - int(block_pairs[sizes > cap].sum())
     return plan
 
 

@@ -12,6 +12,15 @@ The re-resolved part is closed: a pair Splink or a match rule could form between
 the rest must share a key with a changed record, so it is inside. Term frequencies come
 from all the records and the household share from the last full resolution, so a pair
 scores as it would in a full run.
+
+Inside the part, Splink scores only the pairs with a fresh record: a new one, or one that
+shares an email or phone with a new one (whether a household shares a contact decides if
+it counts as evidence). The part's other pairs were scored by an earlier run and are read
+back from `identity_scored_pairs` (every pair at or above the near-miss threshold, with
+its match weights). They keep the term frequencies of the run that scored them, which a
+1% increment moves by about 1%; `cdp run --full-refresh` scores everything again. When a
+record was edited or removed, its old email and phone are unknown, so the whole part is
+scored again, as before.
 """
 
 from __future__ import annotations
@@ -23,8 +32,10 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cdp.identity import pair_store
 from cdp.identity.settings import IdentitySettings
 from cdp.io.atomic import write_parquet, write_text
 from cdp.workspace import Workspace
@@ -55,6 +66,8 @@ class Plan:
     mode: str  # full | unchanged | incremental
     reason: str
     subset: np.ndarray | None = None  # record indexes to resolve again (incremental)
+    # Record indexes whose pairs Splink scores again; None: every pair of the subset.
+    fresh: np.ndarray | None = None
     household_share: float | None = None
     changed: int = 0
     removed: int = 0
@@ -93,7 +106,16 @@ def read_state(ws: Workspace) -> dict:
         return {}
 
 
-def save_state(ws: Workspace, hashes: pa.Table, fingerprint: str, share: float | None) -> None:
+def save_state(
+    ws: Workspace,
+    hashes: pa.Table,
+    fingerprint: str,
+    share: float | None,
+    pairs: pa.Table | None,
+) -> None:
+    """`pairs`: every pair scored, for the next run (None: the file stands as it is)."""
+    if pairs is not None:
+        write_parquet(pair_store.path(ws), pairs)
     write_parquet(ws.identity_dir / HASHES, hashes)
     write_text(
         ws.identity_dir / STATE,
@@ -114,6 +136,8 @@ def plan(
     old_hashes = ws.identity_dir / HASHES
     if not (state and links.exists() and old_hashes.exists()):
         return Plan("full", "no earlier resolution")
+    if not pair_store.path(ws).exists():
+        return Plan("full", "the earlier resolution kept no scored pairs (an older version)")
     if state.get("settings") != fingerprint:
         return Plan("full", "the identity settings or the model changed")
     con = duckdb.connect(config={"memory_limit": "1GB"})
@@ -138,20 +162,32 @@ def plan(
     n = max(records.num_rows, 1)
     if (len(changed) + len(removed)) / n > max_share:
         return Plan("full", f"{len(changed) + len(removed):,} records changed")
-    subset = _closure(con, records, links, set(changed), set(removed), settings)
+    subset, contacts = _closure(con, records, links, set(changed), set(removed), settings)
+    edited = con.execute(
+        "select count(*) from now join before using (unique_id) where before.row_hash <> now.row_hash"
+    ).fetchone()[0]
+    fresh = None
+    if not edited and not removed:
+        ids = pa.array(sorted(changed), pa.string())
+        new = pc.is_in(records["unique_id"], value_set=ids).to_numpy(zero_copy_only=False)
+        fresh = np.union1d(np.flatnonzero(new), contacts)
     return Plan(
         "incremental",
         f"{len(changed):,} new or changed and {len(removed):,} removed record(s)",
         subset=subset,
+        fresh=fresh,
         household_share=share,
         changed=len(changed),
         removed=len(removed),
     )
 
 
-def _closure(con, records, links, changed: set[str], removed: set[str], settings) -> np.ndarray:
+def _closure(
+    con, records, links, changed: set[str], removed: set[str], settings
+) -> tuple[np.ndarray, np.ndarray]:
     """Indexes of the records to resolve again: the changed ones, those sharing a key
-    with them, and every record of the clusters either belongs (or belonged) to."""
+    with them, and every record of the clusters either belongs (or belonged) to; and the
+    indexes of the records sharing an email or phone with a changed one."""
     con.register("records", records)
     con.register("changed", pa.table({"unique_id": pa.array(sorted(changed), pa.string())}))
     con.execute("create temp table c as select r.* from records r join changed using (unique_id)")
@@ -159,11 +195,13 @@ def _closure(con, records, links, changed: set[str], removed: set[str], settings
     for rule in settings.blocking_rules:
         on = " and ".join(f"r.{col} = c.{col}" for col in rule)
         keys.append(f"select r._i from records r join c on {on}")
-    for column in ("emails", "phones"):
-        keys.append(
-            f"select r._i from (select _i, unnest({column}) as v from records) r "
-            f"join (select unnest({column}) as v from c) c using (v)"
-        )
+    contacts = [
+        f"select r._i from (select _i, unnest({column}) as v from records) r "
+        f"join (select unnest({column}) as v from c) c using (v)"
+        for column in ("emails", "phones")
+    ]
+    con.execute("create temp table contacts as " + " union ".join(contacts))
+    keys.append("select _i from contacts")
     keys.append(
         "select r._i from (select _i, unnest(identifiers) as v from records) r "
         "join (select unnest(identifiers) as v from c) c using (v)"
@@ -193,7 +231,8 @@ def _closure(con, records, links, changed: set[str], removed: set[str], settings
         order by 1
         """
     ).fetchall()
-    return np.array([r[0] for r in rows], dtype=np.int64)
+    partners = con.execute("select _i from contacts order by 1").fetchnumpy()["_i"]
+    return np.array([r[0] for r in rows], dtype=np.int64), np.asarray(partners, dtype=np.int64)
 
 
 def tf_tables(records: pa.Table, columns: list[str]) -> dict[str, pa.Table]:

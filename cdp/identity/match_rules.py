@@ -76,15 +76,20 @@ def rule_pairs(
             joins.append(join)
     key_cols = ", ".join(f"k{n}" for n in range(len(keys)))
     not_null = " and ".join(f"k{n} is not null" for n in range(len(keys)))
+    # Within a part (`_in_part`, cdp.identity.incremental): a value still counts every
+    # record holding it, but only the part's holders are paired.
+    part = "_in_part" in con.table(table).columns
+    members = "list(_i order by _i) filter (where _in_part)" if part else "list(_i order by _i)"
     groups = con.sql(
         f"""
         with keyed as (
-            select distinct t._i, {", ".join(keys)}
+            select distinct t._i, {"t._in_part, " if part else ""}{", ".join(keys)}
             from {table} as t{"".join(f", {j}" for j in joins)}
         )
-        select k0 as label, {key_cols}, list(_i order by _i) as members
+        select k0 as label, {key_cols}, count(*) as held, {members} as members
         from keyed where {not_null}
-        group by {key_cols} having count(*) > 1
+        group by {key_cols}
+        having count(*) > 1{" and count(*) filter (where _in_part) > 1" if part else ""}
         """
     ).to_arrow_table()
     limit = settings.max_identifier_records
@@ -95,15 +100,16 @@ def rule_pairs(
     shared = shared or {}
     checks = [(f"k{n}", shared[f]) for n, f in enumerate(rule.exact) if shared.get(f)]
     values = {col: groups[col].to_pylist() for col, _ in checks}
+    held = groups["held"].to_pylist()
     for g, (label, members) in enumerate(zip(labels, groups["members"].to_pylist(), strict=True)):
-        if len(members) > limit:
+        if held[g] > limit:
             out.ignored[_field_type(rule.exact[0], label)] += 1
-            out.ignored_records += len(members)
+            out.ignored_records += held[g]
             continue
         mailbox = next((col for col, vals in checks if values[col][g] in vals), None)
         if mailbox is not None:
             out.ignored[f"{rule.exact[int(mailbox[1:])]} shared by different people"] += 1
-            out.ignored_records += len(members)
+            out.ignored_records += held[g]
             continue
         for a in range(len(members)):
             for b in range(a + 1, len(members)):
@@ -171,7 +177,12 @@ def shared_contacts(
     nor typos of each other are two people, so a value they share is not personal: no
     rule links on it and Splink does not count it as evidence."""
     shared: dict[str, set[str]] = {}
+    # Within a part, only the values its records hold matter (held by anyone, though).
+    part = "_in_part" in con.table(table).columns
     for fieldname, column in (("email", "emails"), ("phone", "phones")):
+        part_values = (
+            f"select u.v as value from {table} as t, unnest(t.{column}) as u(v) where t._in_part"
+        )
         groups = con.execute(
             f"""
             with held as (
@@ -180,7 +191,8 @@ def shared_contacts(
                 where t.first_name_key is not null
             )
             select value, list({{'name': name, 'variants': variants}}) as names
-            from held group by value
+            from held {f"semi join ({part_values}) using (value)" if part else ""}
+            group by value
             having count(distinct name) > 1 and count(*) <= {settings.max_identifier_records}
             """
         ).fetchall()
@@ -201,12 +213,20 @@ def _all_compatible(names: list[tuple[str, ...]]) -> bool:
 
 
 def all_rule_pairs(
-    records: pa.Table, settings: IdentitySettings
+    records: pa.Table, settings: IdentitySettings, within: np.ndarray | None = None
 ) -> tuple[list[RulePairs], dict[int, dict[str, set[str]]], dict[str, set[str]]]:
     """Every rule's pairs, in the declared order; each record's strong identifiers (the
     values within the frequency guard) for the different-identifier guard; and the
-    emails and phones shared by different people."""
+    emails and phones shared by different people.
+
+    `within`: the indexes of a part of the records (cdp.identity.incremental): only
+    pairs inside it, its records' identifiers and the contacts they hold are found,
+    while how many records hold a value is still counted over all of them."""
     con = duckdb.connect(config={"memory_limit": "1GB"})
+    if within is not None:
+        flags = np.zeros(records.num_rows, dtype=bool)
+        flags[within] = True
+        records = records.append_column("_in_part", pa.array(flags))
     con.register("records", records)
     columns = _Columns(records)
     shared = shared_contacts(con, "records", settings)
@@ -221,6 +241,7 @@ def strong_values(con, table: str, settings: IdentitySettings) -> dict[int, dict
     if not types:
         return {}
     quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in types)
+    part = "_in_part" in con.table(table).columns  # only the part's records are wanted
     rows = con.execute(
         f"""
         with ids as (
@@ -232,7 +253,9 @@ def strong_values(con, table: str, settings: IdentitySettings) -> dict[int, dict
             having count(*) <= {settings.max_identifier_records}
         )
         select ids._i, ids.id_type, ids.id_value
-        from ids join usable using (id_type, id_value) order by 1, 2, 3
+        from ids join usable using (id_type, id_value)
+        {"where ids._i in (select _i from " + table + " where _in_part)" if part else ""}
+        order by 1, 2, 3
         """
     ).fetchall()
     strong: dict[int, dict[str, set[str]]] = {}

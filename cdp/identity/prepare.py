@@ -7,6 +7,7 @@ the lineage); this module only reads that model and the logged-in cookies.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from cdp.errors import CdpError
@@ -33,13 +34,12 @@ def connect_inputs(ws: Workspace) -> duckdb.DuckDBPyConnection:
 def build_records(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """The records sorted by unique_id, each with its index `_i` (its row number)."""
     # dbt-duckdb writes an empty external model as one all-null row: skip it.
-    return con.sql(
-        f"""
-        select (row_number() over (order by unique_id) - 1)::bigint as _i, *
-        from {RECORDS} where unique_id is not null
-        order by unique_id
-        """
+    records = con.sql(
+        f"select * from {RECORDS} where unique_id is not null order by unique_id"
     ).to_arrow_table()
+    # Numbered here: a row_number() window sorts a second time (15 s against 4 s at a
+    # million records).
+    return records.add_column(0, "_i", pa.array(np.arange(records.num_rows, dtype=np.int64)))
 
 
 def cookie_links(con: duckdb.DuckDBPyConnection) -> pa.Table:

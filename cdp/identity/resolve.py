@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from cdp.config.settings import load_settings
 from cdp.errors import CdpError
 from cdp.harmonise.normalise import name_variants
-from cdp.identity import incremental
+from cdp.identity import incremental, pair_store
 from cdp.identity.cluster import Edge, GuardedClusterer
 from cdp.identity.match_rules import RulePairs, all_rule_pairs
 from cdp.identity.model import train_model
@@ -156,6 +156,7 @@ def _resolve(
     )
     result.mode, result.mode_reason = plan.mode, plan.reason
     share = None
+    kept_pairs = None  # every pair scored, for the next run (None: as they were)
     if plan.mode == "unchanged":
         step("cookies")
         links = _links_with_cookies(ws, con, run_id, _previous_people(ws))
@@ -167,16 +168,40 @@ def _resolve(
             settings = settings.model_copy(update={"household_prior": share})
         tf = incremental.tf_tables(records, _tf_columns(settings))
         part = _reindexed(records.take(pa.array(plan.subset)))
+        earlier = pair_store.read(ws)
+        # Part positions of the fresh records; None: every pair of the part is scored.
+        fresh = None if plan.fresh is None else np.searchsorted(plan.subset, plan.fresh)
         core = _core(
-            ws, part, settings, result, step, tf=tf, share=share, whole=(records, plan.subset)
+            ws,
+            part,
+            settings,
+            result,
+            step,
+            tf=tf,
+            share=share,
+            whole=(records, plan.subset),
+            earlier=None if fresh is None else (earlier, fresh),
         )
         links = _write_partial(ws, con, run_id, core, result)
+        fresh_ids = core.uids if fresh is None else core.uids.take(pa.array(fresh, pa.int64()))
+        kept_pairs = pa.concat_tables(
+            [
+                pair_store.carried(
+                    earlier, records["unique_id"].combine_chunks(), core.uids, fresh_ids
+                ),
+                pair_store.pairs_table(core.pairs, core.uids),
+            ],
+            promote_options="permissive",
+        )
     else:
         core = _core(ws, records, settings, result, step)
         share = result.household_share
         links = _write_full(ws, con, run_id, core, result)
+        kept_pairs = pair_store.pairs_table(core.pairs, core.uids)
     # After the run: a full run may have trained the model the fingerprint covers.
-    incremental.save_state(ws, hashes, incremental.settings_fingerprint(ws, written), share)
+    incremental.save_state(
+        ws, hashes, incremental.settings_fingerprint(ws, written), share, kept_pairs
+    )
     result.household_share = share if share is not None else result.household_share
     _summarise(result, links)
     result.seconds = time.perf_counter() - started
@@ -210,10 +235,14 @@ def _reindexed(records: pa.Table) -> pa.Table:
     return records.set_column(at, "_i", pa.array(np.arange(records.num_rows, dtype=np.int64)))
 
 
-def _core(ws, records, settings, result, step, tf=None, share=None, whole=None) -> _Core:
+def _core(
+    ws, records, settings, result, step, tf=None, share=None, whole=None, earlier=None
+) -> _Core:
     """Match rules, Splink and guarded clustering over `records`. `whole`: (all the
     records, the indexes of `records` among them) when `records` is a part: how often a
-    value is held, and by whom, is then counted over all of them, as a full run would."""
+    value is held, and by whom, is then counted over all of them, as a full run would.
+    `earlier`: (the pairs an earlier run scored, the positions of the fresh records):
+    Splink then scores only the pairs with a fresh record, and the others are read back."""
     n = records.num_rows
     uids = records.column("unique_id").combine_chunks()
     step("match rules")
@@ -221,7 +250,7 @@ def _core(ws, records, settings, result, step, tf=None, share=None, whole=None) 
         rule_pairs, strong_map, shared = all_rule_pairs(records, settings)
     else:
         rule_pairs, strong_map, shared = _part_of(
-            all_rule_pairs(whole[0], settings), whole[1], whole[0].num_rows
+            all_rule_pairs(whole[0], settings, within=whole[1]), whole[1], whole[0].num_rows
         )
     records = _without_shared(records, shared)
     det_edges = [
@@ -244,7 +273,15 @@ def _core(ws, records, settings, result, step, tf=None, share=None, whole=None) 
     result.ignored_identifiers = sorted(ignored.items())
 
     step("matching")
-    pairs = score_pairs(ws, records, settings, tf=tf)
+    if earlier is None:
+        pairs = score_pairs(ws, records, settings, tf=tf)
+    else:
+        stored, fresh = earlier
+        flags = np.zeros(n, dtype=bool)
+        flags[fresh] = True
+        pairs = pair_store.with_earlier(
+            score_pairs(ws, records, settings, tf=tf, fresh=flags), stored, uids, fresh
+        )
     result.blocking_comparisons = pairs.blocking.comparisons
     result.blocking_left_out = pairs.blocking.left_out
     result.household_share = share if share is not None else pairs.household_share

@@ -133,18 +133,26 @@ def score_pairs(
     records: pa.Table,
     settings: IdentitySettings,
     tf: dict[str, pa.Table] | None = None,
+    fresh: np.ndarray | None = None,
 ) -> ScoredPairs:
     """Plan the blocking, train if needed, predict every pair at or above the near-miss
     threshold. `tf`: term frequencies to use instead of these records' own (when they are
-    part of a larger set, cdp.identity.incremental)."""
+    part of a larger set, cdp.identity.incremental). `fresh`: a flag per record; only the
+    pairs with a flagged record are scored (the others were scored by an earlier run)."""
     n = records.num_rows
     if n < 2:
         return ScoredPairs.empty(n)
+    only_with = None
+    if fresh is not None:
+        only_with = "_fresh"
+        records = records.append_column(only_with, pa.array(fresh, pa.bool_()))
     check_con = duckdb.connect(config={"memory_limit": "1GB"})
     check_con.register("records", records)
-    plan = plan_blocking(check_con, "records", settings)
+    plan = plan_blocking(check_con, "records", settings, only_with=only_with)
     check_con.close()
     table = splink_input(records, settings)
+    if only_with:
+        table = table.append_column(only_with, records.column(only_with))
     warnings = plan.warnings
     trained = ws.identity_model_file.exists() and model_matches(ws, settings)
     if not trained and n >= settings.min_training_records:

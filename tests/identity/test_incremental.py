@@ -74,6 +74,39 @@ def test_a_second_increment_is_incremental_too(ws):
     assert result.mode == "incremental", result.mode_reason
 
 
+def _scored(ws) -> dict[tuple[str, str], float]:
+    t = pq.read_table(ws.identity_dir / "identity_scored_pairs.parquet").to_pylist()
+    return {(r["unique_id_l"], r["unique_id_r"]): r["match_probability"] for r in t}
+
+
+def test_an_increment_scores_only_the_pairs_with_a_new_record(ws, tmp_path):
+    """The part around a new record is clustered again, but Splink scores only the pairs
+    with the new record (or a record sharing its email or phone); the part's other pairs
+    are read back from the run before, and every pair is what a full run finds."""
+    more = [
+        *PEOPLE,
+        rec("shop", "a5", "Peter", "Novak", "1970-01-01", None, None, "9 elm rd", "10001"),
+    ]
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, more)
+    full = resolve(fresh, run_id="f1")
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    write_inputs(ws, more)
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "incremental"
+    # The three Novaks share a home with the new record: all four are in the part, and
+    # of their six pairs on the address only the new record's three are scored again.
+    assert full.blocking_comparisons["address_line1_key & postal_code"] == 5 + 3
+    assert result.blocking_comparisons["address_line1_key & postal_code"] == 3
+    assert _partition(_clusters(ws)) == _partition(_clusters(fresh))
+    now, whole = _scored(ws), _scored(fresh)
+    assert now.keys() == whole.keys()
+    assert any("shop:a5" in pair for pair in now)
+    for pair, p in whole.items():
+        assert abs(now[pair] - p) < 0.05, pair
+
+
 def test_a_removed_record_leaves_its_person(ws):
     write_inputs(ws, [*PEOPLE, *EXTRA])
     resolve(ws, run_id="r1")

@@ -187,3 +187,37 @@ def test_an_exploding_rule_reaches_the_user_as_one_line_through_dagster(ws):
     assert "\n" not in line
     assert line.startswith("identity_resolution: blocking rule [postal_code] would generate 780")
     assert "Error occurred while executing" not in line
+
+
+def test_rules_found_within_a_part_are_those_of_all_records_kept_for_the_part(ws):
+    """An incremental run looks for rule pairs only inside the part it resolves again,
+    but counts how many records hold a value over all of them: the pairs, strong
+    identifiers and shared contacts are what a search over everything keeps."""
+    import numpy as np
+
+    from cdp.identity.match_rules import all_rule_pairs
+    from cdp.identity.prepare import build_records, connect_inputs
+    from cdp.identity.resolve import _part_of
+    from tests.identity.conftest import PEOPLE
+
+    people = [
+        *PEOPLE,
+        rec("news", "s2", "Eva", None, None, "novaks@x.com"),
+        rec("shop", "a6", "Rob", "Stone", None, "rstone@x.com", None, None, None, "L77"),
+    ]
+    write_inputs(ws, people)
+    records = build_records(connect_inputs(ws))
+    settings = IdentitySettings(max_identifier_records=3)  # the Novak mailbox is over it
+    uids = records["unique_id"].to_pylist()
+    part = np.array(
+        sorted(uids.index(u) for u in ("crm:c2", "shop:a3", "news:s2", "crm:c4", "shop:a6"))
+    )
+    whole = _part_of(all_rule_pairs(records, settings), part, len(uids))
+    within = _part_of(all_rule_pairs(records, settings, within=part), part, len(uids))
+    for a, b in zip(whole[0], within[0], strict=True):
+        assert (a.rule, a.lo.tolist(), a.hi.tolist()) == (b.rule, b.lo.tolist(), b.hi.tolist())
+        assert a.ignored == b.ignored
+    assert whole[1] == within[1] and whole[1]  # the Stones' loyalty id
+    assert whole[2] == within[2] and whole[2]["phone"]  # the Novaks' landline
+    assert sum(len(rp.lo) for rp in within[0]) > 0
+    assert any(rp.ignored for rp in within[0])  # the mailbox, held by four records of three

@@ -112,9 +112,11 @@ def resolve(
     run_id: str,
     settings: IdentitySettings | None = None,
     progress: Progress | None = None,
+    full: bool = False,
 ) -> ResolveResult:
+    """`full`: resolve every record again, whatever changed (`cdp run --full-refresh`)."""
     try:
-        return _resolve(ws, run_id, settings, progress)
+        return _resolve(ws, run_id, settings, progress, full)
     finally:
         # Splink's working tables hold every email and phone: never leave them behind.
         shutil.rmtree(ws.tmp_dir / "splink", ignore_errors=True)
@@ -138,6 +140,7 @@ def _resolve(
     run_id: str,
     settings: IdentitySettings | None,
     progress: Progress | None,
+    full: bool = False,
 ) -> ResolveResult:
     started = time.perf_counter()
     settle_history(ws)  # a run killed mid-output leaves its events aside
@@ -151,8 +154,12 @@ def _resolve(
     # The settings as written: an incremental run fixes the household prior to the learnt
     # share below, and saving that would make the next run see changed settings.
     written = settings
-    plan = incremental.plan(
-        ws, records, hashes, incremental.settings_fingerprint(ws, written), settings
+    plan = (
+        incremental.Plan("full", "a full refresh")
+        if full
+        else incremental.plan(
+            ws, records, hashes, incremental.settings_fingerprint(ws, written), settings
+        )
     )
     result.mode, result.mode_reason = plan.mode, plan.reason
     share = None

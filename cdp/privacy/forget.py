@@ -5,7 +5,8 @@ unified individual, whose keys (cdp.privacy.keys) are then removed from:
 - landing files, rewritten without the person's rows (and the ingest manifest told, so
   the rewritten file is not loaded again as new);
 - raw loads and quarantine;
-- every derived table: harmonised, identity (links, edges, near misses, history), marts,
+- every derived table: harmonised, identity (links, edges, near misses, history, scored
+  pairs, record hashes), marts,
   audiences, segment history, and the generator's ground truth;
 - every past export, rewritten, with its manifest updated;
 - state that may hold copies: dbt's database file (its freed pages keep the rows of

@@ -63,7 +63,8 @@ def identity_resolution(context: dg.AssetExecutionContext, cdp: CdpResource):
 
     ws = cdp.workspace()
     settings = IdentitySettings.from_dict(cdp.settings().identity, ws.settings_file)
-    result = resolve(ws, run_id=context.run.run_id, settings=settings)
+    # A full refresh scores every pair again (an increment reuses earlier scores).
+    result = resolve(ws, run_id=context.run.run_id, settings=settings, full=cdp.full_refresh)
     _give_memory_back()
     for warning in result.warnings:
         context.log.warning(warning)

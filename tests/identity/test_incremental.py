@@ -107,6 +107,16 @@ def test_an_increment_scores_only_the_pairs_with_a_new_record(ws, tmp_path):
         assert abs(now[pair] - p) < 0.05, pair
 
 
+def test_a_full_refresh_resolves_everything_again(ws):
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    write_inputs(ws, [*PEOPLE, *EXTRA])
+    first = _clusters(ws)
+    result = resolve(ws, run_id="r2", full=True)
+    assert (result.mode, result.mode_reason) == ("full", "a full refresh")
+    assert {k: v for k, v in _clusters(ws).items() if k in first} == first  # ids kept
+
+
 def test_a_removed_record_leaves_its_person(ws):
     write_inputs(ws, [*PEOPLE, *EXTRA])
     resolve(ws, run_id="r1")

@@ -79,14 +79,17 @@ def _scored(ws) -> dict[tuple[str, str], float]:
     return {(r["unique_id_l"], r["unique_id_r"]): r["match_probability"] for r in t}
 
 
-def test_an_increment_scores_only_the_pairs_with_a_new_record(ws, tmp_path):
+MORE = [*PEOPLE, rec("shop", "a5", "Peter", "Novak", "1970-01-01", None, None, "9 elm rd", "10001")]
+
+
+def test_an_increment_scores_only_the_pairs_with_a_new_record(ws, tmp_path, monkeypatch):
     """The part around a new record is clustered again, but Splink scores only the pairs
     with the new record (or a record sharing its email or phone); the part's other pairs
     are read back from the run before, and every pair is what a full run finds."""
-    more = [
-        *PEOPLE,
-        rec("shop", "a5", "Peter", "Novak", "1970-01-01", None, None, "9 elm rd", "10001"),
-    ]
+    from cdp.identity import incremental
+
+    monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", 0.2)  # one new record of nine
+    more = MORE
     fresh = Workspace(tmp_path / "fresh")
     write_inputs(fresh, more)
     full = resolve(fresh, run_id="f1")
@@ -105,6 +108,17 @@ def test_an_increment_scores_only_the_pairs_with_a_new_record(ws, tmp_path):
     assert any("shop:a5" in pair for pair in now)
     for pair, p in whole.items():
         assert abs(now[pair] - p) < 0.05, pair
+
+
+def test_many_new_records_have_their_part_scored_whole(ws):
+    """Pairs read back keep the term frequencies of the run that scored them: past
+    REUSE_MAX_SHARE new records (one of nine here), the part is scored again whole."""
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    write_inputs(ws, MORE)
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "incremental"
+    assert result.blocking_comparisons["address_line1_key & postal_code"] == 6  # four Novaks
 
 
 def test_a_full_refresh_resolves_everything_again(ws):

@@ -75,6 +75,7 @@ class Plan:
     fresh: np.ndarray | None = None
     household_share: float | None = None
     changed: int = 0
+    changed_ids: pa.Array | None = None  # the new or edited records' unique_ids
     removed: int = 0
 
 
@@ -183,6 +184,7 @@ def plan(
         fresh=fresh,
         household_share=share,
         changed=len(changed),
+        changed_ids=pa.array(sorted(changed), pa.string()),
         removed=len(removed),
     )
 

@@ -91,18 +91,15 @@ def with_earlier(
     )
 
 
-def carried(earlier: pa.Table, current: pa.Array, part: pa.Array, fresh: pa.Array) -> pa.Table:
+def carried(earlier: pa.Table, current: pa.Array, part: pa.Array, changed: pa.Array) -> pa.Table:
     """The earlier pairs an incremental run keeps as they were: both records still
-    there, neither fresh, and not both in the part (the part's pairs are written anew)."""
-    kept = pc.and_(
-        pc.is_in(earlier["unique_id_l"], value_set=current),
-        pc.is_in(earlier["unique_id_r"], value_set=current),
-    )
-    for ids, keep_if in ((fresh, False), (part, None)):
+    there, neither of them new or edited, and not both in the part (the part's pairs
+    are written anew). A pair of a part record with a record outside stays."""
+
+    def either(ids: pa.Array, both: bool = False) -> pa.Array:
         in_l = pc.is_in(earlier["unique_id_l"], value_set=ids)
         in_r = pc.is_in(earlier["unique_id_r"], value_set=ids)
-        if keep_if is False:
-            kept = pc.and_(kept, pc.invert(pc.or_(in_l, in_r)))
-        else:
-            kept = pc.and_(kept, pc.invert(pc.and_(in_l, in_r)))
-    return earlier.filter(kept)
+        return pc.and_(in_l, in_r) if both else pc.or_(in_l, in_r)
+
+    stale = pc.or_(either(changed), either(part, both=True))
+    return earlier.filter(pc.and_(either(current, both=True), pc.invert(stale)))

@@ -190,11 +190,10 @@ def _resolve(
             earlier=None if fresh is None else (earlier, fresh),
         )
         links = _write_partial(ws, con, run_id, core, result)
-        fresh_ids = core.uids if fresh is None else core.uids.take(pa.array(fresh, pa.int64()))
         kept_pairs = pa.concat_tables(
             [
                 pair_store.carried(
-                    earlier, records["unique_id"].combine_chunks(), core.uids, fresh_ids
+                    earlier, records["unique_id"].combine_chunks(), core.uids, plan.changed_ids
                 ),
                 pair_store.pairs_table(core.pairs, core.uids),
             ],

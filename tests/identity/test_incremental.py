@@ -185,3 +185,29 @@ def test_a_list_in_another_order_is_not_a_change():
     assert one["row_hash"].to_pylist() == other["row_hash"].to_pylist()
     changed = record_hashes(table([a], ["a@x.com", "b@x.com"]))
     assert changed["row_hash"].to_pylist() != one["row_hash"].to_pylist()
+
+
+def test_the_pairs_kept_for_the_next_run():
+    """After an increment the store keeps an earlier pair unless a record of it is gone,
+    new or edited, or both records are in the part (whose pairs are written anew): a
+    part record's pair with a record outside the part is still true, and stays."""
+    import pyarrow as pa
+
+    from cdp.identity.pair_store import carried
+
+    earlier = pa.table(
+        {
+            "unique_id_l": ["a", "a", "b", "c", "d", "e"],
+            "unique_id_r": ["b", "x", "y", "z", "gone", "f"],
+            "match_probability": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+        }
+    )
+    ids = lambda *v: pa.array(v, pa.string())  # noqa: E731
+    kept = carried(
+        earlier,
+        current=ids("a", "b", "c", "e", "f", "x", "y", "z"),
+        part=ids("a", "b", "c"),
+        changed=ids("c"),  # edited: its earlier pairs are stale
+    )
+    pairs = list(zip(kept["unique_id_l"].to_pylist(), kept["unique_id_r"].to_pylist()))
+    assert pairs == [("a", "x"), ("b", "y"), ("e", "f")]

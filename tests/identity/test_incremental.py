@@ -209,5 +209,5 @@ def test_the_pairs_kept_for_the_next_run():
         part=ids("a", "b", "c"),
         changed=ids("c"),  # edited: its earlier pairs are stale
     )
-    pairs = list(zip(kept["unique_id_l"].to_pylist(), kept["unique_id_r"].to_pylist()))
+    pairs = list(zip(kept["unique_id_l"].to_pylist(), kept["unique_id_r"].to_pylist(), strict=True))
     assert pairs == [("a", "x"), ("b", "y"), ("e", "f")]

@@ -94,6 +94,10 @@ class PhoneCache:
 
 
 _caches: dict[str, PhoneCache] = {}
+# DuckDB calls the UDF from several threads at once: without the lock, two threads each
+# made a cache at the first call, and the one saved last (holding a few hundred numbers)
+# replaced the other's million in the file.
+_caches_lock = threading.Lock()
 _persist = False
 
 
@@ -111,5 +115,9 @@ def phone_cache() -> PhoneCache:
     workspace = (os.environ.get("CDP_WORKSPACE") or "") if _persist else ""
     cache = _caches.get(workspace)
     if cache is None:
-        cache = _caches[workspace] = PhoneCache(cache_path(workspace) if workspace else None)
+        with _caches_lock:
+            cache = _caches.get(workspace)
+            if cache is None:
+                path = cache_path(workspace) if workspace else None
+                cache = _caches[workspace] = PhoneCache(path)
     return cache

@@ -70,3 +70,37 @@ def test_a_process_that_does_not_persist_leaves_no_file(tmp_path):
     """`cdp validate` reads landing samples, which may hold erased people: it keeps nothing."""
     assert _read(tmp_path, mode="memory")["(415) 234-5678"] == "+14152345678"
     assert not cache_path(tmp_path).exists()
+
+
+THREADS = """
+import threading
+from cdp.harmonise.phone_cache import persist_in_workspace, phone_cache
+persist_in_workspace()
+start = threading.Barrier(8)
+
+def first_call(n):
+    start.wait()  # every thread makes its first call at once, as DuckDB's do
+    phone_cache().get(f"US\\x1f{n}", lambda key: f"+1{n}")
+
+threads = [threading.Thread(target=first_call, args=(n,)) for n in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+def test_threads_calling_at_once_share_one_cache(tmp_path):
+    """DuckDB runs the UDF on several threads. Each made a cache of its own at its first
+    call, and the one saved last replaced the file: at a million customers a few hundred
+    numbers were kept of a million read."""
+    earlier = 200_000  # a file that takes a moment to load: the first calls overlap
+    keys = [f"US\x1f{n:07d}" for n in range(earlier)]
+    table = pa.table({"key": keys, "e164": keys})
+    cache_path(tmp_path).parent.mkdir(parents=True)
+    pq.write_table(
+        table.replace_schema_metadata({"cdp_phone_cache": _stamp()}), cache_path(tmp_path)
+    )
+    env = {"CDP_WORKSPACE": str(tmp_path), "PATH": ""}
+    subprocess.run([sys.executable, "-c", THREADS], env=env, check=True)
+    assert pq.read_table(cache_path(tmp_path)).num_rows == earlier + 8

@@ -47,7 +47,8 @@ def _positions(column: pa.ChunkedArray, uids: pa.Array) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _flags(n: int, at: np.ndarray) -> np.ndarray:
+def flags_at(n: int, at: np.ndarray) -> np.ndarray:
+    """n flags, set at the positions `at`."""
     flags = np.zeros(n, dtype=bool)
     flags[at] = True
     return flags
@@ -58,7 +59,7 @@ def with_earlier(
 ) -> ScoredPairs:
     """The pairs scored now among `uids` (each with a fresh record: positions `fresh`)
     and the earlier run's pairs between two records of `uids` that are not fresh."""
-    is_fresh = _flags(len(uids), fresh)
+    is_fresh = flags_at(len(uids), fresh)
     left = _positions(earlier["unique_id_l"], uids)
     right = _positions(earlier["unique_id_r"], uids)
     keep = (left >= 0) & (right >= 0)

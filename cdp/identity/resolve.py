@@ -283,8 +283,7 @@ def _core(
         pairs = score_pairs(ws, records, settings, tf=tf)
     else:
         stored, fresh = earlier
-        flags = np.zeros(n, dtype=bool)
-        flags[fresh] = True
+        flags = pair_store.flags_at(n, fresh)
         pairs = pair_store.with_earlier(
             score_pairs(ws, records, settings, tf=tf, fresh=flags), stored, uids, fresh
         )

@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make demo   create .venv, generate $(CUSTOMERS) demo customers into $(WORKSPACE)/, run the pipeline"
 	@echo "make test   run the test suite (with the Spark extra)"
-	@echo "make test-engines  one workspace on DuckDB and on Spark, same results (about 10 min)"
+	@echo "make test-engines  one workspace on DuckDB and on Spark, same results (about 5 min)"
 	@echo "make test-fast  the tests without the end-to-end ones (marked slow)"
 	@echo "make spark  add the Spark extra to .venv (cdp.yml engine: spark)"
 	@echo "make ui     open the Dagster UI on the workspace (http://127.0.0.1:3000)"
@@ -65,7 +65,7 @@ browser:
 # On every core (pytest-xdist), each test file on one worker so its module fixtures are
 # built once; the demo run (a session fixture) happens once per worker that needs it.
 # With the Spark extra, so the Spark UDF parity tests run too. The one test that runs a
-# whole workspace on both engines takes about ten minutes of JVM start-ups and per-model
+# whole workspace on both engines takes about five minutes of JVM start-ups and per-model
 # Spark jobs: it is `make test-engines`, which CI (.ci/run) runs after this.
 test: venv spark browser
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \

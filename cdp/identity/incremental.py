@@ -17,10 +17,10 @@ Inside the part, Splink scores only the pairs with a fresh record: a new one, or
 shares an email or phone with a new one (whether a household shares a contact decides if
 it counts as evidence). The part's other pairs were scored by an earlier run and are read
 back from `identity_scored_pairs` (every pair at or above the near-miss threshold, with
-its match weights). They keep the term frequencies of the run that scored them, which a
-1% increment moves by about 1%; `cdp run --full-refresh` scores everything again. When a
-record was edited or removed, its old email and phone are unknown, so the whole part is
-scored again, as it is when new records are over `REUSE_MAX_SHARE` of all.
+its match weights). They keep the term frequencies of the run that scored them, so the
+whole part is scored again when new records are over `REUSE_MAX_SHARE` of all, and when a
+record was edited or removed (its old email and phone are unknown); `cdp run
+--full-refresh` scores everything again.
 """
 
 from __future__ import annotations

@@ -74,7 +74,6 @@ class Plan:
     # Record indexes whose pairs Splink scores again; None: every pair of the subset.
     fresh: np.ndarray | None = None
     household_share: float | None = None
-    changed: int = 0
     changed_ids: pa.Array | None = None  # the new or edited records' unique_ids
     removed: int = 0
 
@@ -172,19 +171,18 @@ def plan(
     edited = con.execute(
         "select count(*) from now join before using (unique_id) where before.row_hash <> now.row_hash"
     ).fetchone()[0]
+    changed_ids = pa.array(sorted(changed), pa.string())
     fresh = None
     if not edited and not removed and len(changed) / n <= REUSE_MAX_SHARE:
-        ids = pa.array(sorted(changed), pa.string())
-        new = pc.is_in(records["unique_id"], value_set=ids).to_numpy(zero_copy_only=False)
-        fresh = np.union1d(np.flatnonzero(new), contacts)
+        new = pc.is_in(records["unique_id"], value_set=changed_ids)
+        fresh = np.union1d(np.flatnonzero(new.to_numpy(zero_copy_only=False)), contacts)
     return Plan(
         "incremental",
         f"{len(changed):,} new or changed and {len(removed):,} removed record(s)",
         subset=subset,
         fresh=fresh,
         household_share=share,
-        changed=len(changed),
-        changed_ids=pa.array(sorted(changed), pa.string()),
+        changed_ids=changed_ids,
         removed=len(removed),
     )
 

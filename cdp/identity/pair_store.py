@@ -55,11 +55,10 @@ def flags_at(n: int, at: np.ndarray) -> np.ndarray:
 
 
 def with_earlier(
-    new: ScoredPairs, earlier: pa.Table, uids: pa.Array, fresh: np.ndarray
+    new: ScoredPairs, earlier: pa.Table, uids: pa.Array, is_fresh: np.ndarray
 ) -> ScoredPairs:
-    """The pairs scored now among `uids` (each with a fresh record: positions `fresh`)
-    and the earlier run's pairs between two records of `uids` that are not fresh."""
-    is_fresh = flags_at(len(uids), fresh)
+    """The pairs scored now among `uids` (each with a fresh record: `is_fresh`, a flag
+    per record) and the earlier run's pairs between two records that are not fresh."""
     left = _positions(earlier["unique_id_l"], uids)
     right = _positions(earlier["unique_id_r"], uids)
     keep = (left >= 0) & (right >= 0)

@@ -285,7 +285,7 @@ def _core(
         stored, fresh = earlier
         flags = pair_store.flags_at(n, fresh)
         pairs = pair_store.with_earlier(
-            score_pairs(ws, records, settings, tf=tf, fresh=flags), stored, uids, fresh
+            score_pairs(ws, records, settings, tf=tf, fresh=flags), stored, uids, flags
         )
     result.blocking_comparisons = pairs.blocking.comparisons
     result.blocking_left_out = pairs.blocking.left_out

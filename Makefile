@@ -64,12 +64,13 @@ browser:
 
 # On every core (pytest-xdist), each test file on one worker so its module fixtures are
 # built once; the demo run (a session fixture) happens once per worker that needs it.
+# The longest files start first (marker `takes`, tests/conftest.py), in that order.
 # With the Spark extra, so the Spark UDF parity tests run too. The one test that runs a
 # whole workspace on both engines takes about five minutes of JVM start-ups and per-model
 # Spark jobs: it is `make test-engines`, which CI (.ci/run) runs after this.
 test: venv spark browser
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
-		-n auto --dist loadfile --durations=15 -m "not (spark and slow)"
+		-n auto --dist loadfile --no-loadscope-reorder --durations=15 -m "not (spark and slow)"
 
 test-engines: venv spark
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
@@ -78,7 +79,7 @@ test-engines: venv spark
 # The same without the end-to-end tests (marked slow): a minute or two.
 test-fast: venv spark
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
-		-n auto --dist loadfile -m "not slow"
+		-n auto --dist loadfile --no-loadscope-reorder -m "not slow"
 
 # `dagster dev` runs the webserver and the daemon, which ticks the landing sensor (on by
 # default) and the nightly schedule (switched on here by CDP_SCHEDULE_ON=1). It is started

@@ -7,7 +7,7 @@ import pytest
 
 from tests.crash import killed_then_rerun_equals_clean
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.takes(140)]
 
 
 def test_a_run_killed_late_then_rerun_equals_a_clean_run(ran, tmp_path):

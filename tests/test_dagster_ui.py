@@ -31,7 +31,7 @@ from cdp.workspace import resolve_workspace
 from dagster_project.build import build_definitions
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.takes(25)]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "img" / "dagster-asset-graph.png"  # the README's

@@ -15,7 +15,7 @@ from cdp.workspace import resolve_workspace
 from dagster_project.build import build_definitions
 from dagster_project.run import run_pipeline
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.takes(180)]
 
 
 def _count(path_glob) -> int:

@@ -9,7 +9,7 @@ import pytest
 from cdp.workspace import resolve_workspace
 from dagster_project.run import run_pipeline
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.takes(90)]
 
 
 def _count(path_glob) -> int:

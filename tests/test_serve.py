@@ -41,6 +41,8 @@ from cdp.workspace import Workspace
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.conftest import make_profile_lake
 
+pytestmark = pytest.mark.takes(75)
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "s3cret-token-for-tests-0123456789"
 

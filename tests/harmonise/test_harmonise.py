@@ -9,6 +9,8 @@ from cdp.errors import CdpError
 from cdp.harmonise.dbt_env import run_dbt
 from cdp.harmonise.normalise import fold, phone_e164
 
+pytestmark = pytest.mark.takes(105)
+
 
 def _rows(ws, model, order="source_record_id"):
     cur = duckdb.connect().execute(

@@ -13,7 +13,7 @@ from cdp.harmonise.normalise import register_functions
 from tests.spark.conftest import SKIP_REASON
 
 pytest.importorskip("pyspark", reason=SKIP_REASON)
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.takes(40)]
 
 PHONES = [
     ("(415) 555-0132", "US"),

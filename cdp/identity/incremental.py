@@ -15,9 +15,11 @@ scores as it would in a full run.
 
 Inside the part, Splink scores only the pairs with a fresh record: a new one, or one that
 shares an email or phone with a new one (whether a household shares a contact decides if
-it counts as evidence). The part's other pairs were scored by an earlier run and are read
-back from `identity_scored_pairs` (every pair at or above the near-miss threshold, with
-its match weights). They keep the term frequencies of the run that scored them, so the
+it counts as evidence). Only the fresh records, those a scored pair (at or above the
+near-miss threshold) or a match rule links to them, and the clusters of all these are
+then clustered again (cdp.identity.resolve `_linked_part`). Their other pairs were scored
+by an earlier run and are read back from `identity_scored_pairs` (every pair at or above
+the near-miss threshold, with its match weights). They keep the term frequencies of the run that scored them, so the
 whole part is scored again when new records are over `REUSE_MAX_SHARE` of all, and when a
 record was edited or removed (its old email and phone are unknown); `cdp run
 --full-refresh` scores everything again.
@@ -238,6 +240,32 @@ def _closure(
     ).fetchall()
     partners = con.execute("select _i from contacts order by 1").fetchnumpy()["_i"]
     return np.array([r[0] for r in rows], dtype=np.int64), np.asarray(partners, dtype=np.int64)
+
+
+def with_their_clusters(ws: Workspace, records: pa.Table, positions: np.ndarray) -> np.ndarray:
+    """`positions` (record indexes) and those of every other record of the clusters they
+    belonged to in the earlier resolution, sorted."""
+    links = ws.identity_dir / "unified_link_individual.parquet"
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("records", records.select(["unique_id", "_i"]))
+    con.register("seeds", pa.table({"_i": pa.array(np.unique(positions), pa.int64())}))
+    con.execute(
+        f"""create view people as select source_name || ':' || source_record_id as unique_id,
+        unified_individual_id from read_parquet('{links}') where record_kind = 'person'"""
+    )
+    found = con.execute(
+        """
+        with touched as (
+            select distinct p.unified_individual_id
+            from seeds join records using (_i) join people p using (unique_id)
+        )
+        select _i from records join people p using (unique_id)
+            semi join touched using (unified_individual_id)
+        union select _i from seeds
+        order by 1
+        """
+    ).fetchnumpy()["_i"]
+    return np.asarray(found, dtype=np.int64)
 
 
 def tf_tables(records: pa.Table, columns: list[str]) -> dict[str, pa.Table]:

@@ -26,7 +26,12 @@ from cdp.errors import CdpError
 from cdp.harmonise.normalise import name_variants
 from cdp.identity import incremental, pair_store
 from cdp.identity.cluster import Edge, GuardedClusterer
-from cdp.identity.match_rules import RulePairs, all_rule_pairs
+from cdp.identity.match_rules import (
+    RulePairs,
+    all_rule_pairs,
+    part_shared_contacts,
+    rule_partners,
+)
 from cdp.identity.model import train_model
 from cdp.identity.outputs import (
     EdgeSet,
@@ -174,22 +179,24 @@ def _resolve(
         if settings.household_prior == "auto" and share is not None:
             settings = settings.model_copy(update={"household_prior": share})
         tf = incremental.tf_tables(records, _tf_columns(settings))
-        part = _reindexed(records.take(pa.array(plan.subset)))
         earlier = pair_store.read(ws)
-        # Part positions of the fresh records; None: every pair of the part is scored.
-        fresh = None if plan.fresh is None else np.searchsorted(plan.subset, plan.fresh)
+        if plan.fresh is None:  # every pair of the part is scored again
+            subset, reuse = plan.subset, None
+        else:
+            subset, scored = _linked_part(ws, records, plan, settings, tf, step)
+            reuse = (earlier, np.searchsorted(subset, plan.fresh), scored)
         core = _core(
             ws,
-            part,
+            _reindexed(records.take(pa.array(subset))),
             settings,
             result,
             step,
             tf=tf,
             share=share,
-            whole=(records, plan.subset),
-            earlier=None if fresh is None else (earlier, fresh),
+            whole=(records, subset),
+            earlier=reuse,
         )
-        links = _write_partial(ws, con, run_id, core, result)
+        links = _write_partial(ws, con, run_id, core, result, plan.changed_ids)
         kept_pairs = pa.concat_tables(
             [
                 pair_store.carried(
@@ -213,6 +220,44 @@ def _resolve(
     result.seconds = time.perf_counter() - started
     step("done")
     return result
+
+
+def _linked_part(ws, records, plan, settings, tf, step) -> tuple[np.ndarray, ScoredPairs]:
+    """The records an increment clusters again, and the pairs scored for them.
+
+    Splink scores the pairs with a fresh record within the plan's part: every record
+    sharing a blocking key with a new one (all the other James Smiths). Most of those
+    pairs fall below the near-miss threshold and are dropped. Clustered again are only the
+    fresh records, those a kept pair or a match rule can link to them, and everyone in
+    their clusters; every other record of the part keeps its cluster as it was."""
+    step("matching")
+    subset = plan.subset
+    part = _reindexed(records.take(pa.array(subset)))
+    shared = part_shared_contacts(records, settings, subset)
+    flags = pair_store.flags_at(len(subset), np.searchsorted(subset, plan.fresh))
+    new = score_pairs(ws, _without_shared(part, shared), settings, tf=tf, fresh=flags)
+    seeds = np.concatenate(
+        [
+            plan.fresh,
+            subset[new.lo],
+            subset[new.hi],
+            rule_partners(records, settings, subset, plan.fresh),
+        ]
+    )
+    linked = incremental.with_their_clusters(ws, records, seeds)
+    # (the part is closed over clusters, so every linked record is in it)
+    return linked, ScoredPairs(
+        len(linked),
+        np.searchsorted(linked, subset[new.lo]),
+        np.searchsorted(linked, subset[new.hi]),
+        new.p,
+        new.household,
+        new.weight,
+        new.mw,
+        new.blocking,
+        new.warnings,
+        new.household_share,
+    )
 
 
 def _part_of(found, subset: np.ndarray, total: int):
@@ -247,8 +292,8 @@ def _core(
     """Match rules, Splink and guarded clustering over `records`. `whole`: (all the
     records, the indexes of `records` among them) when `records` is a part: how often a
     value is held, and by whom, is then counted over all of them, as a full run would.
-    `earlier`: (the pairs an earlier run scored, the positions of the fresh records):
-    Splink then scores only the pairs with a fresh record, and the others are read back."""
+    `earlier`: (the pairs an earlier run scored, the positions of the fresh records, the
+    pairs with a fresh record scored already): the others are read back."""
     n = records.num_rows
     uids = records.column("unique_id").combine_chunks()
     step("match rules")
@@ -278,15 +323,12 @@ def _core(
             result.warnings.append(f"match rule {rp.rule}: ignored {count} {field} value(s) {why}")
     result.ignored_identifiers = sorted(ignored.items())
 
-    step("matching")
     if earlier is None:
+        step("matching")
         pairs = score_pairs(ws, records, settings, tf=tf)
     else:
-        stored, fresh = earlier
-        flags = pair_store.flags_at(n, fresh)
-        pairs = pair_store.with_earlier(
-            score_pairs(ws, records, settings, tf=tf, fresh=flags), stored, uids, flags
-        )
+        stored, fresh, scored = earlier
+        pairs = pair_store.with_earlier(scored, stored, uids, pair_store.flags_at(n, fresh))
     result.blocking_comparisons = pairs.blocking.comparisons
     result.blocking_left_out = pairs.blocking.left_out
     result.household_share = share if share is not None else pairs.household_share
@@ -342,7 +384,7 @@ def _write_full(ws, con, run_id, core: _Core, result) -> pa.Table:
     return links
 
 
-def _write_partial(ws, con, run_id, core: _Core, result) -> pa.Table:
+def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> pa.Table:
     """Resolve the part again; every other cluster keeps its rows as they were."""
     previous, prev_sizes, prev_order, prev_created = previous_state(ws)
     old = incremental.previous_tables(ws)
@@ -378,11 +420,36 @@ def _write_partial(ws, con, run_id, core: _Core, result) -> pa.Table:
             [_keep_rows(old["edges"], "pair", redone | gone), edges], promote_options="permissive"
         ),
         pa.concat_tables(
-            [_keep_rows(old["near"], "pair", redone | gone), near], promote_options="permissive"
+            [
+                _straddling(old["near"], core.uids, record_ids, gone | set(changed.to_pylist())),
+                near,
+            ],
+            promote_options="permissive",
         ),
         events,
     )
     return links
+
+
+def _straddling(near: pa.Table, uids: pa.Array, record_ids: pa.Array, stale: set[str]) -> pa.Table:
+    """The earlier near misses that stand: those outside the redone part (`uids`, now in
+    the clusters `record_ids`), and those from one of its records to a record outside,
+    whose pair was not scored again, with the redone side's cluster as it is now. None
+    of a `stale` record (new, edited or gone)."""
+    near = _keep_rows(near, "pair", stale)
+    at = {side: pc.index_in(near[f"unique_id_{side}"], value_set=uids) for side in ("l", "r")}
+    inside = pc.and_(pc.is_valid(at["l"]), pc.is_valid(at["r"]))
+    near = near.filter(pc.invert(inside))
+    for side in ("l", "r"):
+        pos = pc.index_in(near[f"unique_id_{side}"], value_set=uids)
+        column = f"cluster_{side}"
+        now = record_ids.take(pc.fill_null(pos, 0)) if len(record_ids) else near[column]
+        near = near.set_column(
+            near.schema.get_field_index(column),
+            column,
+            pc.if_else(pc.is_valid(pos), now, near[column]),
+        )
+    return near
 
 
 def _current_uids(con) -> list[str]:

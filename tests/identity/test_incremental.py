@@ -110,6 +110,35 @@ def test_an_increment_scores_only_the_pairs_with_a_new_record(ws, tmp_path, monk
         assert abs(now[pair] - p) < 0.05, pair
 
 
+def test_an_increment_clusters_again_only_what_a_new_record_can_link(ws, tmp_path, monkeypatch):
+    """Another Ann Lee, born decades apart and living elsewhere, shares the name key with
+    the new Ann Lee, so their pair is scored; it falls below the near-miss threshold, and
+    her cluster is left as it was (its rows keep the first run's id), while Ann's is
+    clustered again. The people are those of a full run."""
+    from cdp.identity import incremental
+
+    monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", 0.2)
+    other = rec("crm", "c8", "Ann", "Lee", "1931-02-02", "al31@y.com", None, "4 bay rd", "02134")
+    new = rec("shop", "a7", "Ann", "Lee", "1980-05-01", "ann.lee1@x.com", None, "1 oak st", "94110")
+    write_inputs(ws, [*PEOPLE, other])
+    resolve(ws, run_id="r1")
+    write_inputs(ws, [*PEOPLE, other, new])
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "incremental"
+    assert result.blocking_comparisons["first_name_key & last_name_key"] >= 3  # c8 among them
+    assert ("crm:c8", "shop:a7") not in _scored(ws)  # below the near-miss threshold
+    run = {
+        f"{r['source_name']}:{r['source_record_id']}": r["run_id"]
+        for r in pq.read_table(ws.identity_dir / "unified_link_individual.parquet").to_pylist()
+    }
+    assert run["crm:c8"] == run["crm:c4"] == "r1"  # not clustered again
+    assert run["shop:a7"] == run["crm:c1"] == run["news:s1"] == "r2"
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, [*PEOPLE, other, new])
+    resolve(fresh, run_id="f1")
+    assert _partition(_clusters(ws)) == _partition(_clusters(fresh))
+
+
 def test_many_new_records_have_their_part_scored_whole(ws):
     """Pairs read back keep the term frequencies of the run that scored them: past
     REUSE_MAX_SHARE new records (one of nine here), the part is scored again whole."""
@@ -211,3 +240,27 @@ def test_the_pairs_kept_for_the_next_run():
     )
     pairs = list(zip(kept["unique_id_l"].to_pylist(), kept["unique_id_r"].to_pylist(), strict=True))
     assert pairs == [("a", "x"), ("b", "y"), ("e", "f")]
+
+
+def test_earlier_near_misses_across_the_redone_part_stay_with_its_new_clusters():
+    """A near miss from a redone record to one outside the part was not scored again: it
+    stays, naming the redone record's cluster as it is now. Those inside the part are
+    written anew, and those of a new, edited or removed record go."""
+    import pyarrow as pa
+
+    from cdp.identity.resolve import _straddling
+
+    near = pa.table(
+        {
+            "unique_id_l": ["a", "a", "x", "n"],
+            "unique_id_r": ["b", "x", "y", "x"],
+            "cluster_l": ["U1", "U1", "U5", "U9"],
+            "cluster_r": ["U2", "U5", "U6", "U5"],
+            "match_probability": [0.5, 0.4, 0.3, 0.2],
+        }
+    )
+    kept = _straddling(near, pa.array(["a", "b", "n"]), pa.array(["U7", "U2", "U9"]), {"n"})
+    assert kept.select(["unique_id_l", "unique_id_r", "cluster_l", "cluster_r"]).to_pylist() == [
+        {"unique_id_l": "a", "unique_id_r": "x", "cluster_l": "U7", "cluster_r": "U5"},
+        {"unique_id_l": "x", "unique_id_r": "y", "cluster_l": "U5", "cluster_r": "U6"},
+    ]

@@ -17,12 +17,12 @@ Inside the part, Splink scores only the pairs with a fresh record: a new one, or
 shares an email or phone with a new one (whether a household shares a contact decides if
 it counts as evidence). Only the fresh records, those a scored pair (at or above the
 near-miss threshold) or a match rule links to them, and the clusters of all these are
-then clustered again (cdp.identity.resolve `_linked_part`). Their other pairs were scored
-by an earlier run and are read back from `identity_scored_pairs` (every pair at or above
-the near-miss threshold, with its match weights). They keep the term frequencies of the run that scored them, so the
-whole part is scored again when new records are over `REUSE_MAX_SHARE` of all, and when a
-record was edited or removed (its old email and phone are unknown); `cdp run
---full-refresh` scores everything again.
+then clustered again (cdp.identity.resolve `_linked_part`). Their other pairs were
+scored by an earlier run and are read back from `identity_scored_pairs` (every pair at
+or above the near-miss threshold, with its match weights). They keep the term
+frequencies of the run that scored them, so the whole part is scored again when new
+records are over `REUSE_MAX_SHARE` of all, and when a record was edited or removed (its
+old email and phone are unknown); `cdp run --full-refresh` scores everything again.
 """
 
 from __future__ import annotations

@@ -59,6 +59,20 @@ def _key_sql(fieldname: str, alias: str, strong_types: list[str]) -> tuple[str, 
     return f"t.{SCALAR_FIELDS[fieldname]}", None
 
 
+def _rule_keys(rule: MatchRule, settings: IdentitySettings):
+    """A rule's key expressions (k0, k1, ...), the unnests they need, the key column list
+    and the condition that every key is present."""
+    keys, joins = [], []
+    for n, f in enumerate(rule.exact):
+        sql, join = _key_sql(f, f"u{n}", settings.strong_identifiers)
+        keys.append(f"{sql} as k{n}")
+        if join:
+            joins.append(join)
+    key_cols = ", ".join(f"k{n}" for n in range(len(keys)))
+    not_null = " and ".join(f"k{n} is not null" for n in range(len(keys)))
+    return keys, joins, key_cols, not_null
+
+
 def rule_pairs(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -68,14 +82,7 @@ def rule_pairs(
     shared: dict[str, set[str]] | None = None,
 ) -> RulePairs:
     """Candidate pairs of one rule. `table` holds the records with their index `_i`."""
-    keys, joins = [], []
-    for n, f in enumerate(rule.exact):
-        sql, join = _key_sql(f, f"u{n}", settings.strong_identifiers)
-        keys.append(f"{sql} as k{n}")
-        if join:
-            joins.append(join)
-    key_cols = ", ".join(f"k{n}" for n in range(len(keys)))
-    not_null = " and ".join(f"k{n} is not null" for n in range(len(keys)))
+    keys, joins, key_cols, not_null = _rule_keys(rule, settings)
     # Within a part (`_in_part`, cdp.identity.incremental): a value still counts every
     # record holding it, but only the part's holders are paired.
     part = "_in_part" in con.table(table).columns
@@ -285,14 +292,7 @@ def rule_partners(
     con = _part_table(records, within, fresh)
     found: list[np.ndarray] = []
     for rule in settings.match_rules:
-        keys, joins = [], []
-        for n, f in enumerate(rule.exact):
-            sql, join = _key_sql(f, f"u{n}", settings.strong_identifiers)
-            keys.append(f"{sql} as k{n}")
-            if join:
-                joins.append(join)
-        key_cols = ", ".join(f"k{n}" for n in range(len(keys)))
-        not_null = " and ".join(f"k{n} is not null" for n in range(len(keys)))
+        keys, joins, key_cols, not_null = _rule_keys(rule, settings)
         rows = con.sql(
             f"""
             with keyed as (

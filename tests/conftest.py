@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(config, items):
         marker = item.get_closest_marker("takes")
         return float(marker.args[0]) if marker else 0.0
 
-    longest: dict[str, float] = {}
+    longest: dict[Path, float] = {}
     for item in items:
         longest[item.path] = max(longest.get(item.path, 0.0), takes(item))
     first_seen = {path: i for i, path in reversed(list(enumerate(i.path for i in items)))}

@@ -14,7 +14,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -246,17 +246,11 @@ def _linked_part(ws, records, plan, settings, tf, step) -> tuple[np.ndarray, Sco
     )
     linked = incremental.with_their_clusters(ws, records, seeds)
     # (the part is closed over clusters, so every linked record is in it)
-    return linked, ScoredPairs(
-        len(linked),
-        np.searchsorted(linked, subset[new.lo]),
-        np.searchsorted(linked, subset[new.hi]),
-        new.p,
-        new.household,
-        new.weight,
-        new.mw,
-        new.blocking,
-        new.warnings,
-        new.household_share,
+    return linked, replace(
+        new,
+        n=len(linked),
+        lo=np.searchsorted(linked, subset[new.lo]),
+        hi=np.searchsorted(linked, subset[new.hi]),
     )
 
 

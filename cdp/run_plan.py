@@ -142,5 +142,8 @@ def run_finished(ws: Workspace, run_id: str, success: bool) -> None:
 def invalidate(ws: Workspace, why: str) -> None:
     """The next run does everything (after an erasure rewrote the lake and dropped dbt's
     database file)."""
+    from cdp.harmonise import marts_increment
+
+    marts_increment.forget(ws)
     if _state_path(ws).exists():
         write_state(ws, status="stale", why=why)

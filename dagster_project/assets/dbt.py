@@ -5,6 +5,7 @@ resolution (a Python asset) sits between them: it reads intermediate models and 
 marts read its output as dbt sources whose `meta.dagster.asset_key` names it.
 """
 
+import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from cdp import failpoints
 from cdp.errors import CdpError
+from cdp.harmonise import marts_increment
 from cdp.harmonise.dbt_env import (
     DBT_PROJECT_DIR,
     cli_resource_class,
@@ -161,6 +163,16 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
         # The segment history names the run that saw each change (one file per run).
         os.environ["CDP_RUN_ID"] = context.run.run_id
         os.environ["CDP_RUN_STARTED"] = _run_started(context)
-        yield from dbt_build(context, dbt, cdp.workspace())
+        ws = cdp.workspace()
+        # Per-person marts rebuild only the people this run changed, when the last
+        # build can be trusted (cdp/harmonise/marts_increment.py); else everyone.
+        increment, why = marts_increment.increment(
+            ws, engine=cdp.settings().engine, full_refresh=cdp.full_refresh
+        )
+        context.log.info(f"marts: {'increment' if increment else 'full build'} ({why})")
+        os.environ[marts_increment.ENV] = json.dumps(increment) if increment else ""
+        marts_increment.forget(ws)  # a build that does not finish leaves no record
+        yield from dbt_build(context, dbt, ws)
+        marts_increment.record(ws)
 
     return [dbt_harmonise, dbt_marts]

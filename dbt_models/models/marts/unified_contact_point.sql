@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_unified_individuals_changed') }}
 {{ config(
     materialized='external',
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/unified_contact_point.parquet',
@@ -10,7 +11,10 @@
 -- email, personal before role mailboxes), then the channel's rule in cdp.yml
 -- reconciliation (email, phone, address; most_recent by default). The first usable one
 -- is the best (is_best): customer_360 takes its contact points from those rows.
+-- An increment computes only the people int_unified_individuals_changed lists and keeps
+-- last run's rows of everyone else who is still a unified individual.
 
+{%- set increment = marts_increment() %}
 {%- set address_parts_type = cdp_struct_type([
     ('address_line1', 'varchar'), ('city', 'varchar'), ('postal_code', 'varchar'),
     ('region', 'varchar'), ('country', 'varchar')
@@ -23,6 +27,10 @@ with
 
 links as (
     select * from {{ source('identity', 'unified_link_individual') }}
+    {%- if increment %}
+        semi join {{ ref('int_unified_individuals_changed') }} as changed
+            using (unified_individual_id)
+    {%- endif %}
 ),
 
 emails as (
@@ -175,8 +183,28 @@ final as (
         ranked.contact_rank,
         ranked.contact_rank = 1 and ranked.is_valid as is_best
     from ranked
-)
+),
 
-select * from final
+{% if increment %}
+    kept as (
+        select previous.*
+        from {{ previous_output('unified_contact_point') }} as previous
+        semi join {{ source('identity', 'identity_clusters') }} as now using (unified_individual_id)
+        anti join {{ ref('int_unified_individuals_changed') }} as changed
+            using (unified_individual_id)
+    ),
+
+    result as (
+        select * from final
+        union all by name
+        select * from kept
+    )
+{% else %}
+    result as (
+        select * from final
+    )
+{% endif %}
+
+select * from result
 -- a fixed row order: two runs on the same data write the same bytes
 order by unified_individual_id, channel, contact_rank

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_unified_individuals_changed') }}
 {{ config(
     materialized='external',
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/unified_individual.parquet',
@@ -11,6 +12,7 @@
     'birth_date': {'key': 'birth_date', 'is_name': false},
     'gender': {'key': 'gender', 'is_name': false},
 } -%}
+{%- set increment = marts_increment() %}
 
 -- One row per unified individual (a cluster of identity resolution), with its golden
 -- record reconciled field by field from its source person records, by the rule cdp.yml
@@ -20,14 +22,24 @@
 --   - a placeholder first name (Resident, Son: first_name_is_placeholder) never wins;
 --   - a nickname never wins over the formal name it stands for when the person's
 --     records hold both (Bob and Robert: Robert).
+-- An increment computes only the people int_unified_individuals_changed lists and keeps
+-- last run's rows of everyone else who is still a unified individual.
 with
 
 clusters as (
     select * from {{ source('identity', 'identity_clusters') }}
+    {%- if increment %}
+        semi join {{ ref('int_unified_individuals_changed') }} as changed
+            using (unified_individual_id)
+    {%- endif %}
 ),
 
 links as (
     select * from {{ source('identity', 'unified_link_individual') }}
+    {%- if increment %}
+        semi join {{ ref('int_unified_individuals_changed') }} as changed
+            using (unified_individual_id)
+    {%- endif %}
 ),
 
 individuals as (
@@ -150,8 +162,28 @@ final as (
     left join best_last_name using (unified_individual_id)
     left join best_birth_date using (unified_individual_id)
     left join best_gender using (unified_individual_id)
-)
+),
 
-select * from final
+{% if increment %}
+    kept as (
+        select previous.*
+        from {{ previous_output('unified_individual') }} as previous
+        semi join {{ source('identity', 'identity_clusters') }} as now using (unified_individual_id)
+        anti join {{ ref('int_unified_individuals_changed') }} as changed
+            using (unified_individual_id)
+    ),
+
+    result as (
+        select * from final
+        union all by name
+        select * from kept
+    )
+{% else %}
+    result as (
+        select * from final
+    )
+{% endif %}
+
+select * from result
 -- a fixed row order: two runs on the same data write the same bytes
 order by unified_individual_id

@@ -109,10 +109,13 @@ def _plain(value):
 def load(con, uid: str) -> dict | None:
     """The profile document of one unified id (the JSON of `cdp profile --format json`
     and of the API), or None if the store does not hold it: one row of the store's
-    `profile` table, precomputed at the end of the run."""
+    `profile` table, precomputed at the end of the run, with its `customer` row."""
+    # The customer_360 row is kept beside the document (it changes whenever "now" moves,
+    # the document only when the person's own rows do): both are point reads.
     cur = con.execute(
-        "select * exclude (unified_individual_id) from profile where unified_individual_id = ?",
-        [uid],
+        "select (select c from customer c where c.unified_individual_id = $id) as customer, "
+        "* exclude (unified_individual_id) from profile where unified_individual_id = $id",
+        {"id": uid},
     )
     row = cur.fetchone()
     if row is None:

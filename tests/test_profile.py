@@ -132,7 +132,7 @@ def test_a_store_from_an_older_version_asks_for_a_full_refresh(ws):
     con.execute("create table meta as select 'US' as default_region")
     con.close()
     with pytest.raises(
-        CdpError, match=r"format 1, this one reads 2\): run `cdp run --full-refresh`"
+        CdpError, match=r"format 1, this one reads 3\): run `cdp run --full-refresh`"
     ):
         open_store(ws)
 
@@ -191,3 +191,50 @@ def test_the_fast_path_loads_neither_typer_nor_pydantic(ws):
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     assert out.stdout.strip().splitlines()[-1] == "[] 0", out.stdout + out.stderr
+
+
+def _documents(ws) -> dict[str, dict]:
+    con = open_store(ws)
+    try:
+        return {uid: load(con, uid) for uid in ("U1", "U2", "U3")}
+    finally:
+        con.close()
+
+
+def test_a_new_store_builds_only_the_documents_whose_rows_changed(ws):
+    """A document is built again only when one of the person's section rows changed; the
+    others are copied from the store it replaces, and read the same as a whole build."""
+    import pyarrow.parquet as pq
+
+    before = _documents(ws)
+    assert build_profile_store(ws)["documents_built"] == 0  # nothing changed
+    assert _documents(ws) == before
+
+    # Ann gets a consent row; every lifetime value moves (the customer_360 row, not the
+    # document: it is read beside it).
+    consent = ws.marts_dir / "individual_consent.parquet"
+    rows = pq.read_table(consent).to_pylist()
+    rows.append(rows[0] | {"unified_individual_id": "U3", "status": "granted", "is_granted": True})
+    write_parquet(consent, pa.Table.from_pylist(rows))
+    c360 = ws.marts_dir / "customer_360.parquet"
+    people = pq.read_table(c360)
+    values = [v + 1 for v in people["lifetime_value"].to_pylist()]
+    write_parquet(c360, people.set_column(7, "lifetime_value", pa.array(values)))
+
+    counts = build_profile_store(ws)
+    assert counts["documents_built"] == 1
+    after = _documents(ws)
+    assert [c["status"] for c in after["U3"]["consents"]] == ["granted"]
+    assert after["U1"]["customer"]["lifetime_value"] == 702.08
+    assert build_profile_store(ws, reuse=False)["documents_built"] == 3
+    assert _documents(ws) == after
+
+
+def test_documents_of_another_layout_are_not_copied(ws, monkeypatch):
+    """A change to a section's sort order (the documents' SQL) builds every document."""
+    from cdp.serving import profile_store
+
+    sections = dict(profile_store.SECTIONS)
+    sections["consents"] = ("consent", "channel, purpose")
+    monkeypatch.setattr(profile_store, "SECTIONS", sections)
+    assert build_profile_store(ws)["documents_built"] == 3

@@ -275,7 +275,8 @@ def forget(ws: Workspace, subject: str, *, dry_run: bool = False) -> Erasure:
         rebuild_catalog(ws)
     from cdp.serving.profile_store import build_profile_store
 
-    build_profile_store(ws)  # the serving copy, from the lake as it is now
+    # the serving copy, from the lake as it is now: every document built, none copied
+    build_profile_store(ws, reuse=False)
     return erasure
 
 

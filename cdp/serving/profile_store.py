@@ -2,16 +2,28 @@
 phone, unified id or name that answer in milliseconds at a million customers.
 
 It is a serving copy of the marts (the lake stays the store of record): one precomputed
-document per person (`profile`: the customer_360 row, contact points with their sources,
-consents as exports apply them, recent orders, service cases and engagement, segments
-and source records), a `lookup` table from every key a person can be found by to the
-unified id, `customer` for listings and `segment` for the console's member pages. It is
-written beside the old one and renamed over it, so a reader (the CLI, the agent console)
-always sees one complete run, never half a person, and a run in progress never blocks it.
+document per person (`profile`: contact points with their sources, consents as exports
+apply them, recent orders, service cases and engagement, segments and source records),
+`customer` (the customer_360 rows, which a lookup joins to the document, and listings
+read), a `lookup` table from every key a person can be found by to the unified id and
+`segment` for the console's member pages. It is written beside the old one and renamed
+over it, so a reader (the CLI, the agent console) always sees one complete run, never
+half a person, and a run in progress never blocks it.
+
+Documents are the costly part (about 90 s of 110 at a million people), and most people's
+do not change from one run to the next. So each document's inputs are hashed per person
+(`doc_hash`: the rows of every section, in no particular order), and a run builds the
+documents of the people whose hash changed, copying everyone else's from the store it
+replaces. The customer_360 row is kept out of the document for this reason: it holds
+insights relative to "now" (`insights.as_of`) that move for everyone when new events
+arrive, while a person's sections change only when their own rows do. A full refresh,
+an erasure, a store of another format or a change to the documents' layout (columns,
+sort orders) builds every document.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -40,7 +52,9 @@ SECTIONS = {
     "segments": ("segment", "segment_name"),
     "records": ("records", "record_kind desc, source_name, source_record_id"),
 }
-FORMAT = 2  # 2: one precomputed document per person (table `profile`)
+# 2: one precomputed document per person (table `profile`); 3: the customer_360 row out of
+# the document, in `customer`, and `doc_hash` beside it
+FORMAT = 3
 
 # A point lookup reads the one row group whose min/max (zonemap) holds the key, so the
 # tables are sorted on their key and written in small row groups: the cost of a lookup
@@ -49,8 +63,10 @@ FORMAT = 2  # 2: one precomputed document per person (table `profile`)
 ROW_GROUP_SIZE = 8192
 
 
-def build_profile_store(ws: Workspace) -> dict[str, int]:
-    """Write the store from the lake; returns the row count of each table."""
+def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
+    """Write the store from the lake; returns the row count of each table, and in
+    `documents_built` how many documents were built rather than copied. `reuse=False`
+    builds every document (a full refresh, an erasure)."""
     import duckdb
 
     from cdp.config.settings import load_settings
@@ -112,21 +128,41 @@ def build_profile_store(ws: Workspace) -> dict[str, int]:
         "engagement",
         _recent(marts / "int_engagement_emails_attributed.parquet", "event_ts"),
     )
-    _write_documents(con, counts)
+    layout = _write_documents(con, counts, target if reuse else None)
     stored("lookup", _lookup(con), "key")
     region = load_settings(ws.settings_file).default_region
     con.execute(
-        "create table store.meta as select ? as default_region, ? as format", [region, FORMAT]
+        "create table store.meta as select ? as default_region, ? as format, ? as layout",
+        [region, FORMAT, layout],
     )
     con.close()
     os.replace(tmp, target)
     return counts
 
 
-def _write_documents(con, counts: dict[str, int]) -> None:
+def _write_documents(con, counts: dict[str, int], previous: Path | None) -> str:
     """The `profile` table, written in slices of CHUNK customers in id order: one slice's
     documents fit in the memory limit (at a million customers all of them do not), and
-    the slices in order leave the table sorted."""
+    the slices in order leave the table sorted. In each slice, the documents of people
+    whose `doc_hash` is the one the previous store holds are copied from it; the others
+    are built. Returns the layout hash (the documents' SQL) that makes reuse safe."""
+    sql, hashes = _documents(con)
+    layout = hashlib.sha256((sql + hashes).encode()).hexdigest()[:16]
+    con.execute(
+        "create table store.doc_hash as select c.unified_individual_id, "
+        f"coalesce(h.doc_hash, 0) as doc_hash from store.customer c left join ({hashes}) h "
+        "using (unified_individual_id) order by c.unified_individual_id"
+    )
+    old = _previous_store(con, previous, layout)
+    if old:
+        con.execute(
+            "create temp table built as select n.unified_individual_id from store.doc_hash n "
+            "anti join old.doc_hash o on n.unified_individual_id = o.unified_individual_id "
+            "and n.doc_hash = o.doc_hash"
+        )
+    else:
+        con.execute("create temp table built as select unified_individual_id from store.customer")
+    counts["documents_built"] = con.execute("select count(*) from built").fetchone()[0]
     bounds = [
         r[0]
         for r in con.execute(
@@ -135,7 +171,22 @@ def _write_documents(con, counts: dict[str, int]) -> None:
             f"where i % {CHUNK} = 0 order by 1"
         ).fetchall()
     ]
-    sql = _documents(con)
+    if old:
+        # Not copied: the documents built, and the people who are gone (a small table,
+        # so each slice's copy is a scan of the old slice and one cheap anti join).
+        con.execute(
+            "create temp table not_copied as select unified_individual_id from built "
+            "union all select unified_individual_id from old.doc_hash "
+            "anti join store.doc_hash using (unified_individual_id)"
+        )
+        copied = (
+            "select p.* from old.profile p anti join not_copied using (unified_individual_id) "
+            f"where {_IN_SLICE.replace('unified_individual_id', 'p.unified_individual_id')}"
+        )
+        sql = (
+            f"select * from ({copied} union all by name select * from ({sql})) "
+            "order by unified_individual_id"
+        )
     for n, low in enumerate(bounds):
         high = bounds[n + 1] if n + 1 < len(bounds) else None
         params = {"low": low, "high": high}
@@ -146,20 +197,56 @@ def _write_documents(con, counts: dict[str, int]) -> None:
     if not bounds:  # no customer: an empty table all the same
         con.execute(f"create table store.profile as {sql}", {"low": "", "high": ""})
     counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
+    if old:
+        con.execute("detach old")
+    return layout
+
+
+def _previous_store(con, path: Path | None, layout: str) -> bool:
+    """Attach the store this run replaces as `old` when its documents can be copied: the
+    same format and layout, with its hashes."""
+    if path is None or not path.exists():
+        return False
+    import duckdb
+
+    try:
+        con.execute(f"attach '{path}' as old (read_only)")
+    except duckdb.Error:
+        return False
+    meta = {
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where database_name = 'old' "
+            "and table_name = 'meta'"
+        ).fetchall()
+    }
+    same = (
+        "layout" in meta
+        and con.execute(
+            "select format = ? and layout = ? from old.meta", [FORMAT, layout]
+        ).fetchone()[0]
+    )
+    if not same:
+        con.execute("detach old")
+    return bool(same)
 
 
 CHUNK = 100_000  # customers per slice of the profile table's build
 
 
-def _documents(con) -> str:
-    """One row per person of one slice of ids (parameters $low and $high; a null high is
-    open-ended): the customer_360 row as a struct, and each section as a list of
-    structs in its display order (empty where the person or the workspace has none)."""
-    in_slice = "unified_individual_id >= $low and ($high is null or unified_individual_id < $high)"
+_IN_SLICE = "unified_individual_id >= $low and ($high is null or unified_individual_id < $high)"
+
+
+def _documents(con) -> tuple[str, str]:
+    """(documents, hashes). Documents: one row per person of one slice of ids (parameters
+    $low and $high; a null high is open-ended), each section a list of structs in its
+    display order (empty where the person or the workspace has none), and only for the
+    people in the temp table `built`. Hashes: per person, one number from the hashes of
+    all their sections' rows, whatever their order (a person without rows has none)."""
     present = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
     present |= {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
-    ctes, joins = [], []
-    fields = ["c.unified_individual_id", "c as customer"]
+    ctes, joins, hashes = [], [], []
+    fields = ["c.unified_individual_id"]
     for i, (section, (table, order)) in enumerate(SECTIONS.items()):
         if table not in present:
             fields.append(f"[] as {section}")
@@ -173,15 +260,28 @@ def _documents(con) -> str:
             )
         ctes.append(
             f"s{i} as (select unified_individual_id, list({item} order by {order}) as v "
-            f"from {table} where {in_slice} group by 1)"
+            f"from {table} semi join built using (unified_individual_id) "
+            f"where {_IN_SLICE} group by 1)"
         )
         joins.append(f"left join s{i} using (unified_individual_id)")
         fields.append(f"coalesce(s{i}.v, []) as {section}")
+        # hugeint sums: no overflow, and the same total in any row order
+        hashes.append(
+            f"select unified_individual_id, hash({i}, sum(hash({item})::hugeint), count(*)) "
+            f"as h from {table} group by 1"
+        )
     with_ = f"with {', '.join(ctes)} " if ctes else ""
-    return (
-        f"{with_}select {', '.join(fields)} from store.customer c {' '.join(joins)} "
-        f"where {in_slice.replace('unified_individual_id', 'c.unified_individual_id')} "
+    documents = (
+        f"{with_}select {', '.join(fields)} from store.customer c "
+        f"semi join built using (unified_individual_id) {' '.join(joins)} "
+        f"where {_IN_SLICE.replace('unified_individual_id', 'c.unified_individual_id')} "
         "order by c.unified_individual_id"
+    )
+    union = " union all ".join(hashes) or (
+        "select null::varchar as unified_individual_id, null::ubigint as h where false"
+    )
+    return documents, (
+        f"select unified_individual_id, sum(h::hugeint) as doc_hash from ({union}) group by 1"
     )
 
 

@@ -59,7 +59,8 @@ def build_catalog_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     def catalog(cdp: CdpResource):
         ws = cdp.workspace()
         views = rebuild_catalog(ws)
-        store = build_profile_store(ws)
+        # A full refresh builds every profile document; a run copies the unchanged ones.
+        store = build_profile_store(ws, reuse=not cdp.full_refresh)
         compact_database(ws)  # dbt's file keeps dropped tables' pages, data included
         return dg.MaterializeResult(
             metadata={

@@ -80,8 +80,8 @@ def test_an_increment_recomputes_only_changed_people_and_equals_a_full_build(tmp
 
 def test_the_marts_are_built_whole_unless_the_last_build_can_be_trusted(tmp_path):
     """No record, another fingerprint, a retired load, a half-written file, a full
-    refresh or Spark: a full build. Otherwise the loads the last build did not see."""
-    from cdp.run_plan import fingerprint
+    refresh, an erasure or Spark: a full build. Otherwise the loads the last build did not see."""
+    from cdp.run_plan import fingerprint, invalidate
     from cdp.workspace import Workspace
 
     ws = Workspace(tmp_path)
@@ -115,5 +115,10 @@ def test_the_marts_are_built_whole_unless_the_last_build_can_be_trusted(tmp_path
     assert decide() == (None, "1 load(s) of people left the lake since the last build")
     (ws.raw_dir / "people" / "load_id=000001").mkdir()
 
+    assert decide()[0] is not None
+    invalidate(ws, "an erasure")  # what `cdp forget` calls: the lake was rewritten
+    assert decide() == (None, "no earlier marts build to start from")
+
+    marts_increment.record(ws)
     (ws.root / "cdp.yml").write_text("default_region: DE\n")
     assert "configuration or code changed" in decide()[1]

@@ -110,18 +110,25 @@ def load(con, uid: str) -> dict | None:
     """The profile document of one unified id (the JSON of `cdp profile --format json`
     and of the API), or None if the store does not hold it: one row of the store's
     `profile` table, precomputed at the end of the run, with its `customer` row."""
-    # The customer_360 row is kept beside the document (it changes whenever "now" moves,
-    # the document only when the person's own rows do): both are point reads.
     cur = con.execute(
-        "select (select c from customer c where c.unified_individual_id = $id) as customer, "
-        "* exclude (unified_individual_id) from profile where unified_individual_id = $id",
-        {"id": uid},
+        "select * exclude (unified_individual_id) from profile where unified_individual_id = ?",
+        [uid],
     )
     row = cur.fetchone()
     if row is None:
         return None
     cols = [d[0] for d in cur.description]
-    return {"unified_individual_id": uid, **{c: _plain(v) for c, v in zip(cols, row, strict=True)}}
+    # The customer_360 row is kept beside the document (it changes whenever "now" moves,
+    # the document only when the person's own rows do). Two point reads: a scalar
+    # subquery in one statement was slower (1M store: median 13 ms against 10).
+    customer = con.execute(
+        "select c from customer c where c.unified_individual_id = ?", [uid]
+    ).fetchone()
+    return {
+        "unified_individual_id": uid,
+        "customer": _plain(customer[0]) if customer else None,
+        **{c: _plain(v) for c, v in zip(cols, row, strict=True)},
+    }
 
 
 def lookup_profiles(

@@ -178,11 +178,12 @@ def test_the_entry_point_leaves_help_and_unknown_options_to_typer(ws):
 
 
 def test_the_fast_path_loads_neither_typer_nor_pydantic(ws):
+    """Nor rich, for JSON: each of these costs tens of milliseconds of imports."""
     probe = (
         "import sys; sys.argv = ['cdp', 'profile', 'U1', '-w', sys.argv[1], '-f', 'json']\n"
         "from cdp.cli.entry import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-        "print([m for m in ('typer', 'pydantic', 'splink', 'dagster') if m in sys.modules], code)"
+        "print([m for m in ('typer', 'pydantic', 'rich', 'splink', 'dagster') if m in sys.modules], code)"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe, str(ws.root)],

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-
-from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from cdp.errors import CdpError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # Insight columns shown on the card, when the marts have them: (column, label).
 INSIGHTS = (
@@ -57,6 +57,10 @@ def _text(value) -> str:
 
 
 def print_profile(console: Console, doc: dict) -> None:
+    # rich only for the card: `--format json` answers without it (about 80 ms of imports)
+    from rich.panel import Panel
+    from rich.table import Table
+
     c = doc["customer"]
     name = " ".join(str(x) for x in (c.get("first_name"), c.get("last_name")) if x) or "(no name)"
     insights = [f"{label} {_text(c[col])}" for col, label in INSIGHTS if c.get(col) is not None]
@@ -107,6 +111,8 @@ def show_profiles(
     if format == "json":
         print(json.dumps(profiles if len(profiles) > 1 else profiles[0], indent=1))
         return
+    from rich.console import Console
+
     console = Console()
     for p in profiles:
         print_profile(console, p)
@@ -118,10 +124,10 @@ def show_profiles_or_exit_code(
 ) -> int:
     """show_profiles for the entry point's fast path: errors become one line and a code,
     as under the typer command."""
-    from cdp.cli.errors import report
-
     try:
         show_profiles(query, workspace, postcode, format)
     except (Exception, KeyboardInterrupt) as e:
+        from cdp.cli.errors import report  # rich: loaded only to report
+
         return report(e)
     return 0

@@ -122,3 +122,27 @@ def test_the_marts_are_built_whole_unless_the_last_build_can_be_trusted(tmp_path
     marts_increment.record(ws)
     (ws.root / "cdp.yml").write_text("default_region: DE\n")
     assert "configuration or code changed" in decide()[1]
+
+
+def test_a_build_of_some_per_person_marts_is_whole_and_leaves_the_next_full(tmp_path):
+    """One asset materialised from the UI: what it builds is built whole; the record of
+    the last build goes if any of the three models is rebuilt, and stays otherwise."""
+    from cdp.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    ws.ensure_dirs()
+    for name in KEPT:
+        duckdb.execute(f"copy (select 1 as x) to '{ws.marts_dir / name}.parquet'")
+    marts_increment.record(ws)
+
+    def plan(selected):
+        return marts_increment.plan_build(ws, selected, engine="duckdb", full_refresh=False)
+
+    assert plan({"customer_360"}) == (
+        None,
+        "the per-person marts are not part of this build",
+        False,
+    )
+    assert plan({"unified_individual", "customer_360"})[0::2] == (None, True)
+    everything = set(marts_increment.MODELS) | {"customer_360"}
+    assert plan(everything) == ({"new_loads": {}}, "increment", True)

@@ -16,7 +16,9 @@ The next build is an increment only when all of this holds, and is full otherwis
 - last build's files are whole (Parquet footers readable).
 
 The record is removed before a build starts and written again only after it succeeded,
-so a killed or failed build leaves none and the next build is full.
+so a killed or failed build leaves none and the next build is full. A build that selects
+only some of the three models (one asset materialised from the UI) builds those whole
+and leaves the next build full; one that selects none of them leaves the record as it is.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ STATE = "marts_built.json"
 ENV = "CDP_MARTS_INCREMENT"
 # The marts an increment reads back (the models that use previous_output()).
 KEPT = ("unified_individual", "unified_contact_point")
+MODELS = ("int_unified_individuals_changed", *KEPT)  # what an increment must build together
 
 
 def _state(ws: Workspace) -> Path:
@@ -89,6 +92,20 @@ def increment(ws: Workspace, *, engine: str, full_refresh: bool) -> tuple[dict |
         for source, loads in live.items()
     }
     return {"new_loads": {s: x for s, x in new.items() if x}}, "increment"
+
+
+def plan_build(
+    ws: Workspace, selected: set[str], *, engine: str, full_refresh: bool
+) -> tuple[dict | None, str, bool]:
+    """(increment or None, why, whether this build keeps the record) for a marts build of
+    the `selected` models."""
+    chosen = selected & set(MODELS)
+    if not chosen:
+        return None, "the per-person marts are not part of this build", False
+    if chosen != set(MODELS):
+        return None, "only some of the per-person marts are part of this build", True
+    increment_, why = increment(ws, engine=engine, full_refresh=full_refresh)
+    return increment_, why, True
 
 
 def forget(ws: Workspace) -> None:

@@ -166,13 +166,16 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
         ws = cdp.workspace()
         # Per-person marts rebuild only the people this run changed, when the last
         # build can be trusted (cdp/harmonise/marts_increment.py); else everyone.
-        increment, why = marts_increment.increment(
-            ws, engine=cdp.settings().engine, full_refresh=cdp.full_refresh
+        selected = {key.path[-1] for key in context.selected_asset_keys}
+        increment, why, tracked = marts_increment.plan_build(
+            ws, selected, engine=cdp.settings().engine, full_refresh=cdp.full_refresh
         )
         context.log.info(f"marts: {'increment' if increment else 'full build'} ({why})")
         os.environ[marts_increment.ENV] = json.dumps(increment) if increment else ""
-        marts_increment.forget(ws)  # a build that does not finish leaves no record
+        if tracked:
+            marts_increment.forget(ws)  # a build that does not finish leaves no record
         yield from dbt_build(context, dbt, ws)
-        marts_increment.record(ws)
+        if tracked and selected >= set(marts_increment.MODELS):
+            marts_increment.record(ws)
 
     return [dbt_harmonise, dbt_marts]

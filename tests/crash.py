@@ -36,9 +36,13 @@ def _run(ws: Path, failpoint: str | None = None) -> subprocess.CompletedProcess:
 
 
 def _marts(ws: Path) -> dict[str, str]:
-    """Each mart's rows, in order, less the columns naming the run that made them."""
+    """Each mart's rows, in order, less the columns naming the run that made them, and
+    less int_unified_individuals_changed: whom the last run computed again, which after a
+    kill is whom the rerun had left to do."""
     out = {}
     for p in sorted((ws / "lake" / "marts").glob("*.parquet")):
+        if p.name == "int_unified_individuals_changed.parquet":
+            continue
         cols = [c for c in pq.read_schema(p).names if not c.endswith("run_id")]
         rows = duckdb.execute(
             f"select {', '.join(cols)} from read_parquet('{p}') order by all"

@@ -141,8 +141,8 @@ def test_a_build_of_some_per_person_marts_is_whole_and_leaves_the_next_full(tmp_
     assert plan({"customer_360"}) == (
         None,
         "the per-person marts are not part of this build",
-        False,
+        "none",
     )
-    assert plan({"unified_individual", "customer_360"})[0::2] == (None, True)
+    assert plan({"unified_individual", "customer_360"})[0::2] == (None, "some")
     everything = set(marts_increment.MODELS) | {"customer_360"}
-    assert plan(everything) == ({"new_loads": {}}, "increment", True)
+    assert plan(everything) == ({"new_loads": {}}, "increment", "all")

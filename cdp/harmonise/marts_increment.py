@@ -80,32 +80,35 @@ def increment(ws: Workspace, *, engine: str, full_refresh: bool) -> tuple[dict |
     if seen.get("fingerprint") != fingerprint(ws):
         return None, "configuration or code changed since the last marts build"
     live = live_loads(ws)
-    for source, loads in (seen.get("loads") or {}).items():
+    before: dict[str, list[str]] = seen.get("loads") or {}
+    for source, loads in before.items():
         gone = set(loads) - set(live.get(source, []))
         if gone:
             return None, f"{len(gone)} load(s) of {source} left the lake since the last build"
     for name in KEPT:
         if not _whole(ws.marts_dir / f"{name}.parquet"):
             return None, f"{name} of the last build is missing or incomplete"
-    new = {
-        source: [x for x in loads if x not in set(seen["loads"].get(source, []))]
-        for source, loads in live.items()
-    }
-    return {"new_loads": {s: x for s, x in new.items() if x}}, "increment"
+    new = {}
+    for source, loads in live.items():
+        old = set(before.get(source, []))
+        if fresh := [x for x in loads if x not in old]:
+            new[source] = fresh
+    return {"new_loads": new}, "increment"
 
 
 def plan_build(
     ws: Workspace, selected: set[str], *, engine: str, full_refresh: bool
-) -> tuple[dict | None, str, bool]:
-    """(increment or None, why, whether this build keeps the record) for a marts build of
-    the `selected` models."""
+) -> tuple[dict | None, str, str]:
+    """(increment or None, why, scope) for a marts build of the `selected` models. Scope:
+    `all` of MODELS (the build may be an increment; its record is rewritten), `some`
+    (built whole; the record goes) or `none` (the record stays as it is)."""
     chosen = selected & set(MODELS)
     if not chosen:
-        return None, "the per-person marts are not part of this build", False
+        return None, "the per-person marts are not part of this build", "none"
     if chosen != set(MODELS):
-        return None, "only some of the per-person marts are part of this build", True
+        return None, "only some of the per-person marts are part of this build", "some"
     increment_, why = increment(ws, engine=engine, full_refresh=full_refresh)
-    return increment_, why, True
+    return increment_, why, "all"
 
 
 def forget(ws: Workspace) -> None:

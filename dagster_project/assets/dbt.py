@@ -167,15 +167,15 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
         # Per-person marts rebuild only the people this run changed, when the last
         # build can be trusted (cdp/harmonise/marts_increment.py); else everyone.
         selected = {key.path[-1] for key in context.selected_asset_keys}
-        increment, why, tracked = marts_increment.plan_build(
+        increment, why, scope = marts_increment.plan_build(
             ws, selected, engine=cdp.settings().engine, full_refresh=cdp.full_refresh
         )
         context.log.info(f"marts: {'increment' if increment else 'full build'} ({why})")
         os.environ[marts_increment.ENV] = json.dumps(increment) if increment else ""
-        if tracked:
+        if scope != "none":
             marts_increment.forget(ws)  # a build that does not finish leaves no record
         yield from dbt_build(context, dbt, ws)
-        if tracked and selected >= set(marts_increment.MODELS):
+        if scope == "all":
             marts_increment.record(ws)
 
     return [dbt_harmonise, dbt_marts]

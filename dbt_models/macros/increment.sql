@@ -32,3 +32,28 @@
 {% macro previous_output(name) -%}
     read_parquet('{{ env_var('CDP_WORKSPACE') }}/lake/marts/{{ name }}.parquet')
 {%- endmacro %}
+
+{#- The CTE `result` of a per-person mart: its `final` rows and, on an increment, last
+    run's rows of everyone who is still a unified individual and was not computed again
+    (int_unified_individuals_changed). -#}
+{% macro with_unchanged_people(name, increment) -%}
+    {%- if increment %}
+    kept as (
+        select previous.*
+        from {{ previous_output(name) }} as previous
+        semi join {{ source('identity', 'identity_clusters') }} as now using (unified_individual_id)
+        anti join {{ ref('int_unified_individuals_changed') }} as changed
+            using (unified_individual_id)
+    ),
+
+    result as (
+        select * from final
+        union all by name
+        select * from kept
+    )
+    {%- else %}
+    result as (
+        select * from final
+    )
+    {%- endif %}
+{%- endmacro %}

@@ -185,25 +185,7 @@ final as (
     from ranked
 ),
 
-{% if increment %}
-    kept as (
-        select previous.*
-        from {{ previous_output('unified_contact_point') }} as previous
-        semi join {{ source('identity', 'identity_clusters') }} as now using (unified_individual_id)
-        anti join {{ ref('int_unified_individuals_changed') }} as changed
-            using (unified_individual_id)
-    ),
-
-    result as (
-        select * from final
-        union all by name
-        select * from kept
-    )
-{% else %}
-    result as (
-        select * from final
-    )
-{% endif %}
+{{ with_unchanged_people('unified_contact_point', increment) }}
 
 select * from result
 -- a fixed row order: two runs on the same data write the same bytes

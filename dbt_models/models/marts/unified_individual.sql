@@ -164,25 +164,7 @@ final as (
     left join best_gender using (unified_individual_id)
 ),
 
-{% if increment %}
-    kept as (
-        select previous.*
-        from {{ previous_output('unified_individual') }} as previous
-        semi join {{ source('identity', 'identity_clusters') }} as now using (unified_individual_id)
-        anti join {{ ref('int_unified_individuals_changed') }} as changed
-            using (unified_individual_id)
-    ),
-
-    result as (
-        select * from final
-        union all by name
-        select * from kept
-    )
-{% else %}
-    result as (
-        select * from final
-    )
-{% endif %}
+{{ with_unchanged_people('unified_individual', increment) }}
 
 select * from result
 -- a fixed row order: two runs on the same data write the same bytes

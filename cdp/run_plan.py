@@ -61,19 +61,20 @@ def _files(root: Path, patterns: tuple[str, ...]) -> list[Path]:
     return sorted(out)
 
 
-def fingerprint(ws: Workspace) -> str:
-    """A hash of the configuration and code a run's result depends on."""
+CONFIG = (
+    "cdp.yml",
+    "identity_model.json",
+    "sources/*.y*ml",
+    "segments/*.y*ml",
+    "activations/*.y*ml",
+)
+
+
+def fingerprint(ws: Workspace, config_files: tuple[str, ...] = CONFIG) -> str:
+    """A hash of the configuration and code a run's result depends on (`config_files`:
+    the workspace files that count, all of them by default)."""
     h = hashlib.sha256()
-    config = _files(
-        ws.root,
-        (
-            "cdp.yml",
-            "identity_model.json",
-            "sources/*.y*ml",
-            "segments/*.y*ml",
-            "activations/*.y*ml",
-        ),
-    )
+    config = _files(ws.root, config_files)
     code: list[Path] = []
     for top in CODE:
         code += [
@@ -142,8 +143,8 @@ def run_finished(ws: Workspace, run_id: str, success: bool) -> None:
 def invalidate(ws: Workspace, why: str) -> None:
     """The next run does everything (after an erasure rewrote the lake and dropped dbt's
     database file)."""
-    from cdp.harmonise import marts_increment
+    from cdp.harmonise import increments
 
-    marts_increment.forget(ws)
+    increments.forget(ws)
     if _state_path(ws).exists():
         write_state(ws, status="stale", why=why)

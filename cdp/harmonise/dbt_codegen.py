@@ -267,13 +267,17 @@ def _mapped_select(spec: SourceSpec, obj: CanonicalObject, mapping: dict, ordina
 
 def _source_cte(spec: SourceSpec) -> str:
     relation = f"{{{{ source('{RAW_SOURCE}', '{spec.name}') }}}}"
+    # On a harmonise increment, only the records a new load touched (every version of
+    # them) are staged again (macro touched_records, dbt_models/macros/increment.sql).
+    touched = f"    {{% call touched_records('{spec.name}') %}}{_key_expr(spec)}{{% endcall %}}\n"
     if spec.mode == "snapshot":
         # Each file is a full extract: only the newest load that holds rows is current.
         return (
-            f"source as (\n    select * from {relation}\n"
+            f"current as (\n    select * from {relation}\n"
             f"    where _load_id = (select max(_load_id) from {relation})\n),\n\n"
+            f"source as (\n    select * from current\n{touched}),\n\n"
         )
-    return f"source as (\n    select * from {relation}\n),\n\n"
+    return f"source as (\n    select * from {relation}\n{touched}),\n\n"
 
 
 def staging_sql(spec: SourceSpec, object_name: str) -> str:

@@ -98,6 +98,10 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         # DuckDB's memory ceiling inside dbt (spills past it): 3GB unless the user's
         # environment says otherwise, so a run stays within about 6 GB with identity's.
         "CDP_DBT_MEMORY_LIMIT": os.environ.get("CDP_DBT_MEMORY_LIMIT", "3GB"),
+        # Full builds unless the layer's asset says otherwise (cdp/harmonise/increments.py):
+        # os.environ outlives a build, and any other dbt call must not inherit an increment.
+        "CDP_HARMONISE_INCREMENT": "",
+        "CDP_MARTS_INCREMENT": "",
     }
 
 

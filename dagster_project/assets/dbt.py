@@ -17,7 +17,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from cdp import failpoints
 from cdp.errors import CdpError
-from cdp.harmonise import marts_increment
+from cdp.harmonise import increments
 from cdp.harmonise.dbt_env import (
     DBT_PROJECT_DIR,
     cli_resource_class,
@@ -77,7 +77,12 @@ def dbt_resource(ws: Workspace) -> DbtCliResource:
     return cli_resource_class()(project_dir=dbt_project(ws), dbt_executable=dbt_executable())
 
 
-def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ws: Workspace):
+def dbt_build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    ws: Workspace,
+    env: Mapping[str, str] | None = None,
+):
     """`dbt build` streamed as Dagster events, with each model's row count. On failure, a
     CdpError names dbt's failing node and its message (run_results.json), instead of
     dagster-dbt's "The dbt CLI process with command ... failed".
@@ -85,7 +90,8 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ws: Worksp
     Every invocation shares the workspace's target folder, where `prepare` parsed the
     project: dbt then parses only what changed (partial parsing)."""
     target = ws.dbt_target_dir
-    os.environ.update(dbt_env(ws))  # dbt reads the workspace's paths from the environment
+    # dbt reads the workspace's paths (and `env`: a layer's increment) from the environment
+    os.environ.update({**dbt_env(ws), **(env or {})})
     invocation = dbt.cli(BUILD, context=context, target_path=target, raise_on_error=False)
     files = _model_files(invocation.manifest, ws)
     for event in invocation.stream():
@@ -135,6 +141,29 @@ def _with_row_count(event, files: dict[str, Path]):
     return event.with_metadata({**event.metadata, "dagster/row_count": rows})
 
 
+def _layer_build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    cdp: CdpResource,
+    layer: increments.Layer,
+):
+    """A dbt build of one layer: only what new loads touched when the layer's last build
+    can be trusted (cdp/harmonise/increments.py), else everything."""
+    ws = cdp.workspace()
+    selected = {key.path[-1] for key in context.selected_asset_keys}
+    plan = increments.plan_build(
+        ws, layer, selected, engine=cdp.settings().engine, full_refresh=cdp.full_refresh
+    )
+    mode = "increment" if plan.increment else "full build"
+    context.log.info(f"{layer.name}: {mode} ({plan.why})")
+    if plan.scope != "none":
+        increments.forget(ws, layer)  # a build that does not finish leaves no record
+    env = {layer.env: json.dumps(plan.increment) if plan.increment else ""}
+    yield from dbt_build(context, dbt, ws, env)
+    if plan.scope == "all":
+        increments.record(ws, layer, plan.hold_back)
+
+
 def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     project = dbt_project(ws)
     manifest = project.manifest_path
@@ -149,7 +178,7 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
     )
     def dbt_harmonise(context: dg.AssetExecutionContext, dbt: DbtCliResource, cdp: CdpResource):
         """Staging and intermediate models: every source harmonised to the canonical model."""
-        yield from dbt_build(context, dbt, cdp.workspace())
+        yield from _layer_build(context, dbt, cdp, increments.HARMONISE)
 
     @dbt_assets(
         manifest=manifest,
@@ -163,19 +192,6 @@ def build_dbt_assets(ws: Workspace) -> list[dg.AssetsDefinition]:
         # The segment history names the run that saw each change (one file per run).
         os.environ["CDP_RUN_ID"] = context.run.run_id
         os.environ["CDP_RUN_STARTED"] = _run_started(context)
-        ws = cdp.workspace()
-        # Per-person marts rebuild only the people this run changed, when the last
-        # build can be trusted (cdp/harmonise/marts_increment.py); else everyone.
-        selected = {key.path[-1] for key in context.selected_asset_keys}
-        increment, why, scope = marts_increment.plan_build(
-            ws, selected, engine=cdp.settings().engine, full_refresh=cdp.full_refresh
-        )
-        context.log.info(f"marts: {'increment' if increment else 'full build'} ({why})")
-        os.environ[marts_increment.ENV] = json.dumps(increment) if increment else ""
-        if scope != "none":
-            marts_increment.forget(ws)  # a build that does not finish leaves no record
-        yield from dbt_build(context, dbt, ws)
-        if scope == "all":
-            marts_increment.record(ws)
+        yield from _layer_build(context, dbt, cdp, increments.MARTS)
 
     return [dbt_harmonise, dbt_marts]

@@ -1,16 +1,47 @@
-{#- Marts that rebuild only the people a run changed (docs/insights.md, Increments).
+{#- Layers that rebuild only what new loads touched (cdp/harmonise/increments.py;
+    docs/insights.md, Increments).
 
-    On DuckDB, when the run is an increment, the pipeline sets CDP_MARTS_INCREMENT to
-    {"new_loads": {source: [load id, ...]}}: the loads the marts have not seen yet
-    (cdp/harmonise/marts_increment.py decides, and leaves it empty for a full build). -#}
+    On DuckDB, when a layer's build is an increment, the pipeline sets the layer's
+    variable (CDP_HARMONISE_INCREMENT, CDP_MARTS_INCREMENT) to
+    {"new_loads": {source: [load id, ...]}, "whole_sources": [source, ...]}: the loads the
+    layer has not seen yet, and the snapshot sources among them taken whole. It is empty
+    for a full build. -#}
 
-{#- The increment, or none for a full build. -#}
-{% macro marts_increment() -%}
-    {%- set raw = env_var('CDP_MARTS_INCREMENT', '') -%}
+{#- The layer's increment, or none for a full build. -#}
+{% macro layer_increment(variable) -%}
+    {%- set raw = env_var(variable, '') -%}
     {%- if raw and target.type == 'duckdb' -%}
         {{ return(fromjson(raw)) }}
     {%- endif -%}
     {{ return(none) }}
+{%- endmacro %}
+
+{% macro harmonise_increment() -%}
+    {{ return(layer_increment('CDP_HARMONISE_INCREMENT')) }}
+{%- endmacro %}
+
+{% macro marts_increment() -%}
+    {{ return(layer_increment('CDP_MARTS_INCREMENT')) }}
+{%- endmacro %}
+
+{#- In a generated staging model, after `from <raw rows>`: on a harmonise increment, only
+    the rows of records that have a row in a new load of the source, every version of
+    them (the caller block is the record key expression). Nothing of a source without a
+    new load; everything of a source taken whole. -#}
+{% macro touched_records(source_name) -%}
+    {%- set increment = harmonise_increment() -%}
+    {%- if increment and source_name not in increment.get('whole_sources', []) -%}
+        {%- set loads = increment['new_loads'].get(source_name, []) -%}
+        {%- if loads %}
+    where {{ caller() }} in (
+        select {{ caller() }}
+        from {{ source('lake_raw', source_name) }}
+        where _load_id in ({% for load in loads %}'{{ load | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %})
+    )
+        {%- else %}
+    where false
+        {%- endif -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The new loads as rows (source_name, load_id). -#}
@@ -28,9 +59,45 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The Parquet file a model wrote last run (its config location). -#}
-{% macro previous_output(name) -%}
-    read_parquet('{{ env_var('CDP_WORKSPACE') }}/lake/marts/{{ name }}.parquet')
+{#- The Parquet file a model wrote last run (its config location): a mart, or a
+    harmonised table when folder is 'harmonised'. -#}
+{% macro previous_output(name, folder='marts') -%}
+    read_parquet('{{ env_var('CDP_WORKSPACE') }}/lake/{{ folder }}/{{ name }}.parquet')
+{%- endmacro %}
+
+{#- The CTE `result` of a deduplicated table: its `final` rows and, on a harmonise
+    increment, last run's rows of every record not staged again. The model's `unioned`
+    then holds every version of the records a new load touched (touched_records), so
+    those are the records computed again; a source taken whole loses all its old rows
+    (records missing from its new extract must go). The all-null row dbt-duckdb writes
+    for an empty model is not kept. -#}
+{% macro with_unchanged_records(name, increment) -%}
+    {%- if increment %}
+    touched as (
+        select distinct source_name, source_record_id
+        from unioned
+    ),
+
+    kept as (
+        select previous.*
+        from {{ previous_output(name, 'harmonised') }} as previous
+        anti join touched using (source_name, source_record_id)
+        where previous.source_name is not null
+        {%- for source_name in increment.get('whole_sources', []) %}
+            and previous.source_name <> '{{ source_name | replace("'", "''") }}'
+        {%- endfor %}
+    ),
+
+    result as (
+        select * from final
+        union all by name
+        select * from kept
+    )
+    {%- else %}
+    result as (
+        select * from final
+    )
+    {%- endif %}
 {%- endmacro %}
 
 {#- The CTE `result` of a per-person mart: its `final` rows and, on an increment, last

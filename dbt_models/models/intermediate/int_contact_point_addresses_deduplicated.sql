@@ -1,3 +1,7 @@
+-- On a harmonise increment only the records a new load touched are staged and
+-- deduplicated again; every other record keeps last build's row (with_unchanged_records).
+{%- set increment = harmonise_increment() %}
+
 with
 
 unioned as (
@@ -14,6 +18,8 @@ final as (
         source_name || ':' || source_record_id || ':contact_point_address:' || ordinal as contact_point_id
     from latest
     where coalesce(address_line1, city, postal_code) is not null
-)
+),
 
-select * from final
+{{ with_unchanged_records('int_contact_point_addresses_deduplicated', increment) }}
+
+select * from result

@@ -1,3 +1,7 @@
+-- On a harmonise increment only the records a new load touched are staged and
+-- deduplicated again; every other record keeps last build's row (with_unchanged_records).
+{%- set increment = harmonise_increment() %}
+
 with
 
 unioned as (
@@ -40,6 +44,8 @@ final as (
         end as invalid_reason,
         source_name || ':' || source_record_id || ':contact_point_email:' || ordinal as contact_point_id
     from classified
-)
+),
 
-select * from final
+{{ with_unchanged_records('int_contact_point_emails_deduplicated', increment) }}
+
+select * from result

@@ -1,3 +1,7 @@
+-- On a harmonise increment only the records a new load touched are staged and
+-- deduplicated again; every other record keeps last build's row (with_unchanged_records).
+{%- set increment = harmonise_increment() %}
+
 with
 
 unioned as (
@@ -11,6 +15,8 @@ latest as (
 final as (
     select *
     from latest
-)
+),
 
-select * from final
+{{ with_unchanged_records('int_engagement_emails_deduplicated', increment) }}
+
+select * from result

@@ -1,3 +1,7 @@
+-- On a harmonise increment only the records a new load touched are staged and
+-- deduplicated again; every other record keeps last build's row (with_unchanged_records).
+{%- set increment = harmonise_increment() %}
+
 with
 
 unioned as (
@@ -34,6 +38,8 @@ final as (
             when not first_name_is_placeholder then latest.first_name_key
         end as first_name_key
     from latest
-)
+),
 
-select * from final
+{{ with_unchanged_records('int_individuals_deduplicated', increment) }}
+
+select * from result

@@ -1,0 +1,250 @@
+"""Whether a dbt layer's build is an increment, and which loads are new to it.
+
+Two layers rebuild only what new loads touch and keep the rest of their last output:
+
+- **harmonise**: each deduplicated table (int_*_deduplicated) stages and deduplicates
+  again only the source records that have a row in a new load, with every version of
+  them across all loads, and keeps every other record's row from the last build. A
+  record's row depends only on its own versions, so this is the full build's answer.
+  A snapshot source with a new load is taken whole (records missing from the new
+  extract must go).
+- **marts**: unified_individual and unified_contact_point are per person: a person's
+  rows depend only on their cluster and their records. An increment computes only the
+  people whose cluster changed or who have a record in a load the marts have not seen
+  (int_unified_individuals_changed) and keeps everyone else's rows.
+
+`.cdp/<layer>_built.json` records what the last successful build of the layer saw: the
+run's fingerprint (configuration and code, cdp.run_plan) and every raw load then in the
+lake. The next build is an increment only when all of this holds, and is full otherwise:
+- the engine is DuckDB (Spark builds its layers whole);
+- no full refresh was asked for;
+- the fingerprint is the same;
+- every load seen then is still in the lake (a retired or erased load changes rows that
+  no new load points to);
+- last build's files are whole (Parquet footers readable).
+
+The record is removed before a build starts and written again only after it succeeded,
+so a killed or failed build leaves none and the next build is full. A build that selects
+only some of a layer's models (one asset materialised from the UI) builds those whole
+and leaves the next build full; one that selects none of them leaves the record as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdp.run_plan import CONFIG
+from cdp.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    env: str  # the variable the layer's macros read (dbt_models/macros/increment.sql)
+    kept: tuple[str, ...]  # the models an increment reads back (previous_output())
+    models: tuple[str, ...]  # what an increment must build together
+    folder: str  # the Workspace property holding the kept files
+    # the workspace files its result depends on (cdp.run_plan.fingerprint), besides code
+    config_files: tuple[str, ...] = CONFIG
+
+    @property
+    def state(self) -> str:
+        return f"{self.name}_built.json"
+
+
+_DEDUPLICATED = tuple(
+    f"int_{name}_deduplicated"
+    for name in (
+        "individuals",
+        "contact_point_emails",
+        "contact_point_phones",
+        "contact_point_addresses",
+        "contact_point_consents",
+        "party_identifications",
+        "engagement_emails",
+        "engagement_webs",
+        "sales_orders",
+        "sales_order_lines",
+        "service_cases",
+        "products",
+    )
+)
+HARMONISE = Layer(
+    name="harmonise",
+    env="CDP_HARMONISE_INCREMENT",
+    kept=_DEDUPLICATED,
+    models=_DEDUPLICATED,
+    folder="harmonised_dir",
+    # not identity_model.json: the first run writes it after harmonising
+    config_files=("cdp.yml", "sources/*.y*ml"),
+)
+_PER_PERSON = ("unified_individual", "unified_contact_point")
+MARTS = Layer(
+    name="marts",
+    env="CDP_MARTS_INCREMENT",
+    kept=_PER_PERSON,
+    models=("int_unified_individuals_changed", *_PER_PERSON),
+    folder="marts_dir",
+)
+LAYERS = (HARMONISE, MARTS)
+
+
+def _state(ws: Workspace, layer: Layer) -> Path:
+    return ws.state_dir / layer.state
+
+
+def live_loads(ws: Workspace) -> dict[str, list[str]]:
+    """Every source's loads in the raw lake (folders `load_id=...`), sorted."""
+    out: dict[str, list[str]] = {}
+    if not ws.raw_dir.is_dir():
+        return out
+    for source in sorted(p for p in ws.raw_dir.iterdir() if p.is_dir()):
+        loads = sorted(
+            p.name.split("=", 1)[1]
+            for p in source.iterdir()
+            if p.is_dir() and p.name.startswith("load_id=")
+        )
+        out[source.name] = loads
+    return out
+
+
+def _whole(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _snapshot_sources(ws: Workspace) -> set[str]:
+    from cdp.config.sources import load_sources
+
+    return {s.name for s in load_sources(ws.sources_dir) if s.mode == "snapshot"}
+
+
+def increment(
+    ws: Workspace,
+    layer: Layer,
+    *,
+    engine: str,
+    full_refresh: bool,
+    models: tuple[str, ...] | None = None,
+) -> tuple[dict | None, str]:
+    """({"new_loads": {source: [load id]}, "whole_sources": [...]}, why) for an
+    increment; (None, why) for a full build. Whole sources are snapshot sources with a
+    new load: each load is a full extract, so all their rows are taken again. `models`:
+    the kept models the build selects (all of them when None)."""
+    from cdp.run_plan import fingerprint
+
+    if engine != "duckdb":
+        return None, f"the {engine} engine builds the {layer.name} layer whole"
+    if full_refresh:
+        return None, "full refresh"
+    try:
+        seen = json.loads(_state(ws, layer).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, f"no earlier {layer.name} build to start from"
+    if seen.get("fingerprint") != fingerprint(ws, layer.config_files):
+        return None, f"configuration or code changed since the last {layer.name} build"
+    live = live_loads(ws)
+    before: dict[str, list[str]] = seen.get("loads") or {}
+    for source, loads in before.items():
+        gone = set(loads) - set(live.get(source, []))
+        if gone:
+            return None, f"{len(gone)} load(s) of {source} left the lake since the last build"
+    folder: Path = getattr(ws, layer.folder)
+    for name in layer.kept if models is None else set(layer.kept) & set(models):
+        if not _whole(folder / f"{name}.parquet"):
+            return None, f"{name} of the last build is missing or incomplete"
+    new = {}
+    for source, loads in live.items():
+        old = set(before.get(source, []))
+        if fresh := [x for x in loads if x not in old]:
+            new[source] = fresh
+    # (a declaration that cannot be read fails the run before any dbt build starts)
+    whole = sorted(_snapshot_sources(ws) & set(new)) if new else []
+    return {"new_loads": new, "whole_sources": whole}, "increment"
+
+
+@dataclass(frozen=True)
+class Plan:
+    increment: dict | None  # None: the selected models are built whole
+    why: str
+    # `all`: the build may be an increment and its record is rewritten; `some`: built
+    # whole, the record goes (the next build is full); `none`: the record stays.
+    scope: str
+    # loads the rewritten record must not count as seen: new loads of a source some of
+    # whose readers this build leaves out (they would miss them otherwise)
+    hold_back: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _readers(ws: Workspace) -> dict[str, set[str]]:
+    """source -> the deduplicated tables that read its rows."""
+    from cdp.config.sources import load_sources
+    from cdp.harmonise.dbt_codegen import plural
+
+    return {
+        s.name: {f"int_{plural(obj)}_deduplicated" for obj in s.objects}
+        for s in load_sources(ws.sources_dir)
+    }
+
+
+def plan_build(
+    ws: Workspace, layer: Layer, selected: set[str], *, engine: str, full_refresh: bool
+) -> Plan:
+    """How to build the `selected` models of the layer.
+
+    A marts build that leaves some of its kept models out builds the others whole. A
+    harmonise build may leave some deduplicated tables out and still be an increment
+    (`cdp run --source x` selects only what x feeds): a table's record is then right
+    as long as it counts as seen only loads that table took in, so the new loads of a
+    source with a reader left out are held back, and the next build stages them again
+    (staging a load twice gives the same rows). Built whole, every load of such a source
+    is held back: its readers left out may not have seen any."""
+    chosen = selected & set(layer.models)
+    if not chosen:
+        return Plan(
+            None, f"the {layer.name} layer's kept models are not part of this build", "none"
+        )
+    partial = chosen != set(layer.models)
+    if partial and layer is not HARMONISE:
+        why = f"only some of the {layer.name} layer's kept models are part of this build"
+        return Plan(None, why, "some")
+    increment_, why = increment(
+        ws, layer, engine=engine, full_refresh=full_refresh, models=tuple(sorted(chosen))
+    )
+    if not partial:
+        return Plan(increment_, why, "all")
+    # Built whole, the chosen tables took in every live load; as an increment, the new ones.
+    taken = increment_["new_loads"] if increment_ else live_loads(ws)
+    readers = _readers(ws)
+    hold_back = {
+        source: loads for source, loads in taken.items() if readers.get(source, set()) - chosen
+    }
+    return Plan(increment_, why, "all", hold_back)
+
+
+def forget(ws: Workspace, layer: Layer | None = None) -> None:
+    """The next build of `layer` (of every layer when None) is full: before a build,
+    and after an erasure."""
+    for each in (layer,) if layer else LAYERS:
+        _state(ws, each).unlink(missing_ok=True)
+
+
+def record(ws: Workspace, layer: Layer, hold_back: dict[str, list[str]] | None = None) -> None:
+    """After a successful build of the layer: what it saw (every live load but those
+    held back)."""
+    from cdp.io.atomic import write_text
+    from cdp.run_plan import fingerprint
+
+    held = hold_back or {}
+    loads = {
+        source: [x for x in found if x not in held.get(source, ())]
+        for source, found in live_loads(ws).items()
+    }
+    state = {"fingerprint": fingerprint(ws, layer.config_files), "loads": loads}
+    write_text(_state(ws, layer), json.dumps(state, indent=1) + "\n")

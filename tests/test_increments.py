@@ -1,0 +1,236 @@
+"""Increments of the dbt layers (cdp/harmonise/increments.py): the harmonised tables stage
+again only the records a new load touched, the per-person marts compute again only the
+people a run changed, and both equal a full build's answer."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from cdp.harmonise import increments
+from cdp.harmonise.increments import HARMONISE, MARTS
+from cdp.workspace import resolve_workspace
+from dagster_project.run import run_pipeline
+from tests.ingest.conftest import CSV_SOURCE, HEADER
+
+pytestmark = [pytest.mark.slow, pytest.mark.takes(100)]
+
+KEPT = MARTS.kept
+
+
+def _rows(path, sql: str) -> list[tuple]:
+    return duckdb.execute(sql.replace("{}", f"read_parquet('{path}')")).fetchall()
+
+
+def _staged(ws, model: str) -> int:
+    """Rows of a staging view in dbt's database: what the last build staged."""
+    from cdp.harmonise.normalise import register_functions
+
+    con = duckdb.connect(str(ws.dbt_database), read_only=True)
+    try:
+        register_functions(con)
+        return con.sql(f"select count(*) from {model}").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def _harmonised(ws) -> dict[str, list[tuple]]:
+    """Every deduplicated table's rows, sorted (row order is not part of the answer)."""
+    return {
+        name: sorted(
+            _rows(ws.harmonised_dir / f"{name}.parquet", "select * from {}"),
+            key=lambda row: tuple(str(v) for v in row),
+        )
+        for name in HARMONISE.kept
+    }
+
+
+def _run(ws) -> None:
+    outcome = run_pipeline(ws)
+    assert outcome.success, (outcome.failed_steps, outcome.error)
+
+
+def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_path):
+    from typer.testing import CliRunner
+
+    from cdp.cli.main import app
+
+    root = tmp_path / "ws"
+    assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
+    ws = resolve_workspace(root)
+    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
+    (ws.landing_dir / "people").mkdir(parents=True)
+    # a snapshot source: each file is the whole extract, so a record it drops must go
+    (ws.sources_dir / "members.yml").write_text(
+        CSV_SOURCE.replace("people", "members") + "mode: snapshot\n"
+    )
+    (ws.landing_dir / "members").mkdir(parents=True)
+    (ws.landing_dir / "members" / "1.csv").write_text(
+        HEADER
+        + "m1,Eve,Fox,eve@m.com,33,1991-03-03,2024-01-01 10:00:00\n"
+        + "m2,Gus,Hu,gus@m.com,44,1980-04-04,2024-01-01 10:00:00\n"
+    )
+    (ws.landing_dir / "people" / "1.csv").write_text(
+        HEADER
+        + "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"
+        + "2,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
+        + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-01-01 10:00:00\n"
+    )
+    _run(ws)
+    changed = ws.marts_dir / "int_unified_individuals_changed.parquet"
+    assert _rows(changed, "select reason, count(*) from {} group by 1") == [("full", 5)]
+    assert _staged(ws, "stg_people__individuals") == 3
+
+    # Bo gets a new email (the same person: his cluster stays as it was) and Di arrives.
+    (ws.landing_dir / "people" / "2.csv").write_text(
+        HEADER
+        + "2,Bo,Li,bo.li@y.com,30,1990-01-01,2024-03-01 10:00:00\n"
+        + "4,Di,Ng,di@x.com,22,2002-02-02,2024-03-01 10:00:00\n"
+    )
+    (ws.landing_dir / "members" / "2.csv").write_text(
+        HEADER + "m2,Gus,Hu,gus@m.com,44,1980-04-04,2024-03-01 10:00:00\n"
+    )
+    _run(ws)
+    # Harmonise staged Bo's two versions and Di, not Ann or Cy; the snapshot whole.
+    assert _staged(ws, "stg_people__individuals") == 3
+    assert _staged(ws, "stg_members__individuals") == 1
+    harmonised = _harmonised(ws)
+    names = _rows(
+        ws.harmonised_dir / "int_individuals_deduplicated.parquet",
+        "select first_name from {} order by 1",
+    )
+    assert names == [("Ann",), ("Bo",), ("Cy",), ("Di",), ("Gus",)]  # Eve left the extract
+    people = dict(
+        _rows(
+            ws.marts_dir / "unified_individual.parquet",
+            "select first_name, unified_individual_id from {}",
+        )
+    )
+    reasons = dict(_rows(changed, "select unified_individual_id, reason from {}"))
+    assert reasons == {people["Bo"]: "records", people["Di"]: "identity", people["Gus"]: "records"}
+    emails = _rows(
+        ws.marts_dir / "unified_contact_point.parquet",
+        f"select contact_value from {{}} where unified_individual_id = '{people['Bo']}' "
+        "and is_best",
+    )
+    assert emails == [("bo.li@y.com",)]
+    increment = {name: (ws.marts_dir / f"{name}.parquet").read_bytes() for name in KEPT}
+
+    # The same lake built whole gives the same rows, and the marts the same bytes.
+    increments.forget(ws)
+    _run(ws)
+    assert _staged(ws, "stg_people__individuals") == 5
+    assert _harmonised(ws) == harmonised
+    assert _rows(changed, "select distinct reason from {}") == [("full",)]
+    for name in KEPT:
+        assert (ws.marts_dir / f"{name}.parquet").read_bytes() == increment[name], name
+
+
+@pytest.mark.parametrize("layer", [HARMONISE, MARTS], ids=lambda layer: layer.name)
+def test_a_layer_is_built_whole_unless_its_last_build_can_be_trusted(tmp_path, layer):
+    """No record, another fingerprint, a retired load, a half-written file, a full
+    refresh, an erasure or Spark: a full build. Otherwise the loads the last build did
+    not see, and the snapshot sources among them (taken whole)."""
+    from cdp.run_plan import fingerprint, invalidate
+    from cdp.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    ws.ensure_dirs()
+    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
+    (ws.sources_dir / "members.yml").write_text(
+        CSV_SOURCE.replace("people", "members") + "mode: snapshot\n"
+    )
+    for load in ("000001", "000002"):
+        (ws.raw_dir / "people" / f"load_id={load}").mkdir(parents=True)
+    folder = getattr(ws, layer.folder)
+    for name in layer.kept:
+        duckdb.execute(f"copy (select 1 as x) to '{folder / name}.parquet'")
+
+    def decide(**kw):
+        return increments.increment(ws, layer, engine="duckdb", full_refresh=False, **kw)
+
+    assert decide()[0] is None  # no record of a build
+    increments.record(ws, layer)
+    seen = json.loads((ws.state_dir / layer.state).read_text())
+    assert seen["loads"] == {"people": ["000001", "000002"]}
+    assert seen["fingerprint"] == fingerprint(ws, layer.config_files)
+    assert decide() == ({"new_loads": {}, "whole_sources": []}, "increment")
+    (ws.raw_dir / "people" / "load_id=000003").mkdir()
+    (ws.raw_dir / "members" / "load_id=000004").mkdir(parents=True)
+    assert decide()[0] == {
+        "new_loads": {"members": ["000004"], "people": ["000003"]},
+        "whole_sources": ["members"],
+    }
+    assert increments.increment(ws, layer, engine="spark", full_refresh=False)[0] is None
+    assert increments.increment(ws, layer, engine="duckdb", full_refresh=True)[0] is None
+
+    half = folder / f"{layer.kept[-1]}.parquet"
+    whole = half.read_bytes()
+    half.write_bytes(whole[: len(whole) // 2])
+    assert "incomplete" in decide()[1]
+    half.write_bytes(whole)
+
+    (ws.raw_dir / "people" / "load_id=000001").rmdir()  # retention retired a load
+    assert decide() == (None, "1 load(s) of people left the lake since the last build")
+    (ws.raw_dir / "people" / "load_id=000001").mkdir()
+
+    assert decide()[0] is not None
+    invalidate(ws, "an erasure")  # what `cdp forget` calls: the lake was rewritten
+    assert decide() == (None, f"no earlier {layer.name} build to start from")
+
+    increments.record(ws, layer)
+    # the first run writes the identity model after harmonising: only the marts read it
+    (ws.root / "identity_model.json").write_text("{}")
+    assert (decide()[0] is None) == (layer is MARTS)
+    increments.record(ws, layer)
+    (ws.root / "cdp.yml").write_text("default_region: DE\n")
+    assert "configuration or code changed" in decide()[1]
+
+
+def test_a_build_of_some_of_a_layers_kept_models(tmp_path):
+    """One asset materialised from the UI, or `cdp run --source x`. Marts: what it
+    builds is built whole, and the record goes if any per-person mart is rebuilt.
+    Harmonise: an increment still, whose record holds back the new loads of a source
+    with a reader left out (that reader has not taken them in)."""
+    from cdp.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    ws.ensure_dirs()
+    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)  # individuals and emails
+    for layer in (HARMONISE, MARTS):
+        for name in layer.kept:
+            path = getattr(ws, layer.folder) / f"{name}.parquet"
+            duckdb.execute(f"copy (select 1 as x) to '{path}'")
+        increments.record(ws, layer)
+
+    def plan(layer, selected):
+        return increments.plan_build(ws, layer, selected, engine="duckdb", full_refresh=False)
+
+    assert plan(MARTS, {"customer_360"}) == increments.Plan(
+        None, "the marts layer's kept models are not part of this build", "none"
+    )
+    some = plan(MARTS, {"unified_individual", "customer_360"})
+    assert (some.increment, some.scope) == (None, "some")
+    everything = plan(MARTS, set(MARTS.models) | {"customer_360"})
+    assert everything == increments.Plan({"new_loads": {}, "whole_sources": []}, "increment", "all")
+
+    (ws.raw_dir / "people" / "load_id=000001").mkdir(parents=True)
+    increments.forget(ws, HARMONISE)
+    first = plan(HARMONISE, {"int_individuals_deduplicated"})  # built whole
+    assert first == increments.Plan(
+        None, "no earlier harmonise build to start from", "all", {"people": ["000001"]}
+    )
+    increments.record(ws, HARMONISE, first.hold_back)
+    new = {"new_loads": {"people": ["000001"]}, "whole_sources": []}
+    both = plan(
+        HARMONISE, {"int_individuals_deduplicated", "int_contact_point_emails_deduplicated"}
+    )
+    assert both == increments.Plan(new, "increment", "all")
+    one = plan(HARMONISE, {"int_individuals_deduplicated"})
+    assert one == increments.Plan(new, "increment", "all", {"people": ["000001"]})
+    increments.record(ws, HARMONISE, one.hold_back)
+    assert plan(HARMONISE, set(HARMONISE.models)).increment == new  # staged again next time
+    increments.record(ws, HARMONISE, both.hold_back)
+    assert plan(HARMONISE, set(HARMONISE.models)).increment["new_loads"] == {}

@@ -25,8 +25,8 @@ lake. The next build is an increment only when all of this holds, and is full ot
 
 The record is removed before a build starts and written again only after it succeeded,
 so a killed or failed build leaves none and the next build is full. A build that selects
-only some of a layer's models (one asset materialised from the UI) builds those whole
-and leaves the next build full; one that selects none of them leaves the record as it is.
+none of a layer's models leaves the record as it is; one that selects only some of them
+is handled per layer (plan_build).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 {#- Layers that rebuild only what new loads touched (cdp/harmonise/increments.py;
-    docs/insights.md, Increments).
+    docs/sources.md for the harmonised tables, docs/insights.md for the marts).
 
     On DuckDB, when a layer's build is an increment, the pipeline sets the layer's
     variable (CDP_HARMONISE_INCREMENT, CDP_MARTS_INCREMENT) to
@@ -69,8 +69,8 @@
     increment, last run's rows of every record not staged again. The model's `unioned`
     then holds every version of the records a new load touched (touched_records), so
     those are the records computed again; a source taken whole loses all its old rows
-    (records missing from its new extract must go). The all-null row dbt-duckdb writes
-    for an empty model is not kept. -#}
+    (records missing from its new extract must go). The all-null row written for an
+    empty model (engine/duckdb_external.sql) is not kept. -#}
 {% macro with_unchanged_records(name, increment) -%}
     {%- if increment %}
     touched as (

@@ -87,17 +87,8 @@
             and previous.source_name <> '{{ source_name | replace("'", "''") }}'
         {%- endfor %}
     ),
-
-    result as (
-        select * from final
-        union all by name
-        select * from kept
-    )
-    {%- else %}
-    result as (
-        select * from final
-    )
     {%- endif %}
+    {{ final_and_kept(increment) }}
 {%- endmacro %}
 
 {#- The CTE `result` of a per-person mart: its `final` rows and, on an increment, last
@@ -112,15 +103,17 @@
         anti join {{ ref('int_unified_individuals_changed') }} as changed
             using (unified_individual_id)
     ),
+    {%- endif %}
+    {{ final_and_kept(increment) }}
+{%- endmacro %}
 
+{#- The CTE `result`: `final`, and on an increment also the CTE `kept` before it. -#}
+{% macro final_and_kept(increment) -%}
     result as (
         select * from final
+    {%- if increment %}
         union all by name
         select * from kept
-    )
-    {%- else %}
-    result as (
-        select * from final
-    )
     {%- endif %}
+    )
 {%- endmacro %}

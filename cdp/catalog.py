@@ -40,9 +40,9 @@ def _view_name(name: str) -> str:
 
 def canonical_views() -> dict[str, str]:
     """Canonical object name -> the dbt model holding it (harmonised, latest versions)."""
-    from cdp.harmonise.dbt_codegen import plural
+    from cdp.harmonise.dbt_codegen import deduplicated_model_name
 
-    return {name: f"int_{plural(name)}_deduplicated" for name in OBJECTS}
+    return {name: deduplicated_model_name(name) for name in OBJECTS}
 
 
 def _lit(value: str) -> str:

@@ -43,6 +43,11 @@ def union_model_name(object_name: str) -> str:
     return f"int_{plural(object_name)}_unioned"
 
 
+def deduplicated_model_name(object_name: str) -> str:
+    """The harmonised table of an object: the latest version of each source record."""
+    return f"int_{plural(object_name)}_deduplicated"
+
+
 # How a source column is quoted in the generated SQL: DuckDB's "col", Spark's `col`
 # (dbt-spark turns ANSI mode off, where "col" is a string literal). Set for the engine
 # the models are written for (write_generated_models); `cdp validate` runs DuckDB's.

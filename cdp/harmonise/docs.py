@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from cdp.config.sources import SourceSpec
-from cdp.harmonise.dbt_codegen import plural
+from cdp.harmonise.dbt_codegen import deduplicated_model_name
 from cdp.harmonise.dbt_env import DBT_PROJECT_DIR
 from cdp.model.canonical import OBJECTS
 
@@ -69,9 +69,9 @@ def render() -> str:
         "|---|---|---|",
     ]
     for name, obj in OBJECTS.items():
-        out.append(f"| {name} | {obj.grain} | `int_{plural(name)}_deduplicated` |")
+        out.append(f"| {name} | {obj.grain} | `{deduplicated_model_name(name)}` |")
     for name, obj in OBJECTS.items():
-        model = f"int_{plural(name)}_deduplicated"
+        model = deduplicated_model_name(name)
         doc = models.get(model, {})
         out += ["", f"## {name}", "", f"Grain: {obj.grain}."]
         if doc.get("description"):

@@ -35,6 +35,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cdp.harmonise.dbt_codegen import deduplicated_model_name
+from cdp.model.canonical import OBJECTS
 from cdp.run_plan import CONFIG
 from cdp.workspace import Workspace
 
@@ -54,23 +56,7 @@ class Layer:
         return f"{self.name}_built.json"
 
 
-_DEDUPLICATED = tuple(
-    f"int_{name}_deduplicated"
-    for name in (
-        "individuals",
-        "contact_point_emails",
-        "contact_point_phones",
-        "contact_point_addresses",
-        "contact_point_consents",
-        "party_identifications",
-        "engagement_emails",
-        "engagement_webs",
-        "sales_orders",
-        "sales_order_lines",
-        "service_cases",
-        "products",
-    )
-)
+_DEDUPLICATED = tuple(deduplicated_model_name(name) for name in OBJECTS)
 HARMONISE = Layer(
     name="harmonise",
     env="CDP_HARMONISE_INCREMENT",
@@ -185,10 +171,9 @@ class Plan:
 def _readers(ws: Workspace) -> dict[str, set[str]]:
     """source -> the deduplicated tables that read its rows."""
     from cdp.config.sources import load_sources
-    from cdp.harmonise.dbt_codegen import plural
 
     return {
-        s.name: {f"int_{plural(obj)}_deduplicated" for obj in s.objects}
+        s.name: {deduplicated_model_name(obj) for obj in s.objects}
         for s in load_sources(ws.sources_dir)
     }
 

@@ -161,7 +161,8 @@ def test_a_dbt_launched_by_cdp_dies_with_its_parent(tmp_path):
         ]
     )
     deadline = time.monotonic() + 30
-    while not child_pid.exists() and time.monotonic() < deadline:
+    # (the child creates the file before it writes its pid: wait for the pid itself)
+    while not (child_pid.exists() and child_pid.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
     pid = int(child_pid.read_text())
     parent.send_signal(signal.SIGKILL)

@@ -37,7 +37,8 @@ def _staged(ws, model: str) -> int:
 
 
 def _harmonised(ws) -> dict[str, list[tuple]]:
-    """Every deduplicated table's rows, sorted (row order is not part of the answer)."""
+    """Every kept harmonised table's rows (the deduplicated tables and identity's
+    input), sorted: row order is not part of the answer."""
     return {
         name: sorted(
             _rows(ws.harmonised_dir / f"{name}.parquet", "select * from {}"),
@@ -60,6 +61,11 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     root = tmp_path / "ws"
     assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
     ws = resolve_workspace(root)
+    # an email held by more than two records says nothing about who holds it
+    settings = ws.settings_file.read_text()
+    ws.settings_file.write_text(
+        settings.replace("identity: {}", "identity: {max_identifier_records: 2}")
+    )
     (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
     (ws.landing_dir / "people").mkdir(parents=True)
     # a snapshot source: each file is the whole extract, so a record it drops must go
@@ -77,17 +83,22 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
         + "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"
         + "2,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
         + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-01-01 10:00:00\n"
+        + "5,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"  # Ann again
     )
     _run(ws)
     changed = ws.marts_dir / "int_unified_individuals_changed.parquet"
     assert _rows(changed, "select reason, count(*) from {} group by 1") == [("full", 5)]
-    assert _staged(ws, "stg_people__individuals") == 3
+    assert _staged(ws, "stg_people__individuals") == 4
+    prepared = ws.harmonised_dir / "int_person_records_prepared.parquet"
+    email_keys = "select source_record_id, email_key from {} order by 1"
+    assert _rows(prepared, email_keys)[0] == ("1", "ann@x.com")
 
-    # Bo gets a new email (the same person: his cluster stays as it was) and Di arrives.
+    # Bo gets a new email (the same person: his cluster stays as it was) and Di arrives,
+    # with Ann's email: a third holder, so neither of Ann's records keys on it any more.
     (ws.landing_dir / "people" / "2.csv").write_text(
         HEADER
         + "2,Bo,Li,bo.li@y.com,30,1990-01-01,2024-03-01 10:00:00\n"
-        + "4,Di,Ng,di@x.com,22,2002-02-02,2024-03-01 10:00:00\n"
+        + "4,Di,Ng,ann@x.com,22,2002-02-02,2024-03-01 10:00:00\n"
     )
     (ws.landing_dir / "members" / "2.csv").write_text(
         HEADER + "m2,Gus,Hu,gus@m.com,44,1980-04-04,2024-03-01 10:00:00\n"
@@ -97,11 +108,20 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     assert _staged(ws, "stg_people__individuals") == 3
     assert _staged(ws, "stg_members__individuals") == 1
     harmonised = _harmonised(ws)
+    assert _rows(prepared, email_keys) == [
+        ("1", None),
+        ("2", "bo.li@y.com"),
+        ("3", "cy@x.com"),
+        ("4", None),
+        ("5", None),
+        ("m2", "gus@m.com"),
+    ]
     names = _rows(
         ws.harmonised_dir / "int_individuals_deduplicated.parquet",
         "select first_name from {} order by 1",
     )
-    assert names == [("Ann",), ("Bo",), ("Cy",), ("Di",), ("Gus",)]  # Eve left the extract
+    # Eve left the extract
+    assert names == [("Ann",), ("Ann",), ("Bo",), ("Cy",), ("Di",), ("Gus",)]
     people = dict(
         _rows(
             ws.marts_dir / "unified_individual.parquet",
@@ -121,7 +141,7 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     # The same lake built whole gives the same rows, and the marts the same bytes.
     increments.forget(ws)
     _run(ws)
-    assert _staged(ws, "stg_people__individuals") == 5
+    assert _staged(ws, "stg_people__individuals") == 6
     assert _harmonised(ws) == harmonised
     assert _rows(changed, "select distinct reason from {}") == [("full",)]
     for name in KEPT:
@@ -224,10 +244,12 @@ def test_a_build_of_some_of_a_layers_kept_models(tmp_path):
     )
     increments.record(ws, HARMONISE, first.hold_back)
     new = {"new_loads": {"people": ["000001"]}, "whole_sources": []}
-    both = plan(
-        HARMONISE, {"int_individuals_deduplicated", "int_contact_point_emails_deduplicated"}
-    )
+    tables = {"int_individuals_deduplicated", "int_contact_point_emails_deduplicated"}
+    both = plan(HARMONISE, tables | {increments.PERSON_RECORDS})
     assert both == increments.Plan(new, "increment", "all")
+    # identity's input reads people's rows too: left out, it has not taken them in
+    no_records = plan(HARMONISE, tables)
+    assert no_records == increments.Plan(new, "increment", "all", {"people": ["000001"]})
     one = plan(HARMONISE, {"int_individuals_deduplicated"})
     assert one == increments.Plan(new, "increment", "all", {"people": ["000001"]})
     increments.record(ws, HARMONISE, one.hold_back)

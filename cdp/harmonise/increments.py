@@ -7,7 +7,9 @@ Two layers rebuild only what new loads touch and keep the rest of their last out
   them across all loads, and keeps every other record's row from the last build. A
   record's row depends only on its own versions, so this is the full build's answer.
   A snapshot source with a new load is taken whole (records missing from the new
-  extract must go).
+  extract must go). `int_person_records_prepared` (identity's input) computes again
+  only the records staged again and those sharing an email or phone with one, now or as
+  last built: a record's match keys depend on how many records hold its email.
 - **marts**: unified_individual and unified_contact_point are per person: a person's
   rows depend only on their cluster and their records. An increment computes only the
   people whose cluster changed or who have a record in a load the marts have not seen
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdp.harmonise.dbt_codegen import deduplicated_model_name
-from cdp.model.canonical import OBJECTS
+from cdp.model.canonical import CONTACT_POINT_OBJECTS, OBJECTS, PERSON_OBJECTS
 from cdp.run_plan import CONFIG
 from cdp.workspace import Workspace
 
@@ -57,11 +59,14 @@ class Layer:
 
 
 _DEDUPLICATED = tuple(deduplicated_model_name(name) for name in OBJECTS)
+# identity's input: one row per person record, from these objects' tables
+PERSON_RECORDS = "int_person_records_prepared"
+_PERSON_RECORD_OBJECTS = {*PERSON_OBJECTS, *CONTACT_POINT_OBJECTS}
 HARMONISE = Layer(
     name="harmonise",
     env="CDP_HARMONISE_INCREMENT",
-    kept=_DEDUPLICATED,
-    models=_DEDUPLICATED,
+    kept=(*_DEDUPLICATED, PERSON_RECORDS),
+    models=(*_DEDUPLICATED, PERSON_RECORDS),
     folder="harmonised_dir",
     # not identity_model.json: the first run writes it after harmonising
     config_files=("cdp.yml", "sources/*.y*ml"),
@@ -169,13 +174,17 @@ class Plan:
 
 
 def _readers(ws: Workspace) -> dict[str, set[str]]:
-    """source -> the deduplicated tables that read its rows."""
+    """source -> the kept tables that read its rows: the deduplicated tables of its
+    objects, and the person records when it maps a person object or a contact point."""
     from cdp.config.sources import load_sources
 
-    return {
-        s.name: {deduplicated_model_name(obj) for obj in s.objects}
-        for s in load_sources(ws.sources_dir)
-    }
+    out = {}
+    for s in load_sources(ws.sources_dir):
+        tables = {deduplicated_model_name(obj) for obj in s.objects}
+        if _PERSON_RECORD_OBJECTS & set(s.objects):
+            tables.add(PERSON_RECORDS)
+        out[s.name] = tables
+    return out
 
 
 def plan_build(

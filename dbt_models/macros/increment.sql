@@ -117,3 +117,100 @@
     {%- endif %}
     )
 {%- endmacro %}
+
+{#- int_person_records_prepared on a harmonise increment. A record's row depends on its
+    own rows in the five person tables and, through identity.max_identifier_records, on
+    how many records hold each of its emails and phones. So it can differ from last
+    build's only for a record staged again (a new load touched it: its rows in the
+    `*_unioned` views) or one sharing an email or phone with such a record, as it is now
+    or as it was last built (a count moved). Those are `affected`; the caller's CTEs
+    `emails` and `phones` are the current tables. Nothing on a full build. -#}
+{% macro affected_person_records(increment) -%}
+    {%- if increment %}
+    {%- set objects = [
+        'individuals', 'contact_point_emails', 'contact_point_phones',
+        'contact_point_addresses', 'party_identifications',
+    ] %}
+    previous as (
+        select *
+        from {{ previous_output('int_person_records_prepared', 'harmonised') }}
+        where unique_id is not null
+    ),
+
+    touched as (
+        {%- for name in objects %}
+        select source_name, source_record_id from {{ ref('int_' ~ name ~ '_unioned') }}
+        {{- ' union' if not loop.last }}
+        {%- endfor %}
+    ),
+
+    -- as last built: the touched records, and every record of a source taken whole
+    -- (one missing from its new extract is gone, its emails and phones with it)
+    touched_before as (
+        select previous.*
+        from previous
+        semi join touched using (source_name, source_record_id)
+        {%- for source_name in increment.get('whole_sources', []) %}
+        union all
+        select * from previous where source_name = '{{ source_name | replace("'", "''") }}'
+        {%- endfor %}
+    ),
+
+    moved_emails as (
+        select email_match_key
+        from emails semi join touched using (source_name, source_record_id)
+        where is_personal
+        union
+        select unnest(emails) from touched_before
+    ),
+
+    moved_phones as (
+        select phone_e164
+        from phones semi join touched using (source_name, source_record_id)
+        where is_valid
+        union
+        select unnest(phones) from touched_before
+    ),
+
+    affected as (
+        select source_name, source_record_id from touched
+        union
+        select source_name, source_record_id
+        from emails semi join moved_emails using (email_match_key)
+        where is_personal
+        union
+        select source_name, source_record_id
+        from phones semi join moved_phones using (phone_e164)
+        where is_valid
+    ),
+    {%- endif %}
+{%- endmacro %}
+
+{#- A condition to append to a WHERE clause of int_person_records_prepared: on an
+    increment, only the rows of `table` whose record is affected. -#}
+{% macro only_affected(increment, table) -%}
+    {%- if increment %}
+        and exists (
+            select 1 from affected
+            where affected.source_name = {{ table }}.source_name
+                and affected.source_record_id = {{ table }}.source_record_id
+        )
+    {%- endif %}
+{%- endmacro %}
+
+{#- The CTE `result` of int_person_records_prepared: `final` and, on an increment, last
+    build's rows of every record not affected (none of a source taken whole). -#}
+{% macro with_unchanged_person_records(increment) -%}
+    {%- if increment %}
+    kept as (
+        select previous.*
+        from previous
+        anti join affected using (source_name, source_record_id)
+        where true
+        {%- for source_name in increment.get('whole_sources', []) %}
+            and previous.source_name <> '{{ source_name | replace("'", "''") }}'
+        {%- endfor %}
+    ),
+    {%- endif %}
+    {{ final_and_kept(increment) }}
+{%- endmacro %}

@@ -1,6 +1,11 @@
 -- One row per source person record with the keys identity resolution compares and
 -- links on. A record's several emails and phones are all kept (the match rules link on
 -- any of them); its first personal one is the value Splink compares.
+--
+-- On a harmonise increment only the records whose row can differ from last build's are
+-- computed again (`affected`); every other record keeps its row (macro
+-- affected_person_records).
+{%- set increment = harmonise_increment() %}
 with
 
 individuals as (
@@ -47,6 +52,8 @@ phone_use as (
     group by phone_e164
 ),
 
+{{ affected_person_records(increment) }}
+
 record_emails as (
     select
         emails.source_name,
@@ -58,7 +65,7 @@ record_emails as (
     from emails
     inner join email_use using (email_match_key)
     cross join limits
-    where emails.is_personal
+    where emails.is_personal {{- only_affected(increment, 'emails') }}
     group by emails.source_name, emails.source_record_id
 ),
 
@@ -73,7 +80,7 @@ record_phones as (
     from phones
     inner join phone_use using (phone_e164)
     cross join limits
-    where phones.is_valid
+    where phones.is_valid {{- only_affected(increment, 'phones') }}
     group by phones.source_name, phones.source_record_id
 ),
 
@@ -85,6 +92,7 @@ record_addresses as (
         {{ cdp_arg_min('postal_code_key', 'ordinal') }} as postal_code,
         {{ cdp_arg_min('city_key', 'ordinal') }} as city_key
     from addresses
+    where true {{- only_affected(increment, 'addresses') }}
     group by source_name, source_record_id
 ),
 
@@ -100,6 +108,7 @@ record_identifiers as (
         -- compared by Splink rather than linked on: a national id may carry a typo
         min(identification_number) filter (where identification_type = 'national_id') as national_id
     from identifiers
+    where true {{- only_affected(increment, 'identifiers') }}
     group by source_name, source_record_id
 ),
 
@@ -131,7 +140,9 @@ final as (
     left join record_phones using (source_name, source_record_id)
     left join record_addresses using (source_name, source_record_id)
     left join record_identifiers using (source_name, source_record_id)
-    where individuals.source_record_id is not null
-)
+    where individuals.source_record_id is not null {{- only_affected(increment, 'individuals') }}
+),
 
-select * from final
+{{ with_unchanged_person_records(increment) }}
+
+select * from result

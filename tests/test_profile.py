@@ -202,10 +202,36 @@ def _documents(ws) -> dict[str, dict]:
         con.close()
 
 
-def test_a_new_store_builds_only_the_documents_whose_rows_changed(ws):
-    """A document is built again only when one of the person's section rows changed; the
-    others are copied from the store it replaces, and read the same as a whole build."""
+def _store(ws, sql: str) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(store_path(ws.lake_dir)), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _grant(ws, uid: str) -> None:
+    """A consent row more for `uid`: a section row of theirs changed."""
     import pyarrow.parquet as pq
+
+    consent = ws.marts_dir / "individual_consent.parquet"
+    rows = pq.read_table(consent).to_pylist()
+    rows.append(rows[0] | {"unified_individual_id": uid, "status": "granted", "is_granted": True})
+    write_parquet(consent, pa.Table.from_pylist(rows))
+
+
+def test_a_new_store_builds_only_the_documents_whose_rows_changed(ws, monkeypatch):
+    """A document is built again only when one of the person's section rows changed; the
+    others are kept from the store it replaces (a copy of its file, the new documents
+    appended), and read the same as a whole build. Past APPENDED_SHARE of documents out
+    of id order, the table is written whole and sorted again."""
+    import pyarrow.parquet as pq
+
+    from cdp.serving import profile_store
+
+    monkeypatch.setattr(profile_store, "APPENDED_SHARE", 0.5)  # one of three documents
 
     before = _documents(ws)
     assert build_profile_store(ws)["documents_built"] == 0  # nothing changed
@@ -213,21 +239,33 @@ def test_a_new_store_builds_only_the_documents_whose_rows_changed(ws):
 
     # Ann gets a consent row; every lifetime value moves (the customer_360 row, not the
     # document: it is read beside it).
-    consent = ws.marts_dir / "individual_consent.parquet"
-    rows = pq.read_table(consent).to_pylist()
-    rows.append(rows[0] | {"unified_individual_id": "U3", "status": "granted", "is_granted": True})
-    write_parquet(consent, pa.Table.from_pylist(rows))
+    _grant(ws, "U3")
     c360 = ws.marts_dir / "customer_360.parquet"
     people = pq.read_table(c360)
     values = [v + 1 for v in people["lifetime_value"].to_pylist()]
     write_parquet(c360, people.set_column(7, "lifetime_value", pa.array(values)))
 
     counts = build_profile_store(ws)
-    assert counts["documents_built"] == 1
+    assert (counts["documents_built"], counts["profile"]) == (1, 3)
+    assert _store(ws, "select appended from meta") == [(1,)]  # updated in place
     after = _documents(ws)
     assert [c["status"] for c in after["U3"]["consents"]] == ["granted"]
     assert after["U1"]["customer"]["lifetime_value"] == 702.08
     assert build_profile_store(ws, reuse=False)["documents_built"] == 3
+    assert _documents(ws) == after
+    assert _store(ws, "select appended from meta") == [(0,)]
+
+    # U1 moves to the end of the table; then U2 would make two of three out of order
+    _grant(ws, "U1")
+    assert build_profile_store(ws)["documents_built"] == 1
+    order = "select unified_individual_id from profile"
+    assert _store(ws, order) == [("U2",), ("U3",), ("U1",)]
+    _grant(ws, "U2")
+    assert build_profile_store(ws)["documents_built"] == 1
+    assert _store(ws, order) == [("U1",), ("U2",), ("U3",)]
+    assert _store(ws, "select appended from meta") == [(0,)]
+    after = _documents(ws)
+    build_profile_store(ws, reuse=False)
     assert _documents(ws) == after
 
 

@@ -243,7 +243,10 @@ def _all_compatible(names: list[tuple[str, ...]]) -> bool:
 
 
 def all_rule_pairs(
-    records: pa.Table, settings: IdentitySettings, within: np.ndarray | None = None
+    records: pa.Table,
+    settings: IdentitySettings,
+    within: np.ndarray | None = None,
+    shared: dict[str, set[str]] | None = None,
 ) -> tuple[list[RulePairs], dict[int, dict[str, set[str]]], dict[str, set[str]]]:
     """Every rule's pairs, in the declared order; each record's strong identifiers (the
     values within the frequency guard) for the different-identifier guard; and the
@@ -251,10 +254,12 @@ def all_rule_pairs(
 
     `within`: the indexes of a part of the records (cdp.identity.incremental): only
     pairs inside it, its records' identifiers and the contacts they hold are found,
-    while how many records hold a value is still counted over all of them."""
+    while how many records hold a value is still counted over all of them. `shared`:
+    the shared contacts when known already (found for a part holding these values)."""
     con = _part_table(records, within)
     columns = _Columns(records)
-    shared = shared_contacts(con, "records", settings)
+    if shared is None:
+        shared = shared_contacts(con, "records", settings)
     results = [
         rule_pairs(con, "records", r, settings, columns, shared) for r in settings.match_rules
     ]

@@ -232,11 +232,13 @@ def previous_state(ws: Workspace):
     return previous, dict(sizes), order, created
 
 
-def _old_updated(ws: Workspace) -> dict[str, str]:
+def _old_updated(ws: Workspace, ids: list[str]) -> dict[str, str]:
+    """The run that last changed each of these clusters."""
     path = ws.identity_dir / "identity_clusters.parquet"
     if not path.exists():
         return {}
     t = pq.read_table(path, columns=["unified_individual_id", "updated_run_id"])
+    t = t.filter(pc.is_in(t["unified_individual_id"], pa.array(ids, pa.string())))
     return dict(
         zip(t["unified_individual_id"].to_pylist(), t["updated_run_id"].to_pylist(), strict=True)
     )
@@ -252,10 +254,13 @@ def clusters_table(
 ) -> pa.Table:
     """One row per unified individual: its person records and the runs that created it
     and last changed its membership (an unchanged cluster keeps its old run)."""
+    # (an increment passes only the clusters it redid: the others are left alone)
+    wanted = set(ids)
     prev_members: dict[str, set[str]] = defaultdict(set)
     for m, old in previous.items():
-        prev_members[old].add(m)
-    old_updated = _old_updated(ws)
+        if old in wanted:
+            prev_members[old].add(m)
+    old_updated = _old_updated(ws, ids)
     updated = [
         run_id if set(members) != prev_members.get(uid, set()) else old_updated.get(uid, run_id)
         for uid, members in zip(ids, groups, strict=True)

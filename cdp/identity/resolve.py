@@ -181,9 +181,9 @@ def _resolve(
         tf = incremental.tf_tables(records, _tf_columns(settings))
         earlier = pair_store.read(ws)
         if plan.fresh is None:  # every pair of the part is scored again
-            subset, reuse = plan.subset, None
+            subset, reuse, shared = plan.subset, None, None
         else:
-            subset, scored = _linked_part(ws, records, plan, settings, tf, step)
+            subset, scored, shared = _linked_part(ws, records, plan, settings, tf, step)
             reuse = (earlier, np.searchsorted(subset, plan.fresh), scored)
         core = _core(
             ws,
@@ -195,6 +195,7 @@ def _resolve(
             share=share,
             whole=(records, subset),
             earlier=reuse,
+            shared=shared,
         )
         links = _write_partial(ws, con, run_id, core, result, plan.changed_ids)
         kept_pairs = pa.concat_tables(
@@ -222,8 +223,11 @@ def _resolve(
     return result
 
 
-def _linked_part(ws, records, plan, settings, tf, step) -> tuple[np.ndarray, ScoredPairs]:
-    """The records an increment clusters again, and the pairs scored for them.
+def _linked_part(
+    ws, records, plan, settings, tf, step
+) -> tuple[np.ndarray, ScoredPairs, dict[str, set[str]]]:
+    """The records an increment clusters again, the pairs scored for them, and the
+    contacts shared by different people among the values the plan's part holds.
 
     Splink scores the pairs with a fresh record within the plan's part: every record
     sharing a blocking key with a new one (all the other James Smiths). Most of those
@@ -246,11 +250,15 @@ def _linked_part(ws, records, plan, settings, tf, step) -> tuple[np.ndarray, Sco
     )
     linked = incremental.with_their_clusters(ws, records, seeds)
     # (the part is closed over clusters, so every linked record is in it)
-    return linked, replace(
-        new,
-        n=len(linked),
-        lo=np.searchsorted(linked, subset[new.lo]),
-        hi=np.searchsorted(linked, subset[new.hi]),
+    return (
+        linked,
+        replace(
+            new,
+            n=len(linked),
+            lo=np.searchsorted(linked, subset[new.lo]),
+            hi=np.searchsorted(linked, subset[new.hi]),
+        ),
+        shared,
     )
 
 
@@ -281,13 +289,24 @@ def _reindexed(records: pa.Table) -> pa.Table:
 
 
 def _core(
-    ws, records, settings, result, step, tf=None, share=None, whole=None, earlier=None
+    ws,
+    records,
+    settings,
+    result,
+    step,
+    tf=None,
+    share=None,
+    whole=None,
+    earlier=None,
+    shared=None,
 ) -> _Core:
     """Match rules, Splink and guarded clustering over `records`. `whole`: (all the
     records, the indexes of `records` among them) when `records` is a part: how often a
     value is held, and by whom, is then counted over all of them, as a full run would.
     `earlier`: (the pairs an earlier run scored, the positions of the fresh records, the
-    pairs with a fresh record scored already): the others are read back."""
+    pairs with a fresh record scored already): the others are read back. `shared`: the
+    contacts shared by different people, when found already for a part holding every
+    value `records` hold (whether a value is shared does not depend on the part)."""
     n = records.num_rows
     uids = records.column("unique_id").combine_chunks()
     step("match rules")
@@ -295,7 +314,9 @@ def _core(
         rule_pairs, strong_map, shared = all_rule_pairs(records, settings)
     else:
         rule_pairs, strong_map, shared = _part_of(
-            all_rule_pairs(whole[0], settings, within=whole[1]), whole[1], whole[0].num_rows
+            all_rule_pairs(whole[0], settings, within=whole[1], shared=shared),
+            whole[1],
+            whole[0].num_rows,
         )
     records = _without_shared(records, shared)
     det_edges = [

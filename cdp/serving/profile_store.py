@@ -19,12 +19,22 @@ insights relative to "now" (`insights.as_of`) that move for everyone when new ev
 arrive, while a person's sections change only when their own rows do. A full refresh,
 an erasure, a store of another format or a change to the documents' layout (columns,
 sort orders) builds every document.
+
+Copying a million unchanged documents into the new file was itself about half of a
+small run's store. So the new file starts as a byte copy of the old one: its `profile`
+table loses the documents built again (and those of people who are gone) and gains the
+new ones at its end, while the small tables are written again. Those appended documents
+are out of id order, so a lookup reads their row groups as well as its own; once they
+pass APPENDED_SHARE of all documents, the table is written whole and sorted again. An
+erasure never starts from a copy (`reuse=False`): deleted rows keep their bytes in the
+file until DuckDB reuses the space.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from cdp.io import lake
@@ -61,6 +71,9 @@ FORMAT = 3
 # is then one small group, whatever the number of customers (DuckDB 2.0 answers these
 # filters with a scan, not with its ART index).
 ROW_GROUP_SIZE = 8192
+# The share of documents kept out of id order (appended by runs that updated the file in
+# place) beyond which a run writes the profile table whole again, sorted.
+APPENDED_SHARE = 0.05
 
 
 def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
@@ -80,6 +93,9 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
     c360 = _parquet(marts / "customer_360.parquet")
     if c360 is None:
         return {}
+    if reuse and target.exists():
+        # (a cdp serve reading the old file is not disturbed: it is only read)
+        shutil.copyfile(target, tmp)
     spill = ws.root / ".cdp" / "tmp"
     spill.mkdir(parents=True, exist_ok=True)
     # The sections are assembled in memory (spilling to .cdp/tmp); only what a reader
@@ -87,6 +103,14 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
     con = duckdb.connect(config={"memory_limit": "2GB", "temp_directory": str(spill)})
     con.execute("set enable_progress_bar = false")
     con.execute(f"attach '{tmp}' as store (row_group_size {ROW_GROUP_SIZE})")
+    # Of a copy, only `profile` may be kept (_write_documents decides); the rest is
+    # written again, in the space the dropped tables free at the checkpoint.
+    for (name,) in con.execute(
+        "select table_name from duckdb_tables() where database_name = 'store' "
+        "and table_name <> 'profile'"
+    ).fetchall():
+        con.execute(f'drop table store."{name}"')
+    con.execute("checkpoint store")
     counts: dict[str, int] = {}
 
     def stored(name: str, sql: str, order: str) -> None:
@@ -128,24 +152,29 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
         "engagement",
         _recent(marts / "int_engagement_emails_attributed.parquet", "event_ts"),
     )
-    layout = _write_documents(con, counts, target if reuse else None)
+    layout, appended = _write_documents(con, counts, target if reuse else None)
     stored("lookup", _lookup(con), "key")
     region = load_settings(ws.settings_file).default_region
     con.execute(
-        "create table store.meta as select ? as default_region, ? as format, ? as layout",
-        [region, FORMAT, layout],
+        "create table store.meta as select ? as default_region, ? as format, ? as layout, "
+        "? as appended",
+        [region, FORMAT, layout, appended],
     )
     con.close()
     os.replace(tmp, target)
     return counts
 
 
-def _write_documents(con, counts: dict[str, int], previous: Path | None) -> str:
-    """The `profile` table, written in slices of CHUNK customers in id order: one slice's
+def _write_documents(con, counts: dict[str, int], previous: Path | None) -> tuple[str, int]:
+    """The `profile` table. Where the previous store can be reused and the file is its
+    copy, its table is updated in place: the documents built again are deleted and
+    appended, unless the documents out of id order would then pass APPENDED_SHARE.
+    Otherwise it is written in slices of CHUNK customers in id order: one slice's
     documents fit in the memory limit (at a million customers all of them do not), and
-    the slices in order leave the table sorted. In each slice, the documents of people
-    whose `doc_hash` is the one the previous store holds are copied from it; the others
-    are built. Returns the layout hash (the documents' SQL) that makes reuse safe."""
+    the slices in order leave the table sorted; in each slice, the documents of people
+    whose `doc_hash` is the one the previous store holds are copied from it, the others
+    built. Returns the layout hash (the documents' SQL) that makes reuse safe, and how
+    many documents are out of id order."""
     sql, hashes = _documents(con)
     layout = hashlib.sha256((sql + hashes).encode()).hexdigest()[:16]
     con.execute(
@@ -163,6 +192,22 @@ def _write_documents(con, counts: dict[str, int], previous: Path | None) -> str:
     else:
         con.execute("create temp table built as select unified_individual_id from store.customer")
     counts["documents_built"] = con.execute("select count(*) from built").fetchone()[0]
+    copied = "profile" in {
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'store'"
+        ).fetchall()
+    }
+    if old and copied:
+        total = con.execute("select count(*) from store.doc_hash").fetchone()[0]
+        appended = _appended(con) + counts["documents_built"]
+        if appended <= APPENDED_SHARE * total:
+            _update_in_place(con, sql)
+            counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
+            con.execute("detach old")
+            return layout, appended
+    if copied:
+        con.execute("drop table store.profile")
     bounds = [
         r[0]
         for r in con.execute(
@@ -199,7 +244,29 @@ def _write_documents(con, counts: dict[str, int], previous: Path | None) -> str:
     counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
     if old:
         con.execute("detach old")
-    return layout
+    return layout, 0
+
+
+def _appended(con) -> int:
+    """How many documents of the old store are out of id order (none before `appended`
+    was recorded: such a store was written whole)."""
+    has = con.execute(
+        "select count(*) from duckdb_columns() where database_name = 'old' "
+        "and table_name = 'meta' and column_name = 'appended'"
+    ).fetchone()[0]
+    return con.execute("select appended from old.meta").fetchone()[0] if has else 0
+
+
+def _update_in_place(con, documents: str) -> None:
+    """The copied `profile` table without the documents built again and those of people
+    who are gone, and with the new documents at its end (in id order among themselves)."""
+    con.execute(
+        "delete from store.profile where unified_individual_id in "
+        "(select unified_individual_id from built union all "
+        "select unified_individual_id from old.doc_hash anti join store.doc_hash "
+        "using (unified_individual_id))"
+    )
+    con.execute(f"insert into store.profile {documents}", {"low": "", "high": None})
 
 
 def _previous_store(con, path: Path | None, layout: str) -> bool:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 
 import duckdb
 import numpy as np
@@ -213,23 +215,37 @@ def shared_contacts(
         part_values = (
             f"select u.v as value from {table} as t, unnest(t.{column}) as u(v) where t._in_part"
         )
-        groups = con.execute(
+        # Flat (value, name) rows, and each name's variants once: fetching a list of
+        # name structs per value cost seconds at a million records.
+        rows = con.sql(
             f"""
             with held as (
-                select distinct u.v as value, t.first_name_key as name, t.first_name_variants as variants
+                select distinct u.v as value, t.first_name_key as name
                 from {table} as t, unnest(t.{column}) as u(v)
                 where t.first_name_key is not null
             )
-            select value, list({{'name': name, 'variants': variants}}) as names
+            select value, name
             from held {f"semi join ({part_values}) using (value)" if part else ""}
-            group by value
-            having count(distinct name) > 1 and count(*) <= {settings.max_identifier_records}
+            where value in (
+                select value from held group by value
+                having count(*) > 1 and count(*) <= {settings.max_identifier_records}
+            )
+            order by value, name
             """
-        ).fetchall()
+        ).to_arrow_table()
+        values, names = rows["value"].to_pylist(), rows["name"].to_pylist()
+        known = dict(
+            con.execute(
+                f"select distinct first_name_key, first_name_variants from {table} "
+                "where first_name_key in (select unnest(?))",
+                [sorted(set(names))],
+            ).fetchall()
+        )
+        spelled = {name: _names(name, known.get(name)) for name in known}
         shared[fieldname] = {
             value
-            for value, names in groups
-            if not _all_compatible([_names(n["name"], n["variants"]) for n in names])
+            for value, group in groupby(zip(values, names, strict=True), key=itemgetter(0))
+            if not _all_compatible([spelled[name] for _, name in group])
         }
     return shared
 

@@ -78,17 +78,24 @@
         from unioned
     ),
 
+    {{ kept_records(previous_output(name, 'harmonised'), 'touched', increment) }}
+    {%- endif %}
+    {{ final_and_kept(increment) }}
+{%- endmacro %}
+
+{#- The CTE `kept`: last build's rows (`previous`) of every record not computed again
+    (`recomputed`: source_name, source_record_id), none of a source taken whole and not
+    the all-null row of an empty model. -#}
+{% macro kept_records(previous, recomputed, increment) -%}
     kept as (
         select previous.*
-        from {{ previous_output(name, 'harmonised') }} as previous
-        anti join touched using (source_name, source_record_id)
+        from {{ previous }} as previous
+        anti join {{ recomputed }} using (source_name, source_record_id)
         where previous.source_name is not null
         {%- for source_name in increment.get('whole_sources', []) %}
             and previous.source_name <> '{{ source_name | replace("'", "''") }}'
         {%- endfor %}
     ),
-    {%- endif %}
-    {{ final_and_kept(increment) }}
 {%- endmacro %}
 
 {#- The CTE `result` of a per-person mart: its `final` rows and, on an increment, last
@@ -202,15 +209,7 @@
     build's rows of every record not affected (none of a source taken whole). -#}
 {% macro with_unchanged_person_records(increment) -%}
     {%- if increment %}
-    kept as (
-        select previous.*
-        from previous
-        anti join affected using (source_name, source_record_id)
-        where true
-        {%- for source_name in increment.get('whole_sources', []) %}
-            and previous.source_name <> '{{ source_name | replace("'", "''") }}'
-        {%- endfor %}
-    ),
+    {{ kept_records('previous', 'affected', increment) }}
     {%- endif %}
     {{ final_and_kept(increment) }}
 {%- endmacro %}

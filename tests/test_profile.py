@@ -269,6 +269,15 @@ def test_a_new_store_builds_only_the_documents_whose_rows_changed(ws, monkeypatc
     assert _documents(ws) == after
 
 
+def test_an_unreadable_store_is_replaced_whole(ws):
+    """The new store starts from a copy of the old file: one DuckDB cannot open (a disk
+    fault, a foreign file) is not copied from, and every document is built."""
+    before = _documents(ws)
+    store_path(ws.lake_dir).write_bytes(b"not a database" * 1000)
+    assert build_profile_store(ws)["documents_built"] == 3
+    assert _documents(ws) == before
+
+
 def test_documents_of_another_layout_are_not_copied(ws, monkeypatch):
     """A change to a section's sort order (the documents' SQL) builds every document."""
     from cdp.serving import profile_store

@@ -102,7 +102,14 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
     # needs is written to the file.
     con = duckdb.connect(config={"memory_limit": "2GB", "temp_directory": str(spill)})
     con.execute("set enable_progress_bar = false")
-    con.execute(f"attach '{tmp}' as store (row_group_size {ROW_GROUP_SIZE})")
+    attach = f"attach '{tmp}' as store (row_group_size {ROW_GROUP_SIZE})"
+    try:
+        con.execute(attach)
+    except duckdb.Error:
+        if not tmp.exists():
+            raise
+        tmp.unlink()  # an old store DuckDB cannot open: start from an empty file
+        con.execute(attach)
     # Of a copy, only `profile` may be kept (_write_documents decides); the rest is
     # written again, in the space the dropped tables free at the checkpoint.
     for (name,) in con.execute(

@@ -234,12 +234,16 @@ def shared_contacts(
             """
         ).to_arrow_table()
         values, names = rows["value"].to_pylist(), rows["name"].to_pylist()
-        known = dict(
-            con.execute(
-                f"select distinct first_name_key, first_name_variants from {table} "
-                "where first_name_key in (select unnest(?))",
-                [sorted(set(names))],
-            ).fetchall()
+        known = (
+            dict(
+                con.execute(
+                    f"select distinct first_name_key, first_name_variants from {table} "
+                    "where first_name_key in (select unnest(?))",
+                    [sorted(set(names))],
+                ).fetchall()
+            )
+            if names
+            else {}
         )
         spelled = {name: _names(name, known.get(name)) for name in known}
         shared[fieldname] = {

@@ -112,10 +112,13 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
         con.execute(attach)
     # Of a copy, only `profile` may be kept (_write_documents decides); the rest is
     # written again, in the space the dropped tables free at the checkpoint.
-    for (name,) in con.execute(
-        "select table_name from duckdb_tables() where database_name = 'store' "
-        "and table_name <> 'profile'"
-    ).fetchall():
+    copied = {
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'store'"
+        ).fetchall()
+    }
+    for name in sorted(copied - {"profile"}):
         con.execute(f'drop table store."{name}"')
     con.execute("checkpoint store")
     counts: dict[str, int] = {}
@@ -159,7 +162,9 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
         "engagement",
         _recent(marts / "int_engagement_emails_attributed.parquet", "event_ts"),
     )
-    layout, appended = _write_documents(con, counts, target if reuse else None)
+    layout, appended = _write_documents(
+        con, counts, target if reuse else None, in_file="profile" in copied
+    )
     stored("lookup", _lookup(con), "key")
     region = load_settings(ws.settings_file).default_region
     con.execute(
@@ -172,9 +177,11 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
     return counts
 
 
-def _write_documents(con, counts: dict[str, int], previous: Path | None) -> tuple[str, int]:
+def _write_documents(
+    con, counts: dict[str, int], previous: Path | None, in_file: bool
+) -> tuple[str, int]:
     """The `profile` table. Where the previous store can be reused and the file is its
-    copy, its table is updated in place: the documents built again are deleted and
+    copy (`in_file`: the copied table is there), its table is updated in place: the documents built again are deleted and
     appended, unless the documents out of id order would then pass APPENDED_SHARE.
     Otherwise it is written in slices of CHUNK customers in id order: one slice's
     documents fit in the memory limit (at a million customers all of them do not), and
@@ -199,13 +206,15 @@ def _write_documents(con, counts: dict[str, int], previous: Path | None) -> tupl
     else:
         con.execute("create temp table built as select unified_individual_id from store.customer")
     counts["documents_built"] = con.execute("select count(*) from built").fetchone()[0]
-    copied = "profile" in {
-        r[0]
-        for r in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'store'"
-        ).fetchall()
-    }
-    if old and copied:
+    if old:
+        # Not copied: the documents built, and the people who are gone (a small table,
+        # so a copy is a scan of the old documents and one cheap anti join).
+        con.execute(
+            "create temp table not_copied as select unified_individual_id from built "
+            "union all select unified_individual_id from old.doc_hash "
+            "anti join store.doc_hash using (unified_individual_id)"
+        )
+    if old and in_file:
         total = con.execute("select count(*) from store.doc_hash").fetchone()[0]
         appended = _appended(con) + counts["documents_built"]
         if appended <= APPENDED_SHARE * total:
@@ -213,7 +222,7 @@ def _write_documents(con, counts: dict[str, int], previous: Path | None) -> tupl
             counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
             con.execute("detach old")
             return layout, appended
-    if copied:
+    if in_file:
         con.execute("drop table store.profile")
     bounds = [
         r[0]
@@ -224,19 +233,12 @@ def _write_documents(con, counts: dict[str, int], previous: Path | None) -> tupl
         ).fetchall()
     ]
     if old:
-        # Not copied: the documents built, and the people who are gone (a small table,
-        # so each slice's copy is a scan of the old slice and one cheap anti join).
-        con.execute(
-            "create temp table not_copied as select unified_individual_id from built "
-            "union all select unified_individual_id from old.doc_hash "
-            "anti join store.doc_hash using (unified_individual_id)"
-        )
-        copied = (
+        from_old = (
             "select p.* from old.profile p anti join not_copied using (unified_individual_id) "
             f"where {_IN_SLICE.replace('unified_individual_id', 'p.unified_individual_id')}"
         )
         sql = (
-            f"select * from ({copied} union all by name select * from ({sql})) "
+            f"select * from ({from_old} union all by name select * from ({sql})) "
             "order by unified_individual_id"
         )
     for n, low in enumerate(bounds):
@@ -265,13 +267,12 @@ def _appended(con) -> int:
 
 
 def _update_in_place(con, documents: str) -> None:
-    """The copied `profile` table without the documents built again and those of people
-    who are gone, and with the new documents at its end (in id order among themselves)."""
+    """The copied `profile` table without the documents not copied (built again, or of
+    people who are gone), and with the new documents at its end (in id order among
+    themselves)."""
     con.execute(
         "delete from store.profile where unified_individual_id in "
-        "(select unified_individual_id from built union all "
-        "select unified_individual_id from old.doc_hash anti join store.doc_hash "
-        "using (unified_individual_id))"
+        "(select unified_individual_id from not_copied)"
     )
     con.execute(f"insert into store.profile {documents}", {"low": "", "high": None})
 

@@ -74,7 +74,7 @@ def fingerprint(ws: Workspace, config_files: tuple[str, ...] = CONFIG) -> str:
     """A hash of the configuration and code a run's result depends on (`config_files`:
     the workspace files that count, all of them by default)."""
     h = hashlib.sha256()
-    config = _files(ws.root, config_files)
+    config = [(ws.root, p) for p in _files(ws.root, config_files)]
     code: list[Path] = []
     for top in CODE:
         code += [
@@ -84,8 +84,10 @@ def fingerprint(ws: Workspace, config_files: tuple[str, ...] = CONFIG) -> str:
             and p.suffix in (".py", ".sql", ".yml", ".yaml", ".csv", ".json")
             and not {"target", "logs", "__pycache__"} & set(p.parts)
         ]
-    for path in [*config, *sorted(code)]:
-        h.update(str(path).encode())
+    # Paths relative to their root: the same workspace and code in another folder (a
+    # moved workspace, a second clone) are the same inputs, not a reason to rebuild.
+    for root, path in [*config, *((PACKAGE_ROOT, p) for p in sorted(code))]:
+        h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 

@@ -5,6 +5,7 @@ people a run changed, and both equal a full build's answer."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -207,6 +208,27 @@ def test_a_layer_is_built_whole_unless_its_last_build_can_be_trusted(tmp_path, l
     increments.record(ws, layer)
     (ws.root / "cdp.yml").write_text("default_region: DE\n")
     assert "configuration or code changed" in decide()[1]
+
+
+def test_a_moved_workspace_keeps_its_fingerprint(tmp_path):
+    """The fingerprint hashes what the files say and where they sit in the workspace, not
+    the folder it lives in: a workspace moved (or the same code in a second clone) is no
+    reason to rebuild; an edited file is."""
+    import shutil
+
+    from cdp.run_plan import fingerprint
+    from cdp.workspace import Workspace
+
+    ws = Workspace(tmp_path / "here")
+    ws.ensure_dirs()
+    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
+    (ws.root / "cdp.yml").write_text("default_region: GB\n")
+    moved = Workspace(Path(shutil.copytree(ws.root, tmp_path / "elsewhere" / "there")))
+    assert fingerprint(moved) == fingerprint(ws)
+    (moved.sources_dir / "people.yml").write_text(CSV_SOURCE + "# edited\n")
+    assert fingerprint(moved) != fingerprint(ws)
+    (moved.sources_dir / "people.yml").rename(moved.sources_dir / "persons.yml")
+    assert fingerprint(moved) != fingerprint(ws)
 
 
 def test_a_build_of_some_of_a_layers_kept_models(tmp_path):

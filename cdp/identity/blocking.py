@@ -93,13 +93,19 @@ def plan_blocking(
     `only_with`: a boolean column; every rule then pairs only records of which one at
     least is flagged (an incremental run scores the pairs with a new record, and takes
     the others from the run before). Blocks are capped by their whole size as before, so
-    the same pairs are left out as in a full run of the same records.
+    the same pairs are left out as in a full run of the same records. Each rule is then
+    two: flagged on the left, and flagged on the right only. A flag on one side is a
+    filter DuckDB applies before the join, so a few new records join the part instead of
+    the part joining itself (`l.f or r.f` can only filter the part's every pair: 3.2 s
+    against 0.8 s on a 657,000-record part with 17,500 flagged, the same pairs).
     """
     plan = BlockingPlan()
     records = con.execute(f"select count(*) from {table}").fetchone()[0]
     limit = settings.comparison_limit(records)
     explicit = "blocking_rules" in settings.model_fields_set
-    flagged = f" and (l.{only_with} or r.{only_with})" if only_with else ""
+    flagged = (
+        (f" and l.{only_with}", f" and r.{only_with} and not l.{only_with}") if only_with else ()
+    )
     for i, rule in enumerate(settings.blocking_rules):
         name = " & ".join(rule)
         sizes, others = _block_sizes(con, table, rule, only_with)
@@ -133,9 +139,9 @@ def plan_blocking(
                     "largest": int(big.max()),
                 }
             )
-            plan.rules.append(CustomRule(f"{equal} and not l.{column}{flagged}"))
+            plan.rules += [CustomRule(f"{equal} and not l.{column}{f}") for f in flagged or ("",)]
         elif flagged:
-            plan.rules.append(CustomRule(f"{equal}{flagged}"))
+            plan.rules += [CustomRule(f"{equal}{f}") for f in flagged]
         else:
             plan.rules.append(block_on(*rule))
         plan.comparisons[name] = pairs - int(block_pairs[sizes > cap].sum())

@@ -269,6 +269,70 @@ def test_a_new_store_builds_only_the_documents_whose_rows_changed(ws, monkeypatc
     assert _documents(ws) == after
 
 
+def test_the_lookup_is_written_again_only_for_people_whose_keys_changed(ws, monkeypatch):
+    """Ann's email changes and Mary Jones (U2) is renamed: their lookup rows are deleted
+    and written again at the table's end, everyone else's stay; a lifetime value moving
+    for everyone changes no key. The keys are those of a whole build. Past
+    APPENDED_SHARE of rows out of order, the table is written whole and sorted again."""
+    import pyarrow.parquet as pq
+
+    from cdp.serving import profile_store
+
+    monkeypatch.setattr(profile_store, "APPENDED_SHARE", 0.9)  # 6 rows of 10 move
+    rows = "select key, kind, unified_individual_id, postal_code from lookup"
+    assert build_profile_store(ws)["lookup"] == len(_store(ws, rows))
+    before = _store(ws, rows)
+
+    points = ws.marts_dir / "unified_contact_point.parquet"
+    table = pq.read_table(points)
+    emails = [v.replace("ann@", "ann.b@") for v in table["contact_value"].to_pylist()]
+    keys = [v.replace("ann@", "ann.b@") for v in table["match_key"].to_pylist()]
+    table = table.set_column(
+        table.schema.get_field_index("contact_value"), "contact_value", pa.array(emails)
+    )
+    write_parquet(
+        points,
+        table.set_column(table.schema.get_field_index("match_key"), "match_key", pa.array(keys)),
+    )
+    c360 = ws.marts_dir / "customer_360.parquet"
+    people = pq.read_table(c360)
+    values = [v + 1 for v in people["lifetime_value"].to_pylist()]
+    people = people.set_column(7, "lifetime_value", pa.array(values))
+    last = ["Jones", "Smith", people["last_name"][2].as_py()]
+    write_parquet(
+        c360,
+        people.set_column(people.schema.get_field_index("last_name"), "last_name", pa.array(last)),
+    )
+
+    build_profile_store(ws)
+    after = _store(ws, rows)
+    kept = [r for r in before if r[2] == "U1"]  # in key order, where they were
+    appended = after[len(kept) :]
+    assert after[: len(kept)] == kept
+    assert {r[2] for r in appended} == {"U2", "U3"}
+    assert [r[0] for r in appended] == sorted(r[0] for r in appended)
+    assert after != sorted(after)  # updated in place, not written whole
+    assert _store(ws, "select lookup_appended from meta") == [(len(appended),)]
+    con = open_store(ws)
+    assert find(con, "ann.b@x.com") == ["U3"] and find(con, "ann@x.com") == []
+    assert find(con, "Mary Smith") == ["U2"] and find(con, "Mary Jones") == ["U1"]
+    con.close()
+    build_profile_store(ws, reuse=False)
+    assert sorted(_store(ws, rows)) == sorted(after)
+    assert _store(ws, "select lookup_appended from meta") == [(0,)]
+
+    monkeypatch.setattr(profile_store, "APPENDED_SHARE", 0.1)  # U2's two rows: past it
+    write_parquet(
+        c360,
+        people.set_column(
+            people.schema.get_field_index("last_name"), "last_name", pa.array(["Jones"] * 3)
+        ),
+    )
+    build_profile_store(ws)
+    assert _store(ws, "select key from lookup") == sorted(_store(ws, "select key from lookup"))
+    assert _store(ws, "select lookup_appended from meta") == [(0,)]
+
+
 def test_an_unreadable_store_is_replaced_whole(ws):
     """The new store starts from a copy of the old file: one DuckDB cannot open (a disk
     fault, a foreign file) is not copied from, and every document is built."""

@@ -25,9 +25,11 @@ small run's store. So the new file starts as a byte copy of the old one: its `pr
 table loses the documents built again (and those of people who are gone) and gains the
 new ones at its end, while the small tables are written again. Those appended documents
 are out of id order, so a lookup reads their row groups as well as its own; once they
-pass APPENDED_SHARE of all documents, the table is written whole and sorted again. An
-erasure never starts from a copy (`reuse=False`): deleted rows keep their bytes in the
-file until DuckDB reuses the space.
+pass APPENDED_SHARE of all documents, the table is written whole and sorted again. The
+`lookup` table is kept the same way: only the keys of people whose name, postcode,
+emails or phones changed (`key_hash`) are written again. An erasure never starts from a
+copy (`reuse=False`): deleted rows keep their bytes in the file until DuckDB reuses the
+space.
 """
 
 from __future__ import annotations
@@ -110,15 +112,16 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
             raise
         tmp.unlink()  # an old store DuckDB cannot open: start from an empty file
         con.execute(attach)
-    # Of a copy, only `profile` may be kept (_write_documents decides); the rest is
-    # written again, in the space the dropped tables free at the checkpoint.
+    # Of a copy, only `profile` and `lookup` may be kept (_write_documents and
+    # _write_lookup decide); the rest is written again, in the space the dropped tables
+    # free at the checkpoint.
     copied = {
         r[0]
         for r in con.execute(
             "select table_name from duckdb_tables() where database_name = 'store'"
         ).fetchall()
     }
-    for name in sorted(copied - {"profile"}):
+    for name in sorted(copied - {"profile", "lookup"}):
         con.execute(f'drop table store."{name}"')
     con.execute("checkpoint store")
     counts: dict[str, int] = {}
@@ -162,15 +165,18 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
         "engagement",
         _recent(marts / "int_engagement_emails_attributed.parquet", "event_ts"),
     )
+    lookup = _lookup(con)
     layout, appended = _write_documents(
-        con, counts, target if reuse else None, in_file="profile" in copied
+        con, counts, target if reuse else None, in_file="profile" in copied, lookup=lookup
     )
-    stored("lookup", _lookup(con), "key")
+    lookup_appended = _write_lookup(con, counts, lookup, in_file="lookup" in copied)
+    if _attached(con, "old"):
+        con.execute("detach old")
     region = load_settings(ws.settings_file).default_region
     con.execute(
         "create table store.meta as select ? as default_region, ? as format, ? as layout, "
-        "? as appended",
-        [region, FORMAT, layout, appended],
+        "? as appended, ? as lookup_appended",
+        [region, FORMAT, layout, appended, lookup_appended],
     )
     con.close()
     os.replace(tmp, target)
@@ -178,7 +184,7 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
 
 
 def _write_documents(
-    con, counts: dict[str, int], previous: Path | None, in_file: bool
+    con, counts: dict[str, int], previous: Path | None, in_file: bool, lookup: str
 ) -> tuple[str, int]:
     """The `profile` table. Where the previous store can be reused and the file is its
     copy (`in_file`: the copied table is there), its table is updated in place: the documents built again are deleted and
@@ -188,13 +194,16 @@ def _write_documents(
     the slices in order leave the table sorted; in each slice, the documents of people
     whose `doc_hash` is the one the previous store holds are copied from it, the others
     built. Returns the layout hash (the documents' SQL) that makes reuse safe, and how
-    many documents are out of id order."""
+    many documents are out of id order. The old store stays attached as `old` when its
+    documents could be copied."""
     sql, hashes = _documents(con)
-    layout = hashlib.sha256((sql + hashes).encode()).hexdigest()[:16]
+    layout = hashlib.sha256((sql + hashes + lookup).encode()).hexdigest()[:16]
     con.execute(
         "create table store.doc_hash as select c.unified_individual_id, "
-        f"coalesce(h.doc_hash, 0) as doc_hash from store.customer c left join ({hashes}) h "
-        "using (unified_individual_id) order by c.unified_individual_id"
+        f"coalesce(h.doc_hash, 0) as doc_hash, k.key_hash from store.customer c "
+        f"left join ({hashes}) h using (unified_individual_id) "
+        f"left join ({_key_hashes(con)}) k using (unified_individual_id) "
+        "order by c.unified_individual_id"
     )
     old = _previous_store(con, previous, layout)
     if old:
@@ -220,7 +229,6 @@ def _write_documents(
         if appended <= APPENDED_SHARE * total:
             _update_in_place(con, sql)
             counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
-            con.execute("detach old")
             return layout, appended
     if in_file:
         con.execute("drop table store.profile")
@@ -251,18 +259,73 @@ def _write_documents(
     if not bounds:  # no customer: an empty table all the same
         con.execute(f"create table store.profile as {sql}", {"low": "", "high": ""})
     counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
-    if old:
-        con.execute("detach old")
     return layout, 0
+
+
+def _attached(con, name: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_databases() where database_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def _write_lookup(con, counts: dict[str, int], lookup: str, in_file: bool) -> int:
+    """The `lookup` table; returns how many of its rows are out of key order.
+
+    A person's keys change only with their name, postcode, emails or phones (`key_hash`
+    in doc_hash), so where the file is a copy of a store whose documents were copied
+    (`old` attached) and holds its lookup, only the rows of people whose keys changed,
+    or who are gone, are deleted and written again, at the table's end; the name keys
+    are folded in Python, and folding a million was most of the table's cost. Past
+    APPENDED_SHARE of rows out of order, it is written whole and sorted again."""
+    if in_file and _attached(con, "old") and _has_column(con, "old", "doc_hash", "key_hash"):
+        con.execute(
+            "create temp table keys_changed as select unified_individual_id from store.doc_hash n "
+            "anti join old.doc_hash o on n.unified_individual_id = o.unified_individual_id "
+            "and n.key_hash is not distinct from o.key_hash "
+            "union all select unified_individual_id from old.doc_hash "
+            "anti join store.doc_hash using (unified_individual_id)"
+        )
+        con.execute(
+            f"create temp table keys_fresh as {_lookup(con, only='keys_changed')} order by key"
+        )
+        total = con.execute("select count(*) from store.lookup").fetchone()[0]
+        earlier = (
+            con.execute("select lookup_appended from old.meta").fetchone()[0]
+            if _has_column(con, "old", "meta", "lookup_appended")
+            else 0
+        )
+        appended = earlier + con.execute("select count(*) from keys_fresh").fetchone()[0]
+        if appended <= APPENDED_SHARE * max(total, 1):
+            con.execute(
+                "delete from store.lookup where unified_individual_id in "
+                "(select unified_individual_id from keys_changed)"
+            )
+            con.execute("insert into store.lookup select * from keys_fresh")
+            counts["lookup"] = con.execute("select count(*) from store.lookup").fetchone()[0]
+            return appended
+    if in_file:
+        con.execute("drop table store.lookup")
+    con.execute(f"create table store.lookup as {lookup} order by key")
+    counts["lookup"] = con.execute("select count(*) from store.lookup").fetchone()[0]
+    return 0
+
+
+def _has_column(con, database: str, table: str, column: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_columns() where database_name = ? and table_name = ? "
+            "and column_name = ?",
+            [database, table, column],
+        ).fetchone()[0]
+    )
 
 
 def _appended(con) -> int:
     """How many documents of the old store are out of id order (none before `appended`
     was recorded: such a store was written whole)."""
-    has = con.execute(
-        "select count(*) from duckdb_columns() where database_name = 'old' "
-        "and table_name = 'meta' and column_name = 'appended'"
-    ).fetchone()[0]
+    has = _has_column(con, "old", "meta", "appended")
     return con.execute("select appended from old.meta").fetchone()[0] if has else 0
 
 
@@ -397,31 +460,58 @@ def _contact_points(ws: Workspace) -> str | None:
     """
 
 
-def _lookup(con) -> str:
+def _key_hashes(con) -> str:
+    """Per person, one number from everything `_lookup` reads of them: their name and
+    postcode, and their emails and phones (in no particular order)."""
+    customer = {r[0] for r in con.execute("describe store.customer").fetchall()}
+    named = [c for c in ("first_name", "last_name", "postal_code") if c in customer]
+    parts = [
+        f"select unified_individual_id, hash({', '.join(named or ['unified_individual_id'])})"
+        "::hugeint as h from store.customer"
+    ]
+    has = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    if "contact_point" in has:
+        cols = {r[0] for r in con.execute("describe contact_point").fetchall()}
+        keyed = [c for c in ("channel", "contact_value", "match_key") if c in cols]
+        parts.append(
+            f"select unified_individual_id, hash({', '.join(keyed)})::hugeint from contact_point "
+            "where channel in ('email', 'phone')"
+        )
+    union = " union all ".join(parts)
+    return f"select unified_individual_id, sum(h) as key_hash from ({union}) group by 1"
+
+
+def _lookup(con, only: str | None = None) -> str:
     """key -> unified id: emails (as given and as mailbox key), E.164 phones, unified
-    ids, and folded names (`first last`, with the postal code to narrow them down)."""
+    ids, and folded names (`first last`, with the postal code to narrow them down).
+    `only`: a table of the unified ids to give the keys of (all of them when None); it
+    filters each table read, below the name folding (a filter on the whole query is
+    not pushed under its `distinct`)."""
+    people = f" semi join {only} using (unified_individual_id)" if only else ""
     parts = [
         "select unified_individual_id as key, 'id' as kind, unified_individual_id, "
-        "null::varchar as postal_code from store.customer"
+        f"null::varchar as postal_code from store.customer{people}"
     ]
     has = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
     if "contact_point" in has:
         cols = {r[0] for r in con.execute("describe contact_point").fetchall()}
         parts.append(
             "select lower(contact_value) as key, channel as kind, unified_individual_id, "
-            "null from contact_point where channel in ('email', 'phone') and contact_value is not null"
+            f"null from contact_point{people} where channel in ('email', 'phone') "
+            "and contact_value is not null"
         )
         if "match_key" in cols:
             parts.append(
-                "select match_key, channel, unified_individual_id, null from contact_point "
-                "where channel in ('email', 'phone') and match_key is not null"
+                f"select match_key, channel, unified_individual_id, null from contact_point"
+                f"{people} where channel in ('email', 'phone') and match_key is not null"
             )
     customer = {r[0] for r in con.execute("describe store.customer").fetchall()}
     if {"first_name", "last_name"} <= customer:
         postal = "upper(replace(postal_code, ' ', ''))" if "postal_code" in customer else "null"
         parts.append(
             f"select cdp_name_key(first_name, last_name), 'name', unified_individual_id, "
-            f"{postal} from store.customer where first_name is not null and last_name is not null"
+            f"{postal} from store.customer{people} "
+            "where first_name is not null and last_name is not null"
         )
     from cdp.harmonise.text import fold
 
@@ -429,5 +519,6 @@ def _lookup(con) -> str:
         f, la = fold(first), fold(last)
         return f"{f} {la}" if f and la else None
 
-    con.create_function("cdp_name_key", name_key, ["VARCHAR", "VARCHAR"], "VARCHAR")
+    if not only:
+        con.create_function("cdp_name_key", name_key, ["VARCHAR", "VARCHAR"], "VARCHAR")
     return "select distinct * from (" + " union all ".join(parts) + ") where key is not null"

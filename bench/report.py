@@ -117,7 +117,8 @@ def _scale(sc: dict) -> list[str]:
         rows.append(
             f"| 1% new people ({i['customers_added']:,}) as new files | {i['seconds']:.1f} | "
             f"{i['seconds'] / run['seconds']:.1%} | {i['earlier_records_with_a_new_id']:,} of "
-            f"{i['records_before']:,} earlier records got a new unified id |"
+            f"{i.get('earlier_records_kept', i.get('records_before', 0)):,} earlier person "
+            "records got a new unified id |"
         )
     if rows:
         out += [

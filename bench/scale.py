@@ -121,10 +121,13 @@ def stage_increment(ws: Path, customers: int) -> dict:
         "count(*) from before b join after a using (source_name, source_record_id) "
         "where b.record_kind = 'person'"
     ).fetchone()
+    people = "select count(*) from {} where record_kind = 'person'"
     out.update(
         customers_added=added,
-        records_before=kept,
-        records_after=after.num_rows,
+        # person records (cookies are links too, but not records of a person)
+        person_records_before=con.execute(people.format("before")).fetchone()[0],
+        person_records_after=con.execute(people.format("after")).fetchone()[0],
+        earlier_records_kept=kept,
         earlier_records_with_a_new_id=moved,
         stages=step_seconds(ws, _last_run_id(ws)),
     )

@@ -220,6 +220,24 @@ def test_a_layer_is_built_whole_unless_its_last_build_can_be_trusted(tmp_path, l
     assert "configuration or code changed" in decide()[1]
 
 
+def test_identity_inputs_are_the_same_tables_in_sql_and_in_python():
+    """int_person_records_prepared reads five tables, named in its increment macro and,
+    for the loads a partial build holds back, in Python: both lists must agree."""
+    import re
+
+    from cdp.harmonise.dbt_codegen import deduplicated_model_name
+    from cdp.run_plan import PACKAGE_ROOT
+
+    macro = (PACKAGE_ROOT / "dbt_models" / "macros" / "increment.sql").read_text()
+    listed = re.search(r"set objects = \[(.*?)\]", macro, re.S)
+    in_sql = set(re.findall(r"'(\w+)'", listed.group(1)))
+    in_python = {
+        deduplicated_model_name(o).removeprefix("int_").removesuffix("_deduplicated")
+        for o in increments._PERSON_RECORD_OBJECTS
+    }
+    assert in_sql == in_python
+
+
 def test_a_moved_workspace_keeps_its_fingerprint(tmp_path):
     """The fingerprint hashes what the files say and where they sit in the workspace, not
     the folder it lives in: a workspace moved (or the same code in a second clone) is no

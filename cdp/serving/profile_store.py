@@ -193,16 +193,17 @@ def _write_documents(
     documents fit in the memory limit (at a million customers all of them do not), and
     the slices in order leave the table sorted; in each slice, the documents of people
     whose `doc_hash` is the one the previous store holds are copied from it, the others
-    built. Returns the layout hash (the documents' SQL) that makes reuse safe, and how
-    many documents are out of id order. The old store stays attached as `old` when its
-    documents could be copied."""
+    built. Returns the layout hash (the SQL of the documents, the lookup and their
+    hashes) that makes reuse safe, and how many documents are out of id order. The old
+    store stays attached as `old` when its documents could be copied."""
     sql, hashes = _documents(con)
-    layout = hashlib.sha256((sql + hashes + lookup).encode()).hexdigest()[:16]
+    keys = _key_hashes(con)
+    layout = hashlib.sha256((sql + hashes + lookup + keys).encode()).hexdigest()[:16]
     con.execute(
         "create table store.doc_hash as select c.unified_individual_id, "
         f"coalesce(h.doc_hash, 0) as doc_hash, k.key_hash from store.customer c "
         f"left join ({hashes}) h using (unified_individual_id) "
-        f"left join ({_key_hashes(con)}) k using (unified_individual_id) "
+        f"left join ({keys}) k using (unified_individual_id) "
         "order by c.unified_individual_id"
     )
     old = _previous_store(con, previous, layout)

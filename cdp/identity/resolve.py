@@ -39,6 +39,7 @@ from cdp.identity.outputs import (
     cookie_table,
     edge_table,
     link_table,
+    previous_part,
     previous_state,
     settle_history,
     write_outputs,
@@ -401,17 +402,12 @@ def _write_full(ws, con, run_id, core: _Core, result) -> pa.Table:
 
 def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> pa.Table:
     """Resolve the part again; every other cluster keeps its rows as they were."""
-    previous, prev_sizes, prev_order, prev_created = previous_state(ws)
+    last = previous_part(ws, con, core.uids)
     old = incremental.previous_tables(ws)
-    redone = set(core.uids.to_pylist())
-    gone = set(previous) - set(_current_uids(con))
-    touched_ids = {previous[u] for u in redone | gone if u in previous}
+    redone, gone = set(core.uids.to_pylist()), last.gone
+    touched_ids = set(last.ids.values())
     ids, events = assign_ids(
-        core.groups,
-        {u: previous[u] for u in redone | gone if u in previous},
-        {i: prev_sizes[i] for i in touched_ids if i in prev_sizes},
-        prev_order,
-        reserved=set(prev_sizes) - touched_ids,
+        core.groups, last.ids, last.sizes, last.order, reserved=last.taken - touched_ids
     )
     record_ids = pa.array(ids, pa.string()).take(pa.array(core.cluster_no))
     people = _keep_rows(_previous_people(ws), "unique", redone | gone)
@@ -423,7 +419,7 @@ def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> p
             pc.is_in(clusters["unified_individual_id"], pa.array(sorted(touched_ids), pa.string()))
         )
     )
-    redone_clusters = clusters_table(ws, run_id, ids, core.groups, previous, prev_created)
+    redone_clusters = clusters_table(ws, run_id, ids, core.groups, last.ids, last.created)
     edges = edge_table(core.joined, core.pairs, core.uids, record_ids, joined=True)
     near = edge_table(core.near, core.pairs, core.uids, record_ids, joined=False)
     result.paths = write_outputs(
@@ -465,15 +461,6 @@ def _straddling(near: pa.Table, uids: pa.Array, record_ids: pa.Array, stale: set
             pc.if_else(pc.is_valid(pos), now, near[column]),
         )
     return near
-
-
-def _current_uids(con) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            "select unique_id from int_person_records_prepared where unique_id is not null"
-        ).fetchall()
-    ]
 
 
 def _previous_people(ws: Workspace) -> pa.Table:

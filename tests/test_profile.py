@@ -322,11 +322,10 @@ def test_the_lookup_is_written_again_only_for_people_whose_keys_changed(ws, monk
     assert _store(ws, "select lookup_appended from meta") == [(0,)]
 
     monkeypatch.setattr(profile_store, "APPENDED_SHARE", 0.1)  # U2's two rows: past it
+    last = ["Jones", "Jones", people["last_name"][2].as_py()]  # U2 is Mary Jones again
     write_parquet(
         c360,
-        people.set_column(
-            people.schema.get_field_index("last_name"), "last_name", pa.array(["Jones"] * 3)
-        ),
+        people.set_column(people.schema.get_field_index("last_name"), "last_name", pa.array(last)),
     )
     build_profile_store(ws)
     assert _store(ws, "select key from lookup") == sorted(_store(ws, "select key from lookup"))

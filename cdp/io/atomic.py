@@ -80,6 +80,23 @@ def replace_dir(target: str | os.PathLike, staged: str | os.PathLike) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# DuckDB's COPY over an existing file writes `tmp_<name>` beside it and renames it over
+# the file when complete; a COPY killed mid-way leaves it (rows like any lake file's).
+DUCKDB_TMP_PREFIX = "tmp_"
+
+
+def clean_duckdb_tmp(directory: str | os.PathLike) -> int:
+    """Remove the half-written files of killed DuckDB COPYs directly in `directory`.
+    Returns how many were removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    stale = [p for p in directory.glob(f"{DUCKDB_TMP_PREFIX}*.parquet") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def clean_tmp(directory: str | os.PathLike) -> int:
     """Remove temporaries left behind by a killed run. Returns how many were removed."""
     directory = Path(directory)

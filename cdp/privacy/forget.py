@@ -43,7 +43,7 @@ from cdp.errors import CdpError
 from cdp.harmonise.normalise import phone_e164
 from cdp.harmonise.phone_cache import cache_path
 from cdp.ingest.manifest import file_sha256, manifest_path, read_manifest
-from cdp.io.atomic import TMP_PREFIX, atomic_path, write_parquet, write_text
+from cdp.io.atomic import TMP_PREFIX, atomic_path, clean_duckdb_tmp, write_parquet, write_text
 from cdp.privacy import suppression
 from cdp.privacy.keys import count, rows_holding
 from cdp.workspace import Workspace
@@ -258,6 +258,8 @@ def forget(ws: Workspace, subject: str, *, dry_run: bool = False) -> Erasure:
         _erase_raw(plan, spec, settings.default_region)
         _erase_quarantine(plan, spec)
     for folder in (ws.harmonised_dir, ws.identity_dir, ws.marts_dir, ws.ground_truth_dir):
+        if not dry_run:
+            clean_duckdb_tmp(folder)  # a killed dbt build's half-written file
         for path in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
             _erase_derived(plan, path)
     _erase_exports(plan)

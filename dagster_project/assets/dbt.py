@@ -27,6 +27,7 @@ from cdp.harmonise.dbt_env import (
     dbt_log_error,
     project_dir,
 )
+from cdp.io.atomic import clean_duckdb_tmp
 from cdp.workspace import Workspace
 from dagster_project.resources import CdpResource
 
@@ -90,6 +91,8 @@ def dbt_build(
     Every invocation shares the workspace's target folder, where `prepare` parsed the
     project: dbt then parses only what changed (partial parsing)."""
     target = ws.dbt_target_dir
+    for folder in (ws.harmonised_dir, ws.marts_dir):
+        clean_duckdb_tmp(folder)  # what a killed build's COPY left half-written
     # dbt reads the workspace's paths (and `env`: a layer's increment) from the environment
     os.environ.update({**dbt_env(ws), **(env or {})})
     invocation = dbt.cli(BUILD, context=context, target_path=target, raise_on_error=False)

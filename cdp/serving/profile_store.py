@@ -208,10 +208,10 @@ def _write_documents(
     )
     old = _previous_store(con, previous, layout)
     if old:
+        con.execute(f"create temp table built as {_hash_changed('doc_hash')}")
         con.execute(
-            "create temp table built as select n.unified_individual_id from store.doc_hash n "
-            "anti join old.doc_hash o on n.unified_individual_id = o.unified_individual_id "
-            "and n.doc_hash = o.doc_hash"
+            "create temp table gone as select unified_individual_id from old.doc_hash "
+            "anti join store.doc_hash using (unified_individual_id)"
         )
     else:
         con.execute("create temp table built as select unified_individual_id from store.customer")
@@ -221,12 +221,11 @@ def _write_documents(
         # so a copy is a scan of the old documents and one cheap anti join).
         con.execute(
             "create temp table not_copied as select unified_individual_id from built "
-            "union all select unified_individual_id from old.doc_hash "
-            "anti join store.doc_hash using (unified_individual_id)"
+            "union all select unified_individual_id from gone"
         )
     if old and in_file:
         total = con.execute("select count(*) from store.doc_hash").fetchone()[0]
-        appended = _appended(con) + counts["documents_built"]
+        appended = _appended(con, "appended") + counts["documents_built"]
         if appended <= APPENDED_SHARE * total:
             _update_in_place(con, sql)
             counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
@@ -282,22 +281,15 @@ def _write_lookup(con, counts: dict[str, int], lookup: str, in_file: bool) -> in
     APPENDED_SHARE of rows out of order, it is written whole and sorted again."""
     if in_file and _attached(con, "old") and _has_column(con, "old", "doc_hash", "key_hash"):
         con.execute(
-            "create temp table keys_changed as select unified_individual_id from store.doc_hash n "
-            "anti join old.doc_hash o on n.unified_individual_id = o.unified_individual_id "
-            "and n.key_hash is not distinct from o.key_hash "
-            "union all select unified_individual_id from old.doc_hash "
-            "anti join store.doc_hash using (unified_individual_id)"
+            f"create temp table keys_changed as {_hash_changed('key_hash')} "
+            "union all select unified_individual_id from gone"
         )
         con.execute(
             f"create temp table keys_fresh as {_lookup(con, only='keys_changed')} order by key"
         )
         total = con.execute("select count(*) from store.lookup").fetchone()[0]
-        earlier = (
-            con.execute("select lookup_appended from old.meta").fetchone()[0]
-            if _has_column(con, "old", "meta", "lookup_appended")
-            else 0
-        )
-        appended = earlier + con.execute("select count(*) from keys_fresh").fetchone()[0]
+        fresh = con.execute("select count(*) from keys_fresh").fetchone()[0]
+        appended = _appended(con, "lookup_appended") + fresh
         if appended <= APPENDED_SHARE * max(total, 1):
             con.execute(
                 "delete from store.lookup where unified_individual_id in "
@@ -323,11 +315,22 @@ def _has_column(con, database: str, table: str, column: str) -> bool:
     )
 
 
-def _appended(con) -> int:
-    """How many documents of the old store are out of id order (none before `appended`
-    was recorded: such a store was written whole)."""
-    has = _has_column(con, "old", "meta", "appended")
-    return con.execute("select appended from old.meta").fetchone()[0] if has else 0
+def _hash_changed(column: str) -> str:
+    """The people whose hash `column` in doc_hash differs from the old store's, or who
+    are new."""
+    return (
+        "select n.unified_individual_id from store.doc_hash n anti join old.doc_hash o "
+        "on n.unified_individual_id = o.unified_individual_id "
+        f"and n.{column} is not distinct from o.{column}"
+    )
+
+
+def _appended(con, column: str) -> int:
+    """How many rows of a table of the old store are out of order, as its meta `column`
+    (`appended`: documents, `lookup_appended`: lookup rows) says; none before the column
+    was recorded: such a table was written whole."""
+    has = _has_column(con, "old", "meta", column)
+    return con.execute(f"select {column} from old.meta").fetchone()[0] if has else 0
 
 
 def _update_in_place(con, documents: str) -> None:

@@ -245,7 +245,7 @@ def shared_contacts(
             if names
             else {}
         )
-        spelled = {name: _names(name, known.get(name)) for name in known}
+        spelled = {name: _names(name, variants) for name, variants in known.items()}
         shared[fieldname] = {
             value
             for value, group in groupby(zip(values, names, strict=True), key=itemgetter(0))

@@ -206,7 +206,7 @@ def edge_table(
 def previous_state(ws: Workspace):
     """The last run's ids: unique_id -> id, cluster sizes, age order and creating run."""
     path = ws.identity_dir / "unified_link_individual.parquet"
-    previous, sizes, order, created = {}, Counter(), {}, {}
+    previous, sizes = {}, Counter()
     if path.exists():
         t = pq.read_table(
             path, columns=["source_name", "source_record_id", "unified_individual_id"]
@@ -216,21 +216,28 @@ def previous_state(ws: Workspace):
         ids = t["unified_individual_id"].to_pylist()
         previous = dict(zip(keys.to_pylist(), ids, strict=True))
         sizes = Counter(ids)
-    upath = ws.identity_dir / "identity_clusters.parquet"
-    if upath.exists():
-        rows = pq.read_table(upath, columns=["unified_individual_id", "created_run_id"])
-        ranked = sorted(
-            zip(
-                rows["created_run_id"].to_pylist(),
-                rows["unified_individual_id"].to_pylist(),
-                strict=True,
-            ),
-            key=lambda r: (r[0] or "", r[1]),
-        )
-        for i, (run, uid) in enumerate(ranked):
-            order[uid] = i
-            created[uid] = run
+    created, order = _created_by_age(ws)
     return previous, dict(sizes), order, created
+
+
+def _created_by_age(ws: Workspace, ids: list[str] | None = None):
+    """The last run's clusters (those of `ids` only, when given): id -> the run that
+    created it, and id -> its age rank (smaller is older; the creating run, then the id)."""
+    path = ws.identity_dir / "identity_clusters.parquet"
+    if not path.exists():
+        return {}, {}
+    rows = pq.read_table(path, columns=["unified_individual_id", "created_run_id"])
+    if ids is not None:
+        rows = rows.filter(pc.is_in(rows["unified_individual_id"], pa.array(ids, pa.string())))
+    created = dict(
+        zip(
+            rows["unified_individual_id"].to_pylist(),
+            rows["created_run_id"].to_pylist(),
+            strict=True,
+        )
+    )
+    ranked = sorted(created, key=lambda uid: (created[uid] or "", uid))
+    return created, {uid: i for i, uid in enumerate(ranked)}
 
 
 @dataclass
@@ -279,29 +286,15 @@ def previous_part(ws: Workspace, con, redone: pa.Array) -> PreviousPart:
             "using (unified_individual_id) group by 1"
         ).fetchall()
     )
-    created: dict[str, str] = {}
-    upath = ws.identity_dir / "identity_clusters.parquet"
-    if upath.exists():
-        rows = pq.read_table(upath, columns=["unified_individual_id", "created_run_id"])
-        rows = rows.filter(
-            pc.is_in(rows["unified_individual_id"], pa.array(list(sizes), pa.string()))
-        )
-        created = dict(
-            zip(
-                rows["unified_individual_id"].to_pylist(),
-                rows["created_run_id"].to_pylist(),
-                strict=True,
-            )
-        )
-    # by age as in previous_state: only their order among these old ids is compared
-    ranked = sorted(created, key=lambda uid: (created[uid] or "", uid))
+    # their age is only compared among themselves: ranked among these old ids alone
+    created, order = _created_by_age(ws, list(sizes))
     taken = {
         r[0] for r in con.execute("select distinct unified_individual_id from _previous").fetchall()
     }
     gone = {r[0] for r in con.execute("select unique_id from _gone").fetchall()}
     con.execute("drop table _previous; drop table _gone; drop table _part")
     con.unregister("_redone")
-    return PreviousPart(ids, gone, sizes, {u: i for i, u in enumerate(ranked)}, created, taken)
+    return PreviousPart(ids, gone, sizes, order, created, taken)
 
 
 def _old_updated(ws: Workspace, ids: list[str]) -> dict[str, str]:

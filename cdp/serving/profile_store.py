@@ -187,8 +187,9 @@ def _write_documents(
     con, counts: dict[str, int], previous: Path | None, in_file: bool, lookup: str
 ) -> tuple[str, int]:
     """The `profile` table. Where the previous store can be reused and the file is its
-    copy (`in_file`: the copied table is there), its table is updated in place: the documents built again are deleted and
-    appended, unless the documents out of id order would then pass APPENDED_SHARE.
+    copy (`in_file`: the copied table is there), its table is updated in place: the
+    documents built again are deleted and appended, unless the documents out of id order
+    would then pass APPENDED_SHARE.
     Otherwise it is written in slices of CHUNK customers in id order: one slice's
     documents fit in the memory limit (at a million customers all of them do not), and
     the slices in order leave the table sorted; in each slice, the documents of people
@@ -213,16 +214,15 @@ def _write_documents(
             "create temp table gone as select unified_individual_id from old.doc_hash "
             "anti join store.doc_hash using (unified_individual_id)"
         )
-    else:
-        con.execute("create temp table built as select unified_individual_id from store.customer")
-    counts["documents_built"] = con.execute("select count(*) from built").fetchone()[0]
-    if old:
         # Not copied: the documents built, and the people who are gone (a small table,
         # so a copy is a scan of the old documents and one cheap anti join).
         con.execute(
             "create temp table not_copied as select unified_individual_id from built "
             "union all select unified_individual_id from gone"
         )
+    else:
+        con.execute("create temp table built as select unified_individual_id from store.customer")
+    counts["documents_built"] = con.execute("select count(*) from built").fetchone()[0]
     if old and in_file:
         total = con.execute("select count(*) from store.doc_hash").fetchone()[0]
         appended = _appended(con, "appended") + counts["documents_built"]

@@ -90,24 +90,60 @@ candidates as (
     where already_bought.product_no is null
 ),
 
-best as (
+-- The pick as one number per candidate: co-buyers, then lift (in units of 0.0001), then
+-- the lower product number, in that order of significance, so each person's best is a
+-- plain max (a max_by over structs was a third of the model's time at a million people:
+-- 10.5 -> 7.0 s). The parts take 16, 14 and 8 of the decimal's 38 digits.
+ranked as (
     select
         person_no,
-        -- the most co-buyers, then the higher lift, then the lower sku
-        max_by(
-            {{ cdp_struct([
-                ('product_no', 'product_no'),
-                ('affinity_co_buyers', 'affinity_co_buyers'),
-                ('affinity_lift', 'affinity_lift'),
-            ]) }},
-            {{ cdp_struct([
-                ('co_buyers', 'affinity_co_buyers'),
-                ('lift', 'affinity_lift'),
-                ('lower_sku', '-product_no'),
-            ]) }}
+        max(
+            cast(affinity_co_buyers as decimal(38, 0))
+            * cast('10000000000000000000000' as decimal(38, 0))
+            + cast(affinity_lift * 10000 as decimal(38, 0)) * cast(100000000 as decimal(38, 0))
+            + (99999999 - cast(product_no as decimal(38, 0)))
         ) as pick
     from candidates
     group by person_no
+),
+
+-- The largest sums any person can score, cast to their digits: a catalogue or a count
+-- too big for them fails the build here with an error instead of picking wrongly (a
+-- cast per candidate row cost 2.4 s at a million people; this costs a few ms).
+digits as (
+    select
+        cast(max(pairs.co_buyers) * max(most.products) as decimal(16, 0)) as co_buyers,
+        cast(max(pairs.lift) * 10000 * max(most.products) as decimal(14, 0)) as lift,
+        cast(max(pairs.paired_no) as decimal(8, 0)) as product_no
+    from pairs
+    cross join (
+        select count(*) as products from bought group by person_no order by 1 desc limit 1
+    ) as most
+),
+
+best as (
+    select
+        ranked.person_no,
+        99999999 - cast(ranked.pick % 100000000 as integer) as product_no
+    from ranked
+    cross join digits
+    where digits.co_buyers is not null and digits.lift is not null and digits.product_no is not null
+),
+
+-- the winner's score again, from the person's own products only
+best_scored as (
+    select
+        best.person_no,
+        best.product_no,
+        cast(sum(pairs.co_buyers) as bigint) as affinity_co_buyers,
+        sum(pairs.lift) as affinity_lift
+    from best
+    inner join bought on best.person_no = bought.person_no
+    inner join pairs
+        on
+            bought.product_no = pairs.product_no
+            and best.product_no = pairs.paired_no
+    group by best.person_no, best.product_no
 ),
 
 final as (
@@ -115,11 +151,11 @@ final as (
         people.unified_individual_id,
         products.sku as next_best_product,
         products.product_name as next_best_product_name,
-        best.pick.affinity_co_buyers as next_best_product_co_buyers,
-        best.pick.affinity_lift as next_best_product_lift
-    from best
-    inner join people on best.person_no = people.person_no
-    inner join products on best.pick.product_no = products.product_no
+        best_scored.affinity_co_buyers as next_best_product_co_buyers,
+        best_scored.affinity_lift as next_best_product_lift
+    from best_scored
+    inner join people on best_scored.person_no = people.person_no
+    inner join products on best_scored.product_no = products.product_no
 )
 
 select * from final

@@ -111,7 +111,8 @@ notebooks: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
 		$(if $(SUDO),,--allow-root)
 
-bench: venv
+# With the Spark extra: the engines part measures DuckDB and Spark side by side.
+bench: venv spark
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.run
 
 lint: venv

@@ -108,6 +108,29 @@ def test_a_rule_may_name_an_identifier_type_and_a_compatible_birth_date(ws):
     assert result.match_rules[0]["pairs"] == 1
 
 
+def test_a_rule_on_two_lists_pairs_records_sharing_any_email_and_any_phone(ws):
+    """Each list a rule's keys unnest gives a row per value, and two lists give every
+    combination: records pair when some email and some phone of each are equal, in
+    whichever position of their lists."""
+    people = [
+        rec("crm", "a", "Ann", "Lee", None, ["a@x.com", "ann@y.com"], ["+14155550101", "+14155550102"]),
+        rec("shop", "b", "Ann", "Lee", None, ["ann@y.com"], ["+14155550199", "+14155550101"]),
+        # the email of a and the phone of a, but never both on one record: not paired
+        rec("news", "c", "Ann", "Lee", None, ["a@x.com"], ["+14155550177"]),
+        rec("news", "d", "Ann", "Lee", None, ["zz@x.com"], ["+14155550102"]),
+    ]  # fmt: skip
+    write_inputs(ws, people)
+    settings = IdentitySettings(
+        match_rules=[{"name": "email_and_phone", "exact": ["email", "phone"]}]
+    )
+    result = resolve(ws, run_id="r1", settings=settings)
+    assert _clusters(ws)["crm:a"] == _clusters(ws)["shop:b"]
+    linked_by = _linked_by(ws)
+    assert linked_by["shop:b"] == "rule:email_and_phone"
+    assert not {linked_by["news:c"], linked_by["news:d"]} & {"rule:email_and_phone"}
+    assert result.match_rules[0]["pairs"] == 1
+
+
 def test_match_rule_settings_name_the_bad_key():
     with pytest.raises(CdpError, match=r"identity\.match_rules\.0\.exact.*unknown field 'mail'"):
         IdentitySettings.from_dict({"match_rules": [{"name": "x", "exact": ["mail"]}]})

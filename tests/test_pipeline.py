@@ -416,3 +416,37 @@ def test_customer_360_documents_every_column_segments_may_name(ran):
         ).fetchall()
     ]
     assert sorted(customer_360_columns()) == sorted(actual)
+
+
+def test_next_best_stops_rather_than_pick_wrongly_when_sums_outgrow_the_pick(ran):
+    """The next best product is picked as one decimal whose digits hold the summed
+    co-buyers, the summed lift and the product (docs/insights.md). The model as this run
+    compiled it, over the run's own order lines and affinities: the same rows as the run
+    wrote; with co-buyers or lift too big for their digits, the query stops with the
+    model's message instead of letting one part spill into the next."""
+    ws, _, _ = ran
+    name = "int_next_best_products_aggregated_to_unified_individual"
+    sql = next(ws.dbt_target_dir.glob(f"compiled/**/{name}.sql")).read_text()
+    con = duckdb.connect()
+    con.execute("attach ':memory:' as dbt")
+    con.execute(
+        "create view dbt.main.int_order_lines_attributed as select * from "
+        f"read_parquet('{ws.marts_dir / 'int_order_lines_attributed.parquet'}')"
+    )
+    affinities = ws.marts_dir / "int_product_affinities_computed.parquet"
+    for inflate, error in (
+        ("", None),
+        ("co_buyers * 1000000000000000 as co_buyers", "next best products: more products"),
+        ("lift * 1000000000 as lift", "next best products: more products"),
+    ):
+        columns = f"* replace ({inflate})" if inflate else "*"
+        con.execute(
+            "create or replace view dbt.main.int_product_affinities_computed as "
+            f"select {columns} from read_parquet('{affinities}')"
+        )
+        if error is None:
+            written = ws.marts_dir / f"{name}.parquet"
+            assert con.sql(sql).fetchall() == con.sql(f"select * from '{written}'").fetchall()
+        else:
+            with pytest.raises(duckdb.Error, match=error):
+                con.sql(sql).fetchall()

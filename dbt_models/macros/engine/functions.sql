@@ -390,3 +390,18 @@
 {% macro spark__by_engine(duckdb_sql, spark_sql) -%}
     {{ spark_sql }}
 {%- endmacro %}
+
+{#- ---- checks ---- -#}
+
+{#- True where `condition` holds; stops the query with `message` where it does not. -#}
+{% macro cdp_check(condition, message) -%}
+    {{ return(adapter.dispatch('cdp_check', 'cdp')(condition, message)) }}
+{%- endmacro %}
+
+{% macro default__cdp_check(condition, message) -%}
+    (case when {{ condition }} then true else error('{{ message | replace("'", "''") }}') end)
+{%- endmacro %}
+
+{% macro spark__cdp_check(condition, message) -%}
+    (case when {{ condition }} then true else raise_error('{{ message | replace("'", "''") }}') end)
+{%- endmacro %}

@@ -107,9 +107,10 @@ ranked as (
     group by person_no
 ),
 
--- The largest sums any person can score, cast to their digits: a catalogue or a count
--- too big for them fails the build here with an error instead of picking wrongly (a
--- cast per candidate row cost 2.4 s at a million people; this costs a few ms).
+-- The largest sums any person can score, cast to their digits (null past them, on both
+-- engines): a catalogue or a history too big for the pick stops the build with a message
+-- instead of picking wrongly. A checked cast per candidate row cost 2.4 s at a million
+-- people; this one row costs a few ms.
 products_per_person as (
     select
         person_no,
@@ -124,9 +125,15 @@ most_bought as (
 
 digits as (
     select
-        cast(max(pairs.co_buyers) * max(most_bought.products) as decimal(16, 0)) as co_buyers,
-        cast(max(pairs.lift) * 10000 * max(most_bought.products) as decimal(14, 0)) as lift,
-        cast(max(pairs.paired_no) as decimal(8, 0)) as product_no
+        try_cast(
+            cast(max(pairs.co_buyers) as decimal(38, 0)) * max(most_bought.products)
+            as decimal(16, 0)
+        ) as co_buyers,
+        try_cast(
+            cast(max(pairs.lift) as decimal(38, 4)) * 10000 * max(most_bought.products)
+            as decimal(14, 0)
+        ) as lift,
+        try_cast(max(pairs.paired_no) as decimal(8, 0)) as product_no
     from pairs
     cross join most_bought
 ),
@@ -137,7 +144,11 @@ best as (
         99999999 - cast(ranked.pick % 100000000 as integer) as product_no
     from ranked
     cross join digits
-    where digits.co_buyers is not null and digits.lift is not null and digits.product_no is not null
+    where {{ cdp_check(
+        'digits.co_buyers is not null and digits.lift is not null and digits.product_no is not null',
+        'next best products: more products, co-buyers or lift than the pick has digits for '
+        ~ '(docs/insights.md)'
+    ) }}
 ),
 
 -- the winner's score again, from the person's own products only

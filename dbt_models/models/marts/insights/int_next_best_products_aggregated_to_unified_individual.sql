@@ -125,6 +125,7 @@ most_bought as (
 
 digits as (
     select
+        count(*) as pairs,
         try_cast(
             cast(max(pairs.co_buyers) as decimal(38, 0)) * max(most_bought.products)
             as decimal(16, 0)
@@ -144,8 +145,11 @@ best as (
         99999999 - cast(ranked.pick % 100000000 as integer) as product_no
     from ranked
     cross join digits
+    -- (DuckDB may check the one row of digits before the join: with no pairs at all,
+    -- its sums are null and there is nothing to pick)
     where {{ cdp_check(
-        'digits.co_buyers is not null and digits.lift is not null and digits.product_no is not null',
+        'digits.pairs = 0 or (digits.co_buyers is not null and digits.lift is not null'
+        ~ ' and digits.product_no is not null)',
         'next best products: more products, co-buyers or lift than the pick has digits for '
         ~ '(docs/insights.md)'
     ) }}

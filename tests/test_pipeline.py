@@ -441,6 +441,8 @@ def test_next_best_stops_rather_than_pick_wrongly_when_sums_outgrow_the_pick(ran
         ("*", "where false", []),  # nobody bought two things: nothing to pick, no error
         ("* replace (co_buyers * 1000000000000000 as co_buyers)", "", message),
         ("* replace (lift * 1000000000 as lift)", "", message),
+        # past a bigint of 0.0001 units too: the same message, not a failed cast
+        ("* replace (cast(lift as decimal(38, 4)) * 1000000000000 as lift)", "", message),
     ):
         con.execute(
             "create or replace view dbt.main.int_product_affinities_computed as "

@@ -138,7 +138,9 @@
         'individuals', 'contact_point_emails', 'contact_point_phones',
         'contact_point_addresses', 'party_identifications',
     ] %}
-    previous as (
+    -- read where used: kept whole, last build's 1.8 million rows with their lists cost
+    -- more than reading the file twice (increments run on DuckDB only)
+    previous as not materialized (
         select *
         from {{ previous_output('int_person_records_prepared', 'harmonised') }}
         where unique_id is not null
@@ -190,6 +192,18 @@
         from phones semi join moved_phones using (phone_e164)
         where is_valid
     ),
+    {%- endif %}
+{%- endmacro %}
+
+{#- A condition to append to a WHERE clause of int_person_records_prepared: on an
+    increment, only the rows of `table` holding a `column` value that an affected record
+    holds (all of that value's rows: how many records hold it is counted from them). -#}
+{% macro held_by_affected(increment, table, column) -%}
+    {%- if increment %}
+        and {{ column }} in (
+            select {{ column }} from {{ table }}
+            semi join affected using (source_name, source_record_id)
+        )
     {%- endif %}
 {%- endmacro %}
 

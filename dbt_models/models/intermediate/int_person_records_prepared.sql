@@ -3,8 +3,8 @@
 -- any of them); its first personal one is the value Splink compares.
 --
 -- On a harmonise increment only the records whose row can differ from last build's are
--- computed again (`affected`); every other record keeps its row (macro
--- affected_person_records).
+-- computed again (`affected`), counting the holders of their emails and phones only;
+-- every other record keeps its row (macro affected_person_records).
 {%- set increment = harmonise_increment() %}
 with
 
@@ -34,12 +34,14 @@ limits as (
     select cast({{ env_var('CDP_IDENTITY_MAX_KEY_RECORDS', '5') }} as integer) as max_records
 ),
 
+{{ affected_person_records(increment) }}
+
 email_use as (
     select
         email_match_key,
         count(distinct source_name || ':' || source_record_id) as records
     from emails
-    where is_personal
+    where is_personal {{- held_by_affected(increment, 'emails', 'email_match_key') }}
     group by email_match_key
 ),
 
@@ -48,11 +50,9 @@ phone_use as (
         phone_e164,
         count(distinct source_name || ':' || source_record_id) as records
     from phones
-    where is_valid
+    where is_valid {{- held_by_affected(increment, 'phones', 'phone_e164') }}
     group by phone_e164
 ),
-
-{{ affected_person_records(increment) }}
 
 record_emails as (
     select

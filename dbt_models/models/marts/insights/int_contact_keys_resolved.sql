@@ -46,16 +46,24 @@ held as (
     where phones.is_valid
 ),
 
+-- each holder once per key, then one count: two count(distinct ...) per key took a
+-- third more time at a million people
+distinct_held as (
+    select distinct
+        key_type,
+        key_value,
+        unified_individual_id
+    from held
+    where key_value is not null
+),
+
 final as (
     select
         key_type,
         key_value,
-        count(distinct unified_individual_id) as holders,
-        case
-            when count(distinct unified_individual_id) = 1 then min(unified_individual_id)
-        end as unified_individual_id
-    from held
-    where key_value is not null
+        count(*) as holders,
+        case when count(*) = 1 then min(unified_individual_id) end as unified_individual_id
+    from distinct_held
     group by key_type, key_value
 )
 

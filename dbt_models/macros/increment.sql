@@ -139,8 +139,8 @@
         'contact_point_addresses', 'party_identifications',
     ] %}
     -- read where used: kept whole, last build's 1.8 million rows with their lists cost
-    -- more than reading the file twice (increments run on DuckDB only)
-    previous as not materialized (
+    -- more than reading the file twice
+    previous as {{ cdp_inlined() }} (
         select *
         from {{ previous_output('int_person_records_prepared', 'harmonised') }}
         where unique_id is not null

@@ -405,3 +405,20 @@
 {% macro spark__cdp_check(condition, message) -%}
     (case when {{ condition }} then true else raise_error('{{ message | replace("'", "''") }}') end)
 {%- endmacro %}
+
+{#- ---- query plans ---- -#}
+
+{#- Between a CTE's name and its body (`name as {{ cdp_inlined() }} (...)`): each use of
+    the CTE reads its source again with its own filters, rather than the engine keeping
+    every row of it once for all uses (DuckDB's choice when a CTE is used more than once;
+    Spark inlines CTEs anyway). -#}
+{% macro cdp_inlined() -%}
+    {{ return(adapter.dispatch('cdp_inlined', 'cdp')()) }}
+{%- endmacro %}
+
+{% macro default__cdp_inlined() -%}
+    not materialized
+{%- endmacro %}
+
+{% macro spark__cdp_inlined() -%}
+{%- endmacro %}

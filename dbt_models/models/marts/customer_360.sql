@@ -14,7 +14,9 @@ unified_individuals as (
     select * from {{ ref('unified_individual') }}
 ),
 
-contact_points as (
+-- read again by each best_* below with its own filter: kept whole once, its 2.9 million
+-- rows cost more (customer_360 alone at 1M: 2.55 -> 2.25 s)
+contact_points as {{ cdp_inlined() }} (
     select * from {{ ref('unified_contact_point') }}
 ),
 

@@ -6,7 +6,9 @@
     match key or E.164 phone it names, when exactly one unified individual holds that
     value (int_contact_keys_resolved). A row matching nobody is kept with a null id;
     `attributed_by` says which way was taken: person_record, anonymous_visitor, email,
-    phone, ambiguous (the contact point belongs to several people) or unmatched. -#}
+    phone, ambiguous (the contact point belongs to several people) or unmatched.
+    `links` and `keys` are joined twice each, with different filters: callers inline
+    them (cdp_inlined), which saved a tenth of the web events' model at 1M. -#}
 {% macro attribute_to_individual(relation, links, keys, cookie_column=none) -%}
     select
         {{ relation }}.*,

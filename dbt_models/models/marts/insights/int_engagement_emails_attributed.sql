@@ -10,11 +10,11 @@ email_events as (
     select * from {{ ref('int_engagement_emails_deduplicated') }}
 ),
 
-links as (
+links as {{ cdp_inlined() }} (
     select * from {{ source('identity', 'unified_link_individual') }}
 ),
 
-contact_keys as (
+contact_keys as {{ cdp_inlined() }} (
     select * from {{ ref('int_contact_keys_resolved') }}
 ),
 

@@ -13,11 +13,11 @@ orders as (
     select * from {{ ref('int_sales_orders_deduplicated') }}
 ),
 
-links as (
+links as {{ cdp_inlined() }} (
     select * from {{ source('identity', 'unified_link_individual') }}
 ),
 
-contact_keys as (
+contact_keys as {{ cdp_inlined() }} (
     select * from {{ ref('int_contact_keys_resolved') }}
 ),
 

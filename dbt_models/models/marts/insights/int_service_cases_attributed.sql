@@ -10,11 +10,11 @@ cases as (
     select * from {{ ref('int_service_cases_deduplicated') }}
 ),
 
-links as (
+links as {{ cdp_inlined() }} (
     select * from {{ source('identity', 'unified_link_individual') }}
 ),
 
-contact_keys as (
+contact_keys as {{ cdp_inlined() }} (
     select * from {{ ref('int_contact_keys_resolved') }}
 ),
 

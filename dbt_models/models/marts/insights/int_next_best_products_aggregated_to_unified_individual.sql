@@ -65,7 +65,7 @@ pairs as (
         affinities.lift,
         -- the lift (four decimals) in whole units of 0.0001: each candidate sums integers
         -- (summing decimals and converting every sum for the pick took a third of the
-        -- model's time); null past a bigint, which the digits below refuse first
+        -- model's time); null past a bigint, far beyond what the digits check lets through
         try_cast(cast(affinities.lift as decimal(38, 4)) * 10000 as bigint) as lift_units
     from affinities
     inner join products as product on affinities.product_sku = product.sku

@@ -306,3 +306,55 @@ def test_a_build_of_some_of_a_layers_kept_models(tmp_path):
     assert plan(HARMONISE, set(HARMONISE.models)).increment == new  # staged again next time
     increments.record(ws, HARMONISE, both.hold_back)
     assert plan(HARMONISE, set(HARMONISE.models)).increment["new_loads"] == {}
+
+
+def test_an_increment_counts_every_holder_of_an_affected_records_emails(tmp_path):
+    """On an increment, identity's input counts how many records hold each email of the
+    records it computes again: every holder, not only those computed again. Here a1 is
+    computed again (two new records take its first email) and its second email is held
+    by two records that are not: the count is 3, over the limit of 2, so a1 keys on no
+    email, as a full build finds."""
+    from typer.testing import CliRunner
+
+    from cdp.cli.main import app
+
+    root = tmp_path / "ws"
+    assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
+    ws = resolve_workspace(root)
+    settings = ws.settings_file.read_text()
+    ws.settings_file.write_text(
+        settings.replace("identity: {}", "identity: {max_identifier_records: 2}")
+    )
+    (ws.sources_dir / "people.yml").write_text(
+        CSV_SOURCE.replace(
+            "contact_point_email: {email_address: email}",
+            "contact_point_email: [{email_address: email}, {email_address: email2}]",
+        )
+    )
+    header = "id,first,last,email,email2,age,dob,updated\n"
+    (ws.landing_dir / "people").mkdir(parents=True)
+    (ws.landing_dir / "people" / "1.csv").write_text(
+        header
+        + "a1,Ann,Lee,ann.lee@mail.com,lee.family@mail.com,41,1985-02-03,2024-01-01 10:00:00\n"
+        + "p6,Bo,Li,lee.family@mail.com,,30,1990-01-01,2024-01-01 10:00:00\n"
+        + "p7,Cy,Wu,lee.family@mail.com,,50,1975-05-05,2024-01-01 10:00:00\n"
+    )
+    _run(ws)
+    prepared = ws.harmonised_dir / "int_person_records_prepared.parquet"
+    a1_key = "select email_key from {} where source_record_id = 'a1'"
+    assert _rows(prepared, a1_key) == [("ann.lee@mail.com",)]
+
+    (ws.landing_dir / "people" / "2.csv").write_text(
+        header
+        + "p8,Di,Ng,ann.lee@mail.com,,22,2002-02-02,2024-03-01 10:00:00\n"
+        + "p9,Ed,Ko,ann.lee@mail.com,,33,1991-03-03,2024-03-01 10:00:00\n"
+    )
+    _run(ws)
+    assert _staged(ws, "stg_people__individuals") == 2  # an increment: p8 and p9 only
+    assert _rows(prepared, a1_key) == [(None,)]
+    increment = _harmonised(ws)
+
+    increments.forget(ws)
+    _run(ws)
+    assert _staged(ws, "stg_people__individuals") == 5
+    assert _harmonised(ws) == increment

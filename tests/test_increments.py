@@ -54,7 +54,9 @@ def _run(ws) -> None:
     assert outcome.success, (outcome.failed_steps, outcome.error)
 
 
-def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_path):
+def _workspace_keying_on_two_holders(tmp_path):
+    """A new workspace (`cdp init`) where an email or phone held by more than two records
+    says nothing about who holds it (identity.max_identifier_records: 2)."""
     from typer.testing import CliRunner
 
     from cdp.cli.main import app
@@ -62,11 +64,15 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     root = tmp_path / "ws"
     assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
     ws = resolve_workspace(root)
-    # an email held by more than two records says nothing about who holds it
     settings = ws.settings_file.read_text()
     ws.settings_file.write_text(
         settings.replace("identity: {}", "identity: {max_identifier_records: 2}")
     )
+    return ws
+
+
+def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_path):
+    ws = _workspace_keying_on_two_holders(tmp_path)
     (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
     (ws.landing_dir / "people").mkdir(parents=True)
     # a snapshot source: each file is the whole extract, so a record it drops must go
@@ -314,17 +320,7 @@ def test_an_increment_counts_every_holder_of_an_affected_records_emails(tmp_path
     computed again (two new records take its first email) and its second email is held
     by two records that are not: the count is 3, over the limit of 2, so a1 keys on no
     email, as a full build finds."""
-    from typer.testing import CliRunner
-
-    from cdp.cli.main import app
-
-    root = tmp_path / "ws"
-    assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
-    ws = resolve_workspace(root)
-    settings = ws.settings_file.read_text()
-    ws.settings_file.write_text(
-        settings.replace("identity: {}", "identity: {max_identifier_records: 2}")
-    )
+    ws = _workspace_keying_on_two_holders(tmp_path)
     (ws.sources_dir / "people.yml").write_text(
         CSV_SOURCE.replace(
             "contact_point_email: {email_address: email}",

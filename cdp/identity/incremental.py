@@ -35,7 +35,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from cdp.identity import pair_store
 from cdp.identity.settings import IdentitySettings
@@ -281,14 +280,3 @@ def tf_tables(records: pa.Table, columns: list[str]) -> dict[str, pa.Table]:
                 f"from records where {c} is not null group by {c}"
             ).to_arrow_table()
     return out
-
-
-def previous_tables(ws: Workspace) -> dict[str, pa.Table]:
-    d = ws.identity_dir
-    names = {
-        "links": "unified_link_individual.parquet",
-        "clusters": "identity_clusters.parquet",
-        "edges": "identity_edges.parquet",
-        "near": "identity_near_misses.parquet",
-    }
-    return {k: pq.read_table(d / f) for k, f in names.items() if (d / f).exists()}

@@ -9,6 +9,7 @@ run killed before it leaves the previous run's ids in force.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -431,13 +432,19 @@ def write_outputs(
     d.mkdir(parents=True, exist_ok=True)
     # Before dbt built unified_individual, this stage wrote it here: drop the stale copy.
     (d / "unified_individual.parquet").unlink(missing_ok=True)
-    for name, table in (
-        ("identity_edges.parquet", edges),
-        ("identity_near_misses.parquet", near),
-        ("identity_clusters.parquet", clusters),
-    ):
-        if table is not None:
-            write_parquet(d / name, table)
+    tables = [
+        (d / name, table)
+        for name, table in (
+            ("identity_edges.parquet", edges),
+            ("identity_near_misses.parquet", near),
+            ("identity_clusters.parquet", clusters),
+        )
+        if table is not None
+    ]
+    # Three files that do not depend on each other: pyarrow writes without the GIL.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(write_parquet, path, table) for path, table in tables]:
+            done.result()
     # Events aside, links (the commit point), then the events into the history: a run
     # killed in between is settled by the next (settle_history).
     write_parquet(_pending_path(ws), _history_table(run_id, events))

@@ -425,7 +425,14 @@ def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> p
     # about 3 s and 2 s of work, which ran one after the other).
     with ThreadPoolExecutor(max_workers=1) as pool:
         standing = pool.submit(
-            _standing_outputs, ws, run_id, core, record_ids, ids, last, stale, stale_near
+            _standing_outputs,
+            ws,
+            run_id,
+            core,
+            record_ids,
+            (ids, last, touched_ids),
+            stale,
+            stale_near,
         )
         people = _keep_rows(_previous_people(ws), "unique", stale)
         people = pa.concat_tables(
@@ -438,11 +445,13 @@ def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> p
 
 
 def _standing_outputs(
-    ws, run_id, core: _Core, record_ids, ids, last, stale, stale_near
+    ws, run_id, core: _Core, record_ids, assigned, stale, stale_near
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """The clusters, edges and near misses after an increment: the earlier rows that
-    stand (none of a cluster the part touched, none of a `stale` record), and the part's."""
-    touched_ids = set(last.ids.values())
+    stand (none of a cluster the part touched, none of a `stale` record), and the part's.
+    `assigned`: the part's cluster ids, the last resolution of its records, and the
+    clusters those records were in."""
+    ids, last, touched_ids = assigned
     d = ws.identity_dir
     clusters = pq.read_table(d / "identity_clusters.parquet")
     clusters = clusters.filter(

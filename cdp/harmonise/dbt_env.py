@@ -13,6 +13,7 @@ from pathlib import Path
 from cdp.config.settings import RECONCILED_FIELDS, Settings, load_settings
 from cdp.config.sources import load_sources
 from cdp.errors import CdpError, ConfigError
+from cdp.io.duckdb_memory import block_allocator_memory
 from cdp.workspace import Workspace
 
 
@@ -74,6 +75,7 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
 
     settings = load_settings(ws.settings_file)
     identity = IdentitySettings.from_dict(settings.identity, ws.settings_file)
+    memory_limit = os.environ.get("CDP_DBT_MEMORY_LIMIT", "3GB")
     return {
         **insight_env(settings),
         "CDP_WORKSPACE": str(ws.root),
@@ -97,7 +99,11 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
         "CDP_DBT_THREADS": str(dbt_threads()),
         # DuckDB's memory ceiling inside dbt (spills past it): 3GB unless the user's
         # environment says otherwise, so a run stays within about 6 GB with identity's.
-        "CDP_DBT_MEMORY_LIMIT": os.environ.get("CDP_DBT_MEMORY_LIMIT", "3GB"),
+        "CDP_DBT_MEMORY_LIMIT": memory_limit,
+        # DuckDB's buffers kept between models instead of handed back to the system
+        # (cdp/io/duckdb_memory.py): a share of that ceiling.
+        # (the user's CDP_DBT_BLOCK_MEMORY, if set, is read there and never written here)
+        "CDP_DBT_BLOCK_ALLOCATOR": block_allocator_memory(memory_limit),
         # Full builds unless the layer's asset says otherwise (cdp/harmonise/increments.py):
         # os.environ outlives a build, and any other dbt call must not inherit an increment.
         "CDP_HARMONISE_INCREMENT": "",

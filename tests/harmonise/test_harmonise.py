@@ -128,3 +128,38 @@ def test_sqlfluff_passes_on_the_dbt_models(built):
     from cdp.harmonise.lint import lint
 
     assert lint(str(built.root)) == 0
+
+
+def _dbt_duckdb_memory(ws) -> dict:
+    """The memory settings of DuckDB inside dbt, asked through dbt itself."""
+    import json
+
+    from cdp.harmonise.dbt_env import dbt_resource
+
+    sql = (
+        "select current_setting('block_allocator_memory') as kept, "
+        "current_setting('memory_limit') as ceiling"
+    )
+    invocation = dbt_resource(ws).cli(
+        ["show", "--inline", sql, "--output", "json"], target_path=ws.dbt_target_dir
+    )
+    for event in invocation.stream_raw_events():
+        if event.raw_event["info"]["name"] == "ShowNode":
+            return json.loads(event.raw_event["data"]["preview"])[0]
+    raise AssertionError("dbt show printed no rows")
+
+
+def test_dbt_keeps_duckdb_buffers_within_its_ceiling(built, monkeypatch):
+    # cdp/io/duckdb_memory.py: two thirds of the ceiling, kept between models
+    monkeypatch.setenv("CDP_DBT_MEMORY_LIMIT", "1500MB")
+    monkeypatch.delenv("CDP_DBT_BLOCK_MEMORY", raising=False)
+    assert _dbt_duckdb_memory(built) == {"kept": "953.0 MiB", "ceiling": "1.3 GiB"}
+    # the user's choice wins; 0 turns it off
+    monkeypatch.setenv("CDP_DBT_BLOCK_MEMORY", "0")
+    assert _dbt_duckdb_memory(built)["kept"] == "0 bytes"
+    monkeypatch.setenv("CDP_DBT_BLOCK_MEMORY", "256MB")
+    assert _dbt_duckdb_memory(built)["kept"] == "244.1 MiB"
+    # a ceiling that is not a size (a share of the machine) keeps nothing
+    monkeypatch.setenv("CDP_DBT_MEMORY_LIMIT", "50%")
+    monkeypatch.delenv("CDP_DBT_BLOCK_MEMORY")
+    assert _dbt_duckdb_memory(built)["kept"] == "0 bytes"

@@ -1,3 +1,8 @@
+-- depends_on: {{ ref('int_individuals_deduplicated') }}
+-- depends_on: {{ ref('int_contact_point_emails_deduplicated') }}
+-- depends_on: {{ ref('int_contact_point_phones_deduplicated') }}
+-- depends_on: {{ ref('int_contact_point_addresses_deduplicated') }}
+-- depends_on: {{ source('identity', 'unified_link_individual') }}
 {{ config(
     materialized='external',
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_unified_individuals_changed.parquet',

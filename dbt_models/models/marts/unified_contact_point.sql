@@ -1,4 +1,5 @@
 -- depends_on: {{ ref('int_unified_individuals_changed') }}
+-- depends_on: {{ source('identity', 'identity_clusters') }}
 {{ config(
     materialized='external',
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/unified_contact_point.parquet',

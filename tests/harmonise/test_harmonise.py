@@ -154,12 +154,20 @@ def test_dbt_keeps_duckdb_buffers_within_its_ceiling(built, monkeypatch):
     monkeypatch.setenv("CDP_DBT_MEMORY_LIMIT", "1500MB")
     monkeypatch.delenv("CDP_DBT_BLOCK_MEMORY", raising=False)
     assert _dbt_duckdb_memory(built) == {"kept": "953.0 MiB", "ceiling": "1.3 GiB"}
-    # the user's choice wins; 0 turns it off
-    monkeypatch.setenv("CDP_DBT_BLOCK_MEMORY", "0")
-    assert _dbt_duckdb_memory(built)["kept"] == "0 bytes"
+    # the user's choice reaches DuckDB as given
     monkeypatch.setenv("CDP_DBT_BLOCK_MEMORY", "256MB")
     assert _dbt_duckdb_memory(built)["kept"] == "244.1 MiB"
+
+
+def test_the_kept_buffers_follow_the_ceiling_or_the_users_choice(monkeypatch):
+    from cdp.io.duckdb_memory import block_allocator_memory
+
+    monkeypatch.delenv("CDP_DBT_BLOCK_MEMORY", raising=False)
+    assert block_allocator_memory("3GB") == "1907MiB"
+    assert block_allocator_memory("1.5 GiB") == "1024MiB"
     # a ceiling that is not a size (a share of the machine) keeps nothing
-    monkeypatch.setenv("CDP_DBT_MEMORY_LIMIT", "50%")
-    monkeypatch.delenv("CDP_DBT_BLOCK_MEMORY")
-    assert _dbt_duckdb_memory(built)["kept"] == "0 bytes"
+    assert block_allocator_memory("50%") == "0 bytes"
+    monkeypatch.setenv("CDP_DBT_BLOCK_MEMORY", "0")
+    assert block_allocator_memory("3GB") == "0 bytes"
+    monkeypatch.setenv("CDP_DBT_BLOCK_MEMORY", "1GB")
+    assert block_allocator_memory("3GB") == "1GB"

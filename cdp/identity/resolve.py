@@ -430,7 +430,9 @@ def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> p
             run_id,
             core,
             record_ids,
-            (ids, last, touched_ids),
+            ids,
+            last,
+            touched_ids,
             stale,
             stale_near,
         )
@@ -445,13 +447,12 @@ def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> p
 
 
 def _standing_outputs(
-    ws, run_id, core: _Core, record_ids, assigned, stale, stale_near
+    ws, run_id, core: _Core, record_ids, ids, last, touched_ids, stale, stale_near
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """The clusters, edges and near misses after an increment: the earlier rows that
     stand (none of a cluster the part touched, none of a `stale` record), and the part's.
-    `assigned`: the part's cluster ids, the last resolution of its records, and the
-    clusters those records were in."""
-    ids, last, touched_ids = assigned
+    `ids`: the part's cluster ids; `last`: the last resolution of its records;
+    `touched_ids`: the clusters those records were in."""
     d = ws.identity_dir
     clusters = pq.read_table(d / "identity_clusters.parquet")
     clusters = clusters.filter(

@@ -166,8 +166,8 @@
     ),
 
     touched as (
-        {%- for name in objects %}
-        select source_name, source_record_id from {{ ref('int_' ~ name ~ '_unioned') }}
+        {%- for name in unioned %}
+        select source_name, source_record_id from {{ ref(name) }}
         {{- ' union' if not loop.last }}
         {%- endfor %}
     ),

@@ -12,6 +12,7 @@ import pytest
 
 from cdp.harmonise import increments
 from cdp.harmonise.increments import HARMONISE, MARTS
+from cdp.io import lake, parts
 from cdp.workspace import resolve_workspace
 from dagster_project.run import run_pipeline
 from tests.ingest.conftest import CSV_SOURCE, HEADER
@@ -22,7 +23,8 @@ KEPT = MARTS.kept
 
 
 def _rows(path, sql: str) -> list[tuple]:
-    return duckdb.execute(sql.replace("{}", f"read_parquet('{path}')")).fetchall()
+    """The query's rows, `{}` reading the table at `path` (a file or a folder of parts)."""
+    return duckdb.execute(sql.replace("{}", lake.scan(path))).fetchall()
 
 
 def _staged(ws, model: str) -> int:
@@ -165,6 +167,58 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     assert required == []
 
 
+def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(tmp_path):
+    """A harmonise increment writes the rows it computed again as a new part of each
+    deduplicated table and of identity's input (cdp/io/parts.py): a load of new records
+    leaves the earlier parts' bytes alone; a changed record's older row leaves the one
+    part that held it."""
+    ws = _workspace_keying_on_two_holders(tmp_path)
+    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
+    landing = ws.landing_dir / "people"
+    landing.mkdir(parents=True)
+    (landing / "1.csv").write_text(
+        HEADER
+        + "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"
+        + "2,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
+    )
+    _run(ws)
+    tables = [
+        ws.harmonised_dir / f"{name}.parquet"
+        for name in ("int_individuals_deduplicated", "int_person_records_prepared")
+    ]
+    # a file written again through a temporary one is a new inode, even with the same bytes
+    built = {table: (table.read_bytes(), table.stat().st_ino) for table in tables}
+
+    (landing / "2.csv").write_text(HEADER + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-02-01 10:00:00\n")
+    _run(ws)
+    ids = "select source_record_id from {} order by 1"
+    for table in tables:
+        assert [p.name for p in parts.part_files(table)] == [
+            "part-00000.parquet",
+            "part-00001.parquet",
+        ]
+        first = table / "part-00000.parquet"
+        assert (first.read_bytes(), first.stat().st_ino) == built[table], table.name
+        assert _rows(table / "part-00001.parquet", ids) == [("3",)]
+    second = {table: (table / "part-00001.parquet").stat().st_ino for table in tables}
+
+    (landing / "3.csv").write_text(
+        HEADER + "1,Ann,Lee,ann@new.com,41,1985-02-03,2024-03-01 10:00:00\n"
+    )
+    _run(ws)
+    for table in tables:
+        assert len(parts.part_files(table)) == 3
+        assert (table / "part-00001.parquet").stat().st_ino == second[table], table.name
+        assert _rows(table / "part-00000.parquet", ids) == [("2",)]
+        assert _rows(table / "part-00002.parquet", ids) == [("1",)]
+    prepared = tables[1]
+    assert _rows(prepared, "select source_record_id, email_key from {} order by 1") == [
+        ("1", "ann@new.com"),
+        ("2", "bo@x.com"),
+        ("3", "cy@x.com"),
+    ]
+
+
 @pytest.mark.parametrize("layer", [HARMONISE, MARTS], ids=lambda layer: layer.name)
 def test_a_layer_is_built_whole_unless_its_last_build_can_be_trusted(tmp_path, layer):
     """No record, another fingerprint, a retired load, a half-written file, a full
@@ -208,6 +262,16 @@ def test_a_layer_is_built_whole_unless_its_last_build_can_be_trusted(tmp_path, l
     half.write_bytes(whole[: len(whole) // 2])
     assert "incomplete" in decide()[1]
     half.write_bytes(whole)
+
+    if layer.parted:  # a table kept in parts is trusted when every part is whole
+        table = folder / f"{layer.parted[0]}.parquet"
+        assert parts.split(table)
+        assert decide()[1] == "increment"
+        part = table / "part-00000.parquet"
+        part.write_bytes(part.read_bytes()[:10])
+        assert "incomplete" in decide()[1]
+        parts.remove(table)
+        duckdb.execute(f"copy (select 1 as x) to '{table}'")
 
     (ws.raw_dir / "people" / "load_id=000001").rmdir()  # retention retired a load
     assert decide() == (None, "1 load(s) of people left the lake since the last build")

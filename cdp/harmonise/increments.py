@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdp.harmonise.dbt_codegen import deduplicated_model_name
+from cdp.io import parts
 from cdp.model.canonical import CONTACT_POINT_OBJECTS, OBJECTS, PERSON_OBJECTS
 from cdp.run_plan import CONFIG
 from cdp.workspace import Workspace
@@ -50,6 +51,8 @@ class Layer:
     kept: tuple[str, ...]  # the models an increment reads back (previous_output())
     models: tuple[str, ...]  # what an increment must build together
     folder: str  # the Workspace property holding the kept files
+    # kept tables an increment extends with a new part instead of writing them again
+    parted: tuple[str, ...] = ()
     # the workspace files its result depends on (cdp.run_plan.fingerprint), besides code
     config_files: tuple[str, ...] = CONFIG
 
@@ -68,6 +71,7 @@ HARMONISE = Layer(
     kept=(*_DEDUPLICATED, PERSON_RECORDS),
     models=(*_DEDUPLICATED, PERSON_RECORDS),
     folder="harmonised_dir",
+    parted=(*_DEDUPLICATED, PERSON_RECORDS),
     # not identity_model.json: the first run writes it after harmonising
     config_files=("cdp.yml", "sources/*.y*ml"),
 )
@@ -104,6 +108,8 @@ def live_loads(ws: Workspace) -> dict[str, list[str]]:
 def _whole(path: Path) -> bool:
     import pyarrow.parquet as pq
 
+    if path.is_dir():
+        return parts.whole(path)
     try:
         pq.read_metadata(path)
     except (OSError, ValueError):
@@ -220,6 +226,29 @@ def plan_build(
         source: loads for source, loads in taken.items() if readers.get(source, set()) - chosen
     }
     return Plan(increment_, why, "all", hold_back)
+
+
+def lay_out_parts(ws: Workspace, layer: Layer, selected: set[str], plan: Plan) -> None:
+    """Before a build of the layer (its record already gone): each selected table kept in
+    parts becomes a folder of parts for an increment, and one file again for a full
+    build (cdp/io/parts.py)."""
+    folder: Path = getattr(ws, layer.folder)
+    for name in sorted(set(layer.parted) & selected):
+        path = folder / f"{name}.parquet"
+        if plan.increment:
+            parts.split(path)
+        else:
+            parts.remove(path)
+
+
+def tidy_parts(ws: Workspace, layer: Layer, selected: set[str]) -> None:
+    """After a successful build, before its record is written: empty parts go, and a
+    table with too many parts has them merged."""
+    folder: Path = getattr(ws, layer.folder)
+    for name in sorted(set(layer.parted) & selected):
+        path = folder / f"{name}.parquet"
+        if parts.is_parted(path):
+            parts.tidy(path)
 
 
 def forget(ws: Workspace, layer: Layer | None = None) -> None:

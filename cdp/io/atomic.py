@@ -86,12 +86,14 @@ DUCKDB_TMP_PREFIX = "tmp_"
 
 
 def clean_duckdb_tmp(directory: str | os.PathLike) -> int:
-    """Remove the half-written files of killed DuckDB COPYs directly in `directory`.
-    Returns how many were removed."""
+    """Remove the half-written files of killed DuckDB COPYs in `directory` and in its
+    tables kept as folders of parts (cdp.io.parts). Returns how many were removed."""
     directory = Path(directory)
     if not directory.is_dir():
         return 0
-    stale = [p for p in directory.glob(f"{DUCKDB_TMP_PREFIX}*.parquet") if p.is_file()]
+    pattern = f"{DUCKDB_TMP_PREFIX}*.parquet"
+    found = [*directory.glob(pattern), *directory.glob(f"*.parquet/{pattern}")]
+    stale = [p for p in found if p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     return len(stale)

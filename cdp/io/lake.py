@@ -2,7 +2,8 @@
 
 DuckDB (dbt-duckdb's `external`) writes a model as one Parquet file, `x.parquet`;
 Spark writes the same path as a folder of Parquet parts, `x.parquet/part-*.parquet`
-(docs/scale-out.md). Every reader goes through `scan` (DuckDB SQL) or `read_table`
+(docs/scale-out.md), and so does a DuckDB increment of a deduplicated table
+(cdp.io.parts). Every reader goes through `scan` (DuckDB SQL) or `read_table`
 (Arrow), which take either.
 """
 
@@ -67,13 +68,14 @@ def settle_layout(lake_dirs: list[Path], engine: str) -> list[Path]:
     if engine != "duckdb":
         return []
     from cdp.io.atomic import write_parquet
+    from cdp.io.parts import is_parted
 
     changed = []
     for root in lake_dirs:
         if not root.is_dir():
             continue
         for path in sorted(root.rglob("*.parquet"), reverse=True):
-            if not path.is_dir():
+            if not path.is_dir() or is_parted(path):  # DuckDB's own parts stay
                 continue
             if path.parent.name.endswith("_history"):
                 table = read_table(path)

@@ -43,6 +43,7 @@ from cdp.errors import CdpError
 from cdp.harmonise.normalise import phone_e164
 from cdp.harmonise.phone_cache import cache_path
 from cdp.ingest.manifest import file_sha256, manifest_path, read_manifest
+from cdp.io import lake
 from cdp.io.atomic import TMP_PREFIX, atomic_path, clean_duckdb_tmp, write_parquet, write_text
 from cdp.privacy import suppression
 from cdp.privacy.keys import count, rows_holding
@@ -103,7 +104,7 @@ def _read(path: Path, where: str, params: list, columns: str = "*") -> list[tupl
         return []
     return (
         duckdb.connect()
-        .execute(f"select {columns} from read_parquet('{path}') where {where}", params)
+        .execute(f"select {columns} from {lake.scan(path)} where {where}", params)
         .fetchall()
     )
 
@@ -261,7 +262,8 @@ def forget(ws: Workspace, subject: str, *, dry_run: bool = False) -> Erasure:
         if not dry_run:
             clean_duckdb_tmp(folder)  # a killed dbt build's half-written file
         for path in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
-            _erase_derived(plan, path)
+            if path.is_file():  # a folder of parts: each of its files is listed too
+                _erase_derived(plan, path)
     _erase_exports(plan)
     erasure.files = plan.files
     if dry_run:

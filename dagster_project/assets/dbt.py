@@ -137,8 +137,11 @@ def _with_row_count(event, files: dict[str, Path]):
         return event
     import pyarrow.parquet as pq
 
+    from cdp.io import parts
+
+    files_ = parts.part_files(path) if path.is_dir() else [path]  # a table kept in parts
     try:
-        rows = pq.read_metadata(path).num_rows
+        rows = sum(pq.read_metadata(f).num_rows for f in files_)
     except (OSError, ValueError):
         return event
     return event.with_metadata({**event.metadata, "dagster/row_count": rows})
@@ -161,8 +164,10 @@ def _layer_build(
     context.log.info(f"{layer.name}: {mode} ({plan.why})")
     if plan.scope != "none":
         increments.forget(ws, layer)  # a build that does not finish leaves no record
+        increments.lay_out_parts(ws, layer, selected, plan)
     env = {layer.env: json.dumps(plan.increment) if plan.increment else ""}
     yield from dbt_build(context, dbt, ws, env)
+    increments.tidy_parts(ws, layer, selected)
     if plan.scope == "all":
         increments.record(ws, layer, plan.hold_back)
 

@@ -78,25 +78,56 @@
 {#- The Parquet file a model wrote last run (its config location): a mart, or a
     harmonised table when folder is 'harmonised'. -#}
 {% macro previous_output(name, folder='marts') -%}
-    read_parquet('{{ env_var('CDP_WORKSPACE') }}/lake/{{ folder }}/{{ name }}.parquet')
+    {%- set parts = previous_parts(previous_path(name, folder)) if folder == 'harmonised' else [] -%}
+    {%- if parts -%}
+    read_parquet([{% for part in parts %}'{{ part | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}])
+    {%- else -%}
+    read_parquet('{{ previous_path(name, folder) }}')
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro previous_path(name, folder='marts') -%}
+    {{ return(env_var('CDP_WORKSPACE') ~ '/lake/' ~ folder ~ '/' ~ name ~ '.parquet') }}
 {%- endmacro %}
 
 {#- The CTE `result` of a deduplicated table: its `final` rows and, on a harmonise
     increment, last run's rows of every record not staged again. The model's `unioned`
-    then holds every version of the records a new load touched (touched_records), so
-    those are the records computed again; a source taken whole loses all its old rows
-    (records missing from its new extract must go). The all-null row written for an
-    empty model (engine/duckdb_external.sql) is not kept. -#}
-{% macro with_unchanged_records(name, increment) -%}
-    {%- if increment %}
+    (the relation `unioned_model`) then holds every version of the records a new load
+    touched (touched_records), so those are the records computed again; a source taken
+    whole loses all its old rows (records missing from its new extract must go). The
+    all-null row written for an empty model (engine/duckdb_external.sql) is not kept.
+
+    When the table is a folder of parts (cdp/io/parts.py), `result` is `final` alone:
+    the materialization writes it as a new part and takes the older rows of the same
+    records out of the earlier parts, which it finds through `unioned_model`. -#}
+{% macro with_unchanged_records(name, increment, unioned_model) -%}
+    {{- config(parts_touched=unioned_model) -}}
+    {%- if increment and not previous_parts(previous_path(name, 'harmonised')) %}
     touched as (
         select distinct source_name, source_record_id
         from unioned
     ),
 
     {{ kept_records(previous_output(name, 'harmonised'), 'touched', increment) }}
-    {%- endif %}
     {{ final_and_kept(increment) }}
+    {%- else %}
+    {{ final_and_kept(none) }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- On a harmonise increment, the part files of the table at `path` when it is a folder
+    of parts (cdp/io/parts.py), in name order; an empty list otherwise. -#}
+{% macro previous_parts(path) -%}
+    {%- if not execute or not harmonise_increment() -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set quoted = (path | replace("'", "''")) -%}
+    {%- set marked = run_query("select count(*) from glob('" ~ quoted ~ "/_cdp_parts')") -%}
+    {%- if marked.rows[0][0] == 0 -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set found = run_query("select file from glob('" ~ quoted ~ "/part-*.parquet') order by file") -%}
+    {{ return(found.columns[0].values() | list) }}
 {%- endmacro %}
 
 {#- The CTE `kept`: last build's rows (`previous`) of every record not computed again
@@ -239,10 +270,38 @@
 {%- endmacro %}
 
 {#- The CTE `result` of int_person_records_prepared: `final` and, on an increment, last
-    build's rows of every record not affected (none of a source taken whole). -#}
+    build's rows of every record not affected (none of a source taken whole).
+
+    When the table is a folder of parts (cdp/io/parts.py), `result` is only the rows of
+    `final` that differ from last build's: those of new records and of records whose row
+    changed, and every row of a source taken whole. The materialization writes them as a
+    new part and takes these records' older rows out of the earlier parts
+    (parts_touched 'this'); an affected record whose row came out the same keeps it. -#}
 {% macro with_unchanged_person_records(increment) -%}
+    {{- config(parts_touched='this') -}}
+    {%- if increment and previous_parts(previous_path('int_person_records_prepared', 'harmonised')) %}
+    {%- set whole = [] %}
+    {%- for source_name in increment.get('whole_sources', []) %}
+        {%- do whole.append("'" ~ (source_name | replace("'", "''")) ~ "'") %}
+    {%- endfor %}
+    result as (
+        select * from final
+        {%- if whole %}
+        where source_name not in ({{ whole | join(', ') }})
+        {%- endif %}
+        except
+        select previous.*
+        from previous
+        semi join affected using (source_name, source_record_id)
+        {%- if whole %}
+        union all
+        select * from final where source_name in ({{ whole | join(', ') }})
+        {%- endif %}
+    )
+    {%- else %}
     {%- if increment %}
     {{ kept_records('previous', 'affected', increment) }}
     {%- endif %}
     {{ final_and_kept(increment) }}
+    {%- endif %}
 {%- endmacro %}

@@ -16,6 +16,11 @@
   statistics propagation, which marked a column REQUIRED when the plan knew it had no
   nulls), so an increment's file (kept rows read back) and a full build's have the same
   bytes. Spark has its own (spark_external.sql).
+
+  A deduplicated table made a folder of parts for a harmonise increment
+  (cdp/io/parts.py) is not written again: the model's rows (the records a new load
+  touched) become a new part, and an earlier part is written again, without them, only
+  when it holds an older row of one of those records or a row of a source taken whole.
 -#}
 {% materialization external, adapter='duckdb', supported_languages=['sql'] %}
     {%- set location = render(config.get('location', default=external_location(this, config))) -%}
@@ -27,6 +32,20 @@
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
+    {%- set parts = [] %}
+    {%- if config.get('parts_touched') %}
+        {#- the model chose between parts and kept rows with the same path -#}
+        {%- if location != previous_path(this.identifier, 'harmonised') %}
+            {{ exceptions.raise_compiler_error(
+                this.identifier ~ ': a table kept in parts lives at '
+                ~ previous_path(this.identifier, 'harmonised') ~ ', not ' ~ location) }}
+        {%- endif %}
+        {%- set parts = previous_parts(location) %}
+    {%- endif %}
+    {%- if parts %}
+    {%- set written = cdp_write_part(location, parts) %}
+    {%- set quoted = "'" ~ (location | replace("'", "''")) ~ "/part-*.parquet'" %}
+    {%- else %}
     {% call statement('main', fetch_result=True) -%}
         copy (
             {{ compiled_code }}
@@ -44,6 +63,7 @@
             drop table {{ scratch }}
         {%- endcall %}
     {%- endif %}
+    {%- endif %}
 
     {%- if existing is not none and existing.type != 'view' %}
         {{ drop_relation_if_exists(existing) }}
@@ -51,7 +71,7 @@
     {% call statement('view') -%}
         create or replace view {{ target_relation }} as (
             select * from read_parquet({{ quoted }})
-            {%- if written == 0 %}
+            {%- if written == 0 and not parts %}
             where false  -- the all-null row stands for no rows
             {%- endif %}
         )
@@ -63,3 +83,60 @@
 
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
+
+{#- A harmonise increment's rows as a new part of the folder `location`, whose part
+    files are `parts`. The older rows of the records computed again and the rows of
+    sources taken whole go from the earlier parts: the records computed again are those
+    of the model's `parts_touched` relation (a deduplicated table: every version of the
+    records a new load touched, in its `*_unioned` view), or 'this', those of the new
+    part. Returns the new part's row count. -#}
+{% macro cdp_write_part(location, parts) -%}
+    {%- set numbers = [] %}
+    {%- for part in parts %}
+        {%- do numbers.append(part.split('/part-')[-1].split('.')[0] | int) %}
+    {%- endfor %}
+    {%- set new_part = location ~ '/part-' ~ ('%05d' | format(numbers | max + 1)) ~ '.parquet' %}
+    {%- set listed = [] %}
+    {%- for part in parts %}{% do listed.append("'" ~ (part | replace("'", "''")) ~ "'") %}{% endfor %}
+    {%- set whole = [] %}
+    {%- for source_name in harmonise_increment().get('whole_sources', []) %}
+        {%- do whole.append("'" ~ (source_name | replace("'", "''")) ~ "'") %}
+    {%- endfor %}
+    {%- set gone = 'earlier.source_name in (' ~ whole | join(', ') ~ ')' if whole else 'false' %}
+    {%- set touched = adapter.quote('cdp_touched__' ~ this.identifier) %}
+    {% call statement('main', fetch_result=True) -%}
+        copy (
+            {{ compiled_code }}
+        ) to '{{ new_part | replace("'", "''") }}' (format parquet);
+        create or replace temporary table {{ touched }} as
+            select distinct source_name, source_record_id
+            {%- if config.get('parts_touched') == 'this' %}
+            from read_parquet('{{ new_part | replace("'", "''") }}');
+            {%- else %}
+            from {{ ref(config.get('parts_touched')) }};
+            {%- endif %}
+        select coalesce(sum(num_rows), 0) from parquet_file_metadata('{{ new_part | replace("'", "''") }}')
+    {%- endcall %}
+    {%- set written = load_result('main')['data'][0][0] %}
+    {% call statement('superseded', fetch_result=True) -%}
+        select distinct earlier.filename
+        from read_parquet([{{ listed | join(', ') }}], filename = true) as earlier
+        left join {{ touched }} as touched using (source_name, source_record_id)
+        where touched.source_name is not null or {{ gone }}
+        order by 1
+    {%- endcall %}
+    {%- for row in load_result('superseded')['data'] %}
+        {% call statement('rewrite') -%}
+            copy (
+                select earlier.*
+                from read_parquet('{{ row[0] | replace("'", "''") }}') as earlier
+                anti join {{ touched }} using (source_name, source_record_id)
+                where not ({{ gone }})
+            ) to '{{ row[0] | replace("'", "''") }}' (format parquet)
+        {%- endcall %}
+    {%- endfor %}
+    {% call statement('touched_dropped') -%}
+        drop table {{ touched }}
+    {%- endcall %}
+    {{ return(written) }}
+{%- endmacro %}

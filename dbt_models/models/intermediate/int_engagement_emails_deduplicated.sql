@@ -17,6 +17,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_engagement_emails_deduplicated', increment) }}
+{{ with_unchanged_records('int_engagement_emails_deduplicated', increment, 'int_engagement_emails_unioned') }}
 
 select * from result

@@ -17,6 +17,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_products_deduplicated', increment) }}
+{{ with_unchanged_records('int_products_deduplicated', increment, 'int_products_unioned') }}
 
 select * from result

@@ -41,7 +41,7 @@ from cdp.config.settings import load_settings
 from cdp.config.sources import SourceSpec, load_sources
 from cdp.errors import CdpError
 from cdp.harmonise.normalise import phone_e164
-from cdp.harmonise.phone_cache import cache_path
+from cdp.harmonise.phone_cache import remove_cache
 from cdp.ingest.manifest import file_sha256, manifest_path, read_manifest
 from cdp.io import lake
 from cdp.io.atomic import TMP_PREFIX, atomic_path, clean_duckdb_tmp, write_parquet, write_text
@@ -571,7 +571,7 @@ def _scrub_state(ws: Workspace, person: Person) -> None:
     ws.tmp_dir.mkdir(parents=True, exist_ok=True)
     for path in (ws.dbt_database, ws.dbt_database.with_suffix(".duckdb.wal")):
         path.unlink(missing_ok=True)
-    cache_path(ws.root).unlink(missing_ok=True)  # numbers already read: only a cache
+    remove_cache(ws.root)  # numbers already read: only a cache
     for log in ws.state_dir.rglob("*.log"):
         if "dagster_home" not in log.parts:
             log.unlink(missing_ok=True)

@@ -28,14 +28,23 @@ print(json.dumps(rows))
 """
 
 
-def _read(ws, mode="persist") -> dict:
+def _read(ws, mode="persist", load_after: int = 0) -> dict:
+    """The numbers' E.164 forms, read in a new process; `load_after`: how many numbers it
+    reads itself before it loads the kept ones (0: at once)."""
     import json
 
-    env = {"CDP_WORKSPACE": str(ws), "PATH": ""}
+    env = {"CDP_WORKSPACE": str(ws), "PATH": "", "CDP_PHONE_CACHE_LOAD_AFTER": str(load_after)}
     out = subprocess.run(
         [sys.executable, "-c", QUERY, mode], env=env, capture_output=True, text=True, check=True
     )
     return dict(json.loads(out.stdout))
+
+
+def _plant(ws, table: pa.Table, stamp: str | None = None, name: str = "part-planted") -> None:
+    folder = cache_path(ws)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"cdp_phone_cache": stamp or _stamp()}
+    pq.write_table(table.replace_schema_metadata(meta), folder / f"{name}.parquet")
 
 
 def test_numbers_read_are_saved_and_read_from_the_file_next_time(tmp_path):
@@ -50,26 +59,67 @@ def test_numbers_read_are_saved_and_read_from_the_file_next_time(tmp_path):
         key=str,
     )
     # The next process answers from the file: a value planted there is what it returns.
-    planted = pa.table({"key": ["US\x1f(415) 234-5678"], "e164": ["+19999999999"]})
-    pq.write_table(
-        planted.replace_schema_metadata({"cdp_phone_cache": _stamp()}), cache_path(tmp_path)
-    )
+    for part in cache_path(tmp_path).iterdir():
+        part.unlink()
+    _plant(tmp_path, pa.table({"key": ["US\x1f(415) 234-5678"], "e164": ["+19999999999"]}))
     assert _read(tmp_path)["(415) 234-5678"] == "+19999999999"
 
 
-def test_a_cache_from_other_reading_rules_is_ignored(tmp_path):
-    planted = pa.table({"key": ["US\x1f(415) 234-5678"], "e164": ["+19999999999"]})
-    cache_path(tmp_path).parent.mkdir(parents=True)
-    pq.write_table(
-        planted.replace_schema_metadata({"cdp_phone_cache": "0/old"}), cache_path(tmp_path)
+def test_a_process_reading_few_numbers_does_not_load_the_kept_ones(tmp_path):
+    """Loading a million kept numbers costs more than an increment's own numbers take to
+    read: below LOAD_AFTER numbers, a process reads them and adds them as a part."""
+    _plant(tmp_path, pa.table({"key": ["US\x1f(415) 234-5678"], "e164": ["+19999999999"]}))
+    assert _read(tmp_path, load_after=3)["(415) 234-5678"] == "+14152345678"
+    assert len(list(cache_path(tmp_path).iterdir())) == 2  # the planted part and its own
+
+
+def test_the_kept_numbers_are_loaded_once_a_process_has_read_enough_itself(tmp_path):
+    from cdp.harmonise.phone_cache import PhoneCache
+
+    _plant(tmp_path, pa.table({"key": ["b", "c"], "e164": ["+2", None]}))
+    read = []
+    cache = PhoneCache(cache_path(tmp_path), load_after=1)
+
+    def parse(key):
+        read.append(key)
+        return f"parsed {key}"
+
+    assert cache.get("a", parse) == "parsed a"
+    assert cache.get("b", parse) == "+2"  # one number read: the kept ones are loaded
+    assert cache.get("c", parse) is None  # an invalid number kept as null is an answer too
+    assert read == ["a"]
+    cache.save()
+    saved = [pq.read_table(p).to_pylist() for p in sorted(cache_path(tmp_path).iterdir())]
+    assert [{"key": "a", "e164": "parsed a"}] in saved  # only what it read itself
+
+
+def test_parts_past_the_limit_are_merged_into_one(tmp_path):
+    from cdp.harmonise.phone_cache import MAX_PARTS
+
+    for n in range(MAX_PARTS):
+        _plant(tmp_path, pa.table({"key": ["US\x1f12"], "e164": [None]}), name=f"part-{n:02d}")
+    _read(tmp_path, load_after=99)  # its own part makes one too many
+    parts = list(cache_path(tmp_path).iterdir())
+    assert len(parts) == 1
+    merged = pq.read_table(parts[0]).to_pylist()
+    assert sorted(merged, key=str) == sorted(
+        [
+            {"key": "US\x1f12", "e164": None},
+            {"key": "US\x1f(415) 234-5678", "e164": "+14152345678"},
+        ],
+        key=str,
     )
-    assert _read(tmp_path)["(415) 234-5678"] == "+14152345678"
 
 
-def test_a_process_that_does_not_persist_leaves_no_file(tmp_path):
-    """`cdp validate` reads landing samples, which may hold erased people: it keeps nothing."""
-    assert _read(tmp_path, mode="memory")["(415) 234-5678"] == "+14152345678"
-    assert not cache_path(tmp_path).exists()
+def test_the_single_file_of_an_earlier_version_becomes_a_part(tmp_path):
+    old = cache_path(tmp_path).with_name("phones.parquet")
+    old.parent.mkdir(parents=True)
+    planted = pa.table({"key": ["US\x1f1"], "e164": ["+19999999999"]})
+    pq.write_table(planted.replace_schema_metadata({"cdp_phone_cache": _stamp()}), old)
+    _read(tmp_path, load_after=99)
+    assert not old.exists()
+    rows = pq.read_table(cache_path(tmp_path)).to_pylist()
+    assert {"key": "US\x1f1", "e164": "+19999999999"} in rows and len(rows) == 3
 
 
 THREADS = """
@@ -92,15 +142,13 @@ for t in threads:
 
 def test_threads_calling_at_once_share_one_cache(tmp_path):
     """DuckDB runs the UDF on several threads. Each made a cache of its own at its first
-    call, and the one saved last replaced the file: at a million customers a few hundred
-    numbers were kept of a million read."""
+    call (at a million customers, each loading 1.6 million numbers), and each saved what
+    it read: one cache, one part with every number read."""
     earlier = 200_000  # a file that takes a moment to load: the first calls overlap
     keys = [f"US\x1f{n:07d}" for n in range(earlier)]
-    table = pa.table({"key": keys, "e164": keys})
-    cache_path(tmp_path).parent.mkdir(parents=True)
-    pq.write_table(
-        table.replace_schema_metadata({"cdp_phone_cache": _stamp()}), cache_path(tmp_path)
-    )
-    env = {"CDP_WORKSPACE": str(tmp_path), "PATH": ""}
+    _plant(tmp_path, pa.table({"key": keys, "e164": keys}))
+    env = {"CDP_WORKSPACE": str(tmp_path), "PATH": "", "CDP_PHONE_CACHE_LOAD_AFTER": "0"}
     subprocess.run([sys.executable, "-c", THREADS], env=env, check=True)
-    assert pq.read_table(cache_path(tmp_path)).num_rows == earlier + 8
+    parts = sorted(cache_path(tmp_path).iterdir())
+    assert len(parts) == 2
+    assert sorted(pq.read_metadata(p).num_rows for p in parts) == [8, earlier]

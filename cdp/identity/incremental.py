@@ -77,6 +77,7 @@ class Plan:
     household_share: float | None = None
     changed_ids: pa.Array | None = None  # the new or edited records' unique_ids
     removed: int = 0
+    removed_ids: pa.Array | None = None  # the records gone since the last run
 
 
 def settings_fingerprint(ws: Workspace, settings: IdentitySettings) -> str:
@@ -185,6 +186,7 @@ def plan(
         household_share=share,
         changed_ids=changed_ids,
         removed=len(removed),
+        removed_ids=pa.array(sorted(removed), pa.string()),
     )
 
 

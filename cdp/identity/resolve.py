@@ -201,7 +201,7 @@ def _resolve(
         )
         # The pairs kept for the next run, on the other core while the outputs are made.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            kept = pool.submit(_kept_pairs, earlier, records, core, plan.changed_ids)
+            kept = pool.submit(_kept_pairs, earlier, plan, core)
             links = _write_partial(ws, con, run_id, core, result, plan.changed_ids)
             kept_pairs = kept.result()
     else:
@@ -222,12 +222,12 @@ def _resolve(
     return result
 
 
-def _kept_pairs(earlier: pa.Table, records: pa.Table, core: _Core, changed: pa.Array) -> pa.Table:
+def _kept_pairs(earlier: pa.Table, plan: incremental.Plan, core: _Core) -> pa.Table:
     """Every pair scored, for the next increment: the earlier ones that stand, and the
     part's."""
     return pa.concat_tables(
         [
-            pair_store.carried(earlier, records["unique_id"].combine_chunks(), core.uids, changed),
+            pair_store.carried(earlier, plan.removed_ids, core.uids, plan.changed_ids),
             pair_store.pairs_table(core.pairs, core.uids),
         ],
         promote_options="permissive",

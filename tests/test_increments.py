@@ -218,6 +218,16 @@ def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(t
         ("3", "cy@x.com"),
     ]
 
+    # An erasure reaches every part (and the next build is full: one file again).
+    from cdp.privacy.forget import forget
+
+    forget(ws, "cy@x.com")
+    for table in tables:
+        assert _rows(table, ids) == [("1",), ("2",)]
+        assert _rows(table / "part-00001.parquet", ids) == []
+    _run(ws)
+    assert all(table.is_file() for table in tables)
+
 
 @pytest.mark.parametrize("layer", [HARMONISE, MARTS], ids=lambda layer: layer.name)
 def test_a_layer_is_built_whole_unless_its_last_build_can_be_trusted(tmp_path, layer):

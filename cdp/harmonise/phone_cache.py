@@ -93,11 +93,7 @@ class PhoneCache:
 
     def _load(self) -> None:
         self.load_after = None
-        kept: dict[str, str | None] = {}
-        for part in _parts(self.path):
-            table = _read_part(part)
-            if table is not None:
-                kept.update(zip(table["key"].to_pylist(), table["e164"].to_pylist(), strict=True))
+        kept = _numbers(_parts(self.path))
         with self._lock:
             # numbers read before the load that a part already held need no new part
             self.new = {k: v for k, v in self.new.items() if kept.get(k, _MISSING) != v}
@@ -159,14 +155,20 @@ def _adopt_single_file(folder: Path) -> None:
         os.replace(old, folder / "part-0-earlier.parquet")
 
 
-def _merge(folder: Path, parts: list[Path]) -> None:
-    from cdp.io.atomic import write_parquet
-
+def _numbers(parts: list[Path]) -> dict[str, str | None]:
+    """The numbers the parts hold (a part from other reading rules counts for none)."""
     kept: dict[str, str | None] = {}
     for part in parts:
         table = _read_part(part)
         if table is not None:
             kept.update(zip(table["key"].to_pylist(), table["e164"].to_pylist(), strict=True))
+    return kept
+
+
+def _merge(folder: Path, parts: list[Path]) -> None:
+    from cdp.io.atomic import write_parquet
+
+    kept = _numbers(parts)
     write_parquet(
         folder / f"part-{uuid.uuid4().hex}.parquet", _table(list(kept), list(kept.values()))
     )

@@ -119,8 +119,9 @@
     {%- endcall %}
     {%- set written = load_result('main')['data'][0][0] %}
     {% call statement('superseded', fetch_result=True) -%}
-        select distinct earlier.filename
-        from read_parquet([{{ listed | join(', ') }}], filename = true) as earlier
+        -- (a column of the file's own may be called filename)
+        select distinct earlier.cdp_part_file
+        from read_parquet([{{ listed | join(', ') }}], filename = 'cdp_part_file') as earlier
         left join {{ touched }} as touched using (source_name, source_record_id)
         where touched.source_name is not null or {{ gone }}
         order by 1

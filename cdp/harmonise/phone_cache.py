@@ -120,8 +120,8 @@ class PhoneCache:
 
     def save(self) -> None:
         """A new part with the numbers this process read; past MAX_PARTS, every part
-        merged into one. A number may then be in two parts (read before the load): the
-        same answer twice, dropped when the parts are merged."""
+        merged into one. A process that never loaded the kept numbers may save one a
+        part already holds: the same answer twice, dropped when the parts are merged."""
         if self.path is None or not self.new:
             return
         from cdp.io.atomic import write_parquet

@@ -139,9 +139,9 @@ def _with_row_count(event, files: dict[str, Path]):
 
     from cdp.io import parts
 
-    files_ = parts.part_files(path) if path.is_dir() else [path]  # a table kept in parts
+    found = parts.part_files(path) if path.is_dir() else [path]  # a table kept in parts
     try:
-        rows = sum(pq.read_metadata(f).num_rows for f in files_)
+        rows = sum(pq.read_metadata(f).num_rows for f in found)
     except (OSError, ValueError):
         return event
     return event.with_metadata({**event.metadata, "dagster/row_count": rows})

@@ -1,0 +1,68 @@
+"""An increment killed while the harmonised tables are folders of parts (cdp/io/parts.py),
+then run again, gives what the same increment run cleanly gives (tests/crash.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import duckdb
+import pytest
+
+from cdp.harmonise.increments import HARMONISE
+from cdp.io import lake, parts
+from cdp.io.atomic import TMP_PREFIX
+from tests.crash import CDP, _links, _marts, _run
+
+pytestmark = [pytest.mark.slow, pytest.mark.takes(120)]
+
+
+def _harmonised(ws) -> dict[str, list[tuple]]:
+    folder = ws / "lake" / "harmonised"
+    return {
+        name: duckdb.execute(
+            f"select * from {lake.scan(folder / f'{name}.parquet')} order by all"
+        ).fetchall()
+        for name in HARMONISE.kept
+    }
+
+
+def _workspace(root, model=None):
+    subprocess.run([CDP, "init", str(root)], check=True, capture_output=True)
+    subprocess.run(
+        [CDP, "generate", "--customers", "300", "-w", str(root)], check=True, capture_output=True
+    )
+    if model is not None:  # the clean run's model: both resolve with the same weights
+        shutil.copy2(model, root / "identity_model.json")
+    assert _run(root).returncode == 0
+
+
+def _append(root) -> None:
+    subprocess.run(
+        [CDP, "generate", "--append", "--customers", "20", "-w", str(root)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(tmp_path):
+    clean, ws = tmp_path / "clean", tmp_path / "ws"
+    _workspace(clean)
+    _workspace(ws, model=clean / "identity_model.json")
+    for root in (clean, ws):
+        _append(root)
+    assert _run(clean).returncode == 0
+    killed = _run(ws, "dbt.dbt_harmonise@90")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    # killed half way: some tables have their new part, identity's input not yet
+    folder = ws / "lake" / "harmonised"
+    counts = {name: len(parts.part_files(folder / f"{name}.parquet")) for name in HARMONISE.parted}
+    assert max(counts.values()) == 2 and counts["int_person_records_prepared"] == 1, counts
+    done = _run(ws)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+    assert _harmonised(ws) == _harmonised(clean)
+    assert _links(ws) == _links(clean)
+    assert _marts(ws) == _marts(clean)
+    assert [str(p.relative_to(ws)) for p in ws.rglob(f"{TMP_PREFIX}*")] == []
+    assert not list((ws / "lake").rglob("tmp_*.parquet"))  # DuckDB's half-written COPYs

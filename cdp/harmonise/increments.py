@@ -232,9 +232,7 @@ def lay_out_parts(ws: Workspace, layer: Layer, selected: set[str], plan: Plan) -
     """Before a build of the layer (its record already gone): each selected table kept in
     parts becomes a folder of parts for an increment, and one file again for a full
     build (cdp/io/parts.py)."""
-    folder: Path = getattr(ws, layer.folder)
-    for name in sorted(set(layer.parted) & selected):
-        path = folder / f"{name}.parquet"
+    for path in _parted(ws, layer, selected):
         if plan.increment:
             parts.split(path)
         else:
@@ -244,11 +242,15 @@ def lay_out_parts(ws: Workspace, layer: Layer, selected: set[str], plan: Plan) -
 def tidy_parts(ws: Workspace, layer: Layer, selected: set[str]) -> None:
     """After a successful build, before its record is written: empty parts go, and a
     table with too many parts has them merged."""
-    folder: Path = getattr(ws, layer.folder)
-    for name in sorted(set(layer.parted) & selected):
-        path = folder / f"{name}.parquet"
+    for path in _parted(ws, layer, selected):
         if parts.is_parted(path):
             parts.tidy(path)
+
+
+def _parted(ws: Workspace, layer: Layer, selected: set[str]) -> list[Path]:
+    """The paths of the selected tables the layer keeps in parts."""
+    folder: Path = getattr(ws, layer.folder)
+    return [folder / f"{name}.parquet" for name in sorted(set(layer.parted) & selected)]
 
 
 def forget(ws: Workspace, layer: Layer | None = None) -> None:

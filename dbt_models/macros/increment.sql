@@ -80,10 +80,22 @@
 {% macro previous_output(name, folder='marts') -%}
     {%- set parts = previous_parts(previous_path(name, folder)) if folder == 'harmonised' else [] -%}
     {%- if parts -%}
-    read_parquet([{% for part in parts %}'{{ part | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}])
+    read_parquet([{{ sql_strings(parts) }}])
     {%- else -%}
     read_parquet('{{ previous_path(name, folder) }}')
     {%- endif -%}
+{%- endmacro %}
+
+{#- A value as an SQL string literal. -#}
+{% macro sql_string(value) -%}
+    {{ return("'" ~ (value | replace("'", "''")) ~ "'") }}
+{%- endmacro %}
+
+{#- Values as SQL string literals, comma-separated (for `in (...)` or a list). -#}
+{% macro sql_strings(values) -%}
+    {%- set quoted = [] -%}
+    {%- for value in values %}{% do quoted.append(sql_string(value)) %}{% endfor -%}
+    {{ return(quoted | join(', ')) }}
 {%- endmacro %}
 
 {% macro previous_path(name, folder='marts') -%}
@@ -121,12 +133,13 @@
     {%- if not execute or not harmonise_increment() -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set quoted = (path | replace("'", "''")) -%}
-    {%- set marked = run_query("select count(*) from glob('" ~ quoted ~ "/_cdp_parts')") -%}
+    {%- set marked = run_query("select count(*) from glob(" ~ sql_string(path ~ '/_cdp_parts') ~ ")") -%}
     {%- if marked.rows[0][0] == 0 -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set found = run_query("select file from glob('" ~ quoted ~ "/part-*.parquet') order by file") -%}
+    {%- set found = run_query(
+        "select file from glob(" ~ sql_string(path ~ '/part-*.parquet') ~ ") order by file"
+    ) -%}
     {{ return(found.columns[0].values() | list) }}
 {%- endmacro %}
 
@@ -280,14 +293,11 @@
 {% macro with_unchanged_person_records(increment) -%}
     {{- config(parts_touched='this') -}}
     {%- if increment and previous_parts(previous_path('int_person_records_prepared', 'harmonised')) %}
-    {%- set whole = [] %}
-    {%- for source_name in increment.get('whole_sources', []) %}
-        {%- do whole.append("'" ~ (source_name | replace("'", "''")) ~ "'") %}
-    {%- endfor %}
+    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
     result as (
         select * from final
         {%- if whole %}
-        where source_name not in ({{ whole | join(', ') }})
+        where source_name not in ({{ whole }})
         {%- endif %}
         except
         select previous.*
@@ -295,7 +305,7 @@
         semi join affected using (source_name, source_record_id)
         {%- if whole %}
         union all
-        select * from final where source_name in ({{ whole | join(', ') }})
+        select * from final where source_name in ({{ whole }})
         {%- endif %}
     )
     {%- else %}

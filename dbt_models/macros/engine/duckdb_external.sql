@@ -44,7 +44,7 @@
     {%- endif %}
     {%- if parts %}
     {%- set written = cdp_write_part(location, parts) %}
-    {%- set quoted = "'" ~ (location | replace("'", "''")) ~ "/part-*.parquet'" %}
+    {%- set quoted = sql_string(location ~ '/part-*.parquet') %}
     {%- else %}
     {% call statement('main', fetch_result=True) -%}
         copy (
@@ -96,32 +96,28 @@
         {%- do numbers.append(part.split('/part-')[-1].split('.')[0] | int) %}
     {%- endfor %}
     {%- set new_part = location ~ '/part-' ~ ('%05d' | format(numbers | max + 1)) ~ '.parquet' %}
-    {%- set listed = [] %}
-    {%- for part in parts %}{% do listed.append("'" ~ (part | replace("'", "''")) ~ "'") %}{% endfor %}
-    {%- set whole = [] %}
-    {%- for source_name in harmonise_increment().get('whole_sources', []) %}
-        {%- do whole.append("'" ~ (source_name | replace("'", "''")) ~ "'") %}
-    {%- endfor %}
-    {%- set gone = 'earlier.source_name in (' ~ whole | join(', ') ~ ')' if whole else 'false' %}
+    {%- set new_file = sql_string(new_part) %}
+    {%- set whole = sql_strings(harmonise_increment().get('whole_sources', [])) %}
+    {%- set gone = 'earlier.source_name in (' ~ whole ~ ')' if whole else 'false' %}
     {%- set touched = adapter.quote('cdp_touched__' ~ this.identifier) %}
     {% call statement('main', fetch_result=True) -%}
         copy (
             {{ compiled_code }}
-        ) to '{{ new_part | replace("'", "''") }}' (format parquet);
+        ) to {{ new_file }} (format parquet);
         create or replace temporary table {{ touched }} as
             select distinct source_name, source_record_id
             {%- if config.get('parts_touched') == 'this' %}
-            from read_parquet('{{ new_part | replace("'", "''") }}');
+            from read_parquet({{ new_file }});
             {%- else %}
             from {{ ref(config.get('parts_touched')) }};
             {%- endif %}
-        select coalesce(sum(num_rows), 0) from parquet_file_metadata('{{ new_part | replace("'", "''") }}')
+        select coalesce(sum(num_rows), 0) from parquet_file_metadata({{ new_file }})
     {%- endcall %}
     {%- set written = load_result('main')['data'][0][0] %}
     {% call statement('superseded', fetch_result=True) -%}
         -- (a column of the file's own may be called filename)
         select distinct earlier.cdp_part_file
-        from read_parquet([{{ listed | join(', ') }}], filename = 'cdp_part_file') as earlier
+        from read_parquet([{{ sql_strings(parts) }}], filename = 'cdp_part_file') as earlier
         left join {{ touched }} as touched using (source_name, source_record_id)
         where touched.source_name is not null or {{ gone }}
         order by 1
@@ -130,10 +126,10 @@
         {% call statement('rewrite') -%}
             copy (
                 select earlier.*
-                from read_parquet('{{ row[0] | replace("'", "''") }}') as earlier
+                from read_parquet({{ sql_string(row[0]) }}) as earlier
                 anti join {{ touched }} using (source_name, source_record_id)
                 where not ({{ gone }})
-            ) to '{{ row[0] | replace("'", "''") }}' (format parquet)
+            ) to {{ sql_string(row[0]) }} (format parquet)
         {%- endcall %}
     {%- endfor %}
     {% call statement('touched_dropped') -%}

@@ -9,20 +9,24 @@ what scored them (the settings and the saved model). The next run compares:
 - the settings or the model changed, or too much changed: everything.
 
 The re-resolved part is closed: a pair Splink or a match rule could form between it and
-the rest must share a key with a changed record, so it is inside. Term frequencies come
+the rest must share a key with a changed record (its value now or before an edit), or
+have been kept apart by a guard from a record of the part, so it is inside. Term frequencies come
 from all the records and the household share from the last full resolution, so a pair
 scores as it would in a full run.
 
-Inside the part, Splink scores only the pairs with a fresh record: a new one, or one that
-shares an email or phone with a new one (whether a household shares a contact decides if
-it counts as evidence). Only the fresh records, those a scored pair (at or above the
-near-miss threshold) or a match rule links to them, and the clusters of all these are
-then clustered again (cdp.identity.resolve `_linked_part`). Their other pairs were
-scored by an earlier run and are read back from `identity_scored_pairs` (every pair at
-or above the near-miss threshold, with its match weights). They keep the term
-frequencies of the run that scored them, so the whole part is scored again when new
-records are over `REUSE_MAX_SHARE` of all, and when a record was edited or removed (its
-old email and phone are unknown); `cdp run --full-refresh` scores everything again.
+Inside the part, Splink scores only the pairs with a fresh record: a new or edited one,
+or one holding an email or phone a changed record gained or lost (whether a household
+shares a contact decides if it counts as evidence), a rule key an edited or removed
+record lost (it may be back under the frequency guard), or the cluster of a removed
+record. The old values come from cdp.identity.record_values. Only the fresh records,
+those a scored pair (at or above the near-miss threshold) or a match rule links to them,
+and the clusters of all these are then clustered again (cdp.identity.resolve
+`_linked_part`), with the records an earlier guard kept apart from any of them (the
+record that kept them apart may have left). Their other pairs were scored by an earlier
+run and are read back from `identity_scored_pairs` (every pair at or above the near-miss
+threshold, with its match weights). They keep the term frequencies of the run that
+scored them, so the whole part is scored again when changed records are over
+`REUSE_MAX_SHARE` of all; `cdp run --full-refresh` scores everything again.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.identity import pair_store
+from cdp.identity import pair_store, record_values
+from cdp.identity.match_rules import old_value_holders
 from cdp.identity.settings import IdentitySettings
 from cdp.io.atomic import write_parquet, write_text
 from cdp.workspace import Workspace
@@ -78,6 +83,7 @@ class Plan:
     changed_ids: pa.Array | None = None  # the new or edited records' unique_ids
     removed: int = 0
     removed_ids: pa.Array | None = None  # the records gone since the last run
+    clusters: np.ndarray | None = None  # each record's earlier cluster (earlier_clusters)
 
 
 def settings_fingerprint(ws: Workspace, settings: IdentitySettings) -> str:
@@ -119,8 +125,16 @@ def save_state(
     fingerprint: str,
     share: float | None,
     pairs: pa.Table | None,
+    values: tuple[pa.Table, pa.Array | None] | None = None,
 ) -> None:
-    """`pairs`: every pair scored, for the next run (None: the file stands as it is)."""
+    """`pairs`: every pair scored, for the next run (None: the file stands as it is).
+    `values`: (the records, the ids of those new or edited, or None for all of them),
+    whose matching values are kept (cdp.identity.record_values; None: they stand). The
+    values go first: a lookup matches them against the hashes written after them."""
+    if values is not None:
+        records, changed = values
+        columns = [c for c in HASHED if c in records.column_names]
+        record_values.save(ws, records, hashes, columns, changed)
     if pairs is not None:
         write_parquet(pair_store.path(ws), pairs)
     write_parquet(ws.identity_dir / HASHES, hashes)
@@ -169,15 +183,24 @@ def plan(
     n = max(records.num_rows, 1)
     if (len(changed) + len(removed)) / n > max_share:
         return Plan("full", f"{len(changed) + len(removed):,} records changed")
-    subset, contacts = _closure(con, records, links, set(changed), set(removed), settings)
-    edited = con.execute(
-        "select count(*) from now join before using (unique_id) where before.row_hash <> now.row_hash"
-    ).fetchone()[0]
+    edited = [
+        r[0]
+        for r in con.execute(
+            "select unique_id from now join before using (unique_id) "
+            "where before.row_hash <> now.row_hash"
+        ).fetchall()
+    ]
+    old = record_values.earlier(ws, con, edited + removed) if edited or removed else None
+    if (edited or removed) and old is None:
+        return Plan("full", "the values edited or removed records had were not kept")
+    subset, partners = _closure(con, records, links, set(changed), set(removed), settings, old)
+    clusters = earlier_clusters(ws, records)
+    subset = with_kept_apart(ws, records, clusters, subset)
     changed_ids = pa.array(sorted(changed), pa.string())
     fresh = None
-    if not edited and not removed and len(changed) / n <= REUSE_MAX_SHARE:
+    if len(changed) / n <= REUSE_MAX_SHARE:
         new = pc.is_in(records["unique_id"], value_set=changed_ids)
-        fresh = np.union1d(np.flatnonzero(new.to_numpy(zero_copy_only=False)), contacts)
+        fresh = np.union1d(np.flatnonzero(new.to_numpy(zero_copy_only=False)), partners)
     return Plan(
         "incremental",
         f"{len(changed):,} new or changed and {len(removed):,} removed record(s)",
@@ -187,36 +210,80 @@ def plan(
         changed_ids=changed_ids,
         removed=len(removed),
         removed_ids=pa.array(sorted(removed), pa.string()),
+        clusters=clusters,
     )
 
 
 def _closure(
-    con, records, links, changed: set[str], removed: set[str], settings
+    con, records, links, changed: set[str], removed: set[str], settings, old: pa.Table | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indexes of the records to resolve again: the changed ones, those sharing a key
     with them, and every record of the clusters either belongs (or belonged) to; and the
-    indexes of the records sharing an email or phone with a changed one."""
+    indexes of the records whose pairs are scored again besides the changed ones.
+
+    `old`: the values the edited and removed records had before. Holding one of them
+    counts like holding a changed record's value. Scored again are the records holding
+    an email or phone a changed record gained or lost (whether a contact is shared by
+    different people decides whether it is evidence), those holding a rule's key a
+    record lost (the value may have fallen under the frequency guard), and the other
+    records of a removed record's cluster (it may have been what held them together)."""
     con.register("records", records)
     con.register("changed", pa.table({"unique_id": pa.array(sorted(changed), pa.string())}))
     con.execute("create temp table c as select r.* from records r join changed using (unique_id)")
+    if old is not None and old.num_rows:
+        con.register("old", old)
+        con.execute("insert into c by name select * from old")  # their `_i` is null
     keys = []
     for rule in settings.blocking_rules:
         on = " and ".join(f"r.{col} = c.{col}" for col in rule)
         keys.append(f"select r._i from records r join c on {on}")
+    # The emails and phones a changed record gained or lost (all of a new or removed
+    # one's; also all of an edited one's whose first name changed, as that may change
+    # whether the value is shared by different people), and who holds them.
+    moved = " union all ".join(
+        f"select unique_id, _i is null as was, '{column}' as kind, unnest({column}) as v, "
+        f"first_name_key from c"
+        for column in ("emails", "phones")
+    )
+    con.execute(
+        f"""
+        create temp table moved as
+        select distinct kind, v from ({moved})
+        group by unique_id, kind, v, first_name_key having count(distinct was) = 1
+        """
+    )
     contacts = [
         f"select r._i from (select _i, unnest({column}) as v from records) r "
-        f"join (select unnest({column}) as v from c) c using (v)"
+        f"join (select v from moved where kind = '{column}') m using (v)"
         for column in ("emails", "phones")
     ]
     con.execute("create temp table contacts as " + " union ".join(contacts))
-    keys.append("select _i from contacts")
+    held = old_value_holders(records, old, settings) if old is not None and old.num_rows else []
+    con.register("held", pa.table({"_i": pa.array(held, pa.int64())}))
+    con.execute(f"create view links as select * from read_parquet('{links}')")
+    con.register("gone", pa.table({"unique_id": pa.array(sorted(removed), pa.string())}))
+    con.execute(
+        """
+        create temp table orphans as
+        select r._i from records r
+        join links l on r.unique_id = l.source_name || ':' || l.source_record_id
+        where l.record_kind = 'person' and l.unified_individual_id in (
+            select unified_individual_id from links
+            where record_kind = 'person'
+              and source_name || ':' || source_record_id in (select unique_id from gone)
+        )
+        """
+    )
+    keys += ["select _i from contacts", "select _i from held", "select _i from orphans"]
     keys.append(
         "select r._i from (select _i, unnest(identifiers) as v from records) r "
         "join (select unnest(identifiers) as v from c) c using (v)"
     )
-    con.execute("create temp table near as " + " union ".join(keys) + " union select _i from c")
-    con.execute(f"create view links as select * from read_parquet('{links}')")
-    con.register("gone", pa.table({"unique_id": pa.array(sorted(removed), pa.string())}))
+    con.execute(
+        "create temp table near as "
+        + " union ".join(keys)
+        + " union select _i from c where _i is not null"
+    )
     rows = con.execute(
         """
         with touched as (
@@ -239,34 +306,73 @@ def _closure(
         order by 1
         """
     ).fetchall()
-    partners = con.execute("select _i from contacts order by 1").fetchnumpy()["_i"]
+    partners = con.execute(
+        "select _i from contacts union select _i from held union select _i from orphans order by 1"
+    ).fetchnumpy()["_i"]
     return np.array([r[0] for r in rows], dtype=np.int64), np.asarray(partners, dtype=np.int64)
 
 
-def with_their_clusters(ws: Workspace, records: pa.Table, positions: np.ndarray) -> np.ndarray:
-    """`positions` (record indexes) and those of every other record of the clusters they
-    belonged to in the earlier resolution, sorted."""
+def earlier_clusters(ws: Workspace, records: pa.Table) -> np.ndarray:
+    """Per record (by index), a number for its cluster in the earlier resolution; -1 for a
+    record it did not have."""
     links = ws.identity_dir / "unified_link_individual.parquet"
     con = duckdb.connect(config={"memory_limit": "1GB"})
     con.register("records", records.select(["unique_id", "_i"]))
-    con.register("seeds", pa.table({"_i": pa.array(np.unique(positions), pa.int64())}))
-    con.execute(
-        f"""create view people as select source_name || ':' || source_record_id as unique_id,
-        unified_individual_id from read_parquet('{links}') where record_kind = 'person'"""
-    )
     found = con.execute(
+        f"""
+        select records._i, dense_rank() over (order by l.unified_individual_id) as cluster
+        from read_parquet('{links}') as l
+        join records on records.unique_id = l.source_name || ':' || l.source_record_id
+        where l.record_kind = 'person'
         """
-        with touched as (
-            select distinct p.unified_individual_id
-            from seeds join records using (_i) join people p using (unique_id)
-        )
-        select _i from records join people p using (unique_id)
-            semi join touched using (unified_individual_id)
-        union select _i from seeds
-        order by 1
-        """
-    ).fetchnumpy()["_i"]
-    return np.asarray(found, dtype=np.int64)
+    ).fetchnumpy()
+    clusters = np.full(records.num_rows, -1, dtype=np.int64)
+    clusters[np.asarray(found["_i"], dtype=np.int64)] = np.asarray(found["cluster"], np.int64)
+    return clusters
+
+
+def with_their_clusters(clusters: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """`positions` (record indexes) and those of every other record of the clusters they
+    belonged to in the earlier resolution (`clusters`: earlier_clusters), sorted."""
+    inside = np.zeros(len(clusters), dtype=bool)
+    inside[positions] = True
+    # a flag per cluster number (number + 1: -1, no cluster, is flag 0, never set)
+    flagged = np.zeros(int(clusters.max(initial=-1)) + 2, dtype=bool)
+    flagged[clusters[positions] + 1] = True
+    flagged[0] = False
+    inside |= flagged[clusters + 1]
+    return np.flatnonzero(inside)
+
+
+def with_kept_apart(
+    ws: Workspace, records: pa.Table, clusters: np.ndarray, positions: np.ndarray
+) -> np.ndarray:
+    """`positions` (closed over their clusters) and, until none is left, the records a
+    guard of the earlier resolution kept apart from one of them, with their clusters. A
+    strong pair kept apart because of a third record (a different birth date in one's
+    cluster) may link once that record has left the cluster, by an edit or a removal."""
+    path = ws.identity_dir / "identity_near_misses.parquet"
+    if not path.exists():
+        return positions
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    apart = con.sql(
+        f"select unique_id_l, unique_id_r from read_parquet('{path}') "
+        "where starts_with(stage, 'kept apart')"
+    ).to_arrow_table()
+    if not apart.num_rows:
+        return positions
+    ends = pa.chunked_array(apart["unique_id_l"].chunks + apart["unique_id_r"].chunks)
+    at = pc.fill_null(pc.index_in(ends, value_set=records["unique_id"]), -1).to_numpy()
+    left, right = at[: apart.num_rows], at[apart.num_rows :]
+    both = (left >= 0) & (right >= 0)  # (a record removed since is in neither)
+    left, right = left[both], right[both]
+    while True:
+        inside = np.zeros(len(clusters), dtype=bool)
+        inside[positions] = True
+        more = np.union1d(right[inside[left] & ~inside[right]], left[inside[right] & ~inside[left]])
+        if not more.size:
+            return positions
+        positions = with_their_clusters(clusters, np.concatenate([positions, more]))
 
 
 def tf_tables(records: pa.Table, columns: list[str]) -> dict[str, pa.Table]:

@@ -345,6 +345,47 @@ def rule_partners(
     return np.unique(np.concatenate(found)) if found else np.array([], np.int64)
 
 
+def old_value_holders(records: pa.Table, old: pa.Table, settings: IdentitySettings) -> np.ndarray:
+    """Indexes of the records sharing every exact key of some rule with a value an edited
+    or removed record held before and holds no more (`old`: their earlier values), where
+    two to `max_identifier_records` records hold it now: the pairs a rule may link now
+    that the value has one holder less (it may have fallen under the frequency guard)."""
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("records", records)
+    con.register("old", old)
+    con.execute(
+        "create view both_ as select *, false as _old from records "
+        "union all by name select *, true as _old from old"
+    )
+    found: list[np.ndarray] = []
+    for rule in settings.match_rules:
+        keys, rows, key_cols, not_null = _rule_keys(rule, settings, "both_")
+        holders = con.sql(
+            f"""
+            with keyed as (
+                select distinct t.unique_id, t._i, t._old, {", ".join(keys)}
+                from {rows} as t
+            ),
+            lost as (
+                select unique_id, {key_cols} from keyed where _old and {not_null}
+                except
+                select unique_id, {key_cols} from keyed where not _old
+            ),
+            groups as (
+                select {key_cols} from keyed
+                semi join lost using ({key_cols})
+                group by {key_cols}
+                having count(*) filter (where not _old) between 2
+                    and {settings.max_identifier_records}
+            )
+            select distinct _i from keyed semi join groups using ({key_cols})
+            where not _old
+            """
+        ).fetchnumpy()["_i"]
+        found.append(np.asarray(holders, dtype=np.int64))
+    return np.unique(np.concatenate(found)) if found else np.array([], np.int64)
+
+
 def strong_values(con, table: str, settings: IdentitySettings) -> dict[int, dict[str, set[str]]]:
     types = settings.strong_identifiers
     if not types:

@@ -171,6 +171,7 @@ def _resolve(
     result.mode, result.mode_reason = plan.mode, plan.reason
     share = None
     kept_pairs = None  # every pair scored, for the next run (None: as they were)
+    values = None  # the records whose matching values are kept (None: as they were)
     if plan.mode == "unchanged":
         step("cookies")
         links = _links_with_cookies(ws, con, run_id, _previous_people(ws))
@@ -204,16 +205,20 @@ def _resolve(
             kept = pool.submit(_kept_pairs, earlier, plan, core)
             links = _write_partial(ws, con, run_id, core, result, plan.changed_ids)
             kept_pairs = kept.result()
+        values = (records, plan.changed_ids)
     else:
         core = _core(ws, records, settings, result, step)
         share = result.household_share
         links = _write_full(ws, con, run_id, core, result)
         kept_pairs = pair_store.pairs_table(core.pairs, core.uids)
+        values = (records, None)
     # After the run: a full run may have trained the model the fingerprint covers. The
     # state is written while the summary is counted (files, then counts of the links).
     fingerprint = incremental.settings_fingerprint(ws, written)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        saved = pool.submit(incremental.save_state, ws, hashes, fingerprint, share, kept_pairs)
+        saved = pool.submit(
+            incremental.save_state, ws, hashes, fingerprint, share, kept_pairs, values
+        )
         result.household_share = share if share is not None else result.household_share
         _summarise(result, links)
         saved.result()
@@ -244,7 +249,8 @@ def _linked_part(
     sharing a blocking key with a new one (all the other James Smiths). Most of those
     pairs fall below the near-miss threshold and are dropped. Clustered again are only the
     fresh records, those a kept pair or a match rule can link to them, and everyone in
-    their clusters; every other record of the part keeps its cluster as it was."""
+    their clusters, and the records an earlier guard kept apart from any of those; every
+    other record of the part keeps its cluster as it was."""
     step("matching")
     subset = plan.subset
     part = _reindexed(records.take(pa.array(subset)))
@@ -259,7 +265,9 @@ def _linked_part(
             rule_partners(records, settings, subset, plan.fresh),
         ]
     )
-    linked = incremental.with_their_clusters(ws, records, seeds)
+    linked = incremental.with_kept_apart(
+        ws, records, plan.clusters, incremental.with_their_clusters(plan.clusters, seeds)
+    )
     # (the part is closed over clusters, so every linked record is in it)
     return (
         linked,

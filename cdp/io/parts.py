@@ -101,7 +101,7 @@ def whole(path: Path) -> bool:
     return True
 
 
-def _literal(path: Path) -> str:
+def sql_string(path: Path) -> str:
     """A path as an SQL string (a workspace folder may hold a quote)."""
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -126,10 +126,10 @@ def tidy(path: Path, max_parts: int = MAX_PARTS) -> None:
     largest = max(rows, key=lambda part: (rows[part], -_number(part)))
     small = [part for part in rows if part != largest]
     merged = next_part(path)
-    listed = ", ".join(_literal(part) for part in small)
+    listed = ", ".join(sql_string(part) for part in small)
     with atomic_path(merged) as staging, duckdb.connect() as con:
         con.execute(
-            f"copy (select * from read_parquet([{listed}])) to {_literal(staging)} (format parquet)"
+            f"copy (select * from read_parquet([{listed}])) to {sql_string(staging)} (format parquet)"
         )
     # killed before these go, rows are there twice: the record of the build is not
     # written yet, so the next build is full

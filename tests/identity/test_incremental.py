@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pyarrow.parquet as pq
+import pytest
 
 from cdp.identity.resolve import resolve
 from cdp.identity.settings import IdentitySettings
@@ -264,3 +265,176 @@ def test_earlier_near_misses_across_the_redone_part_stay_with_its_new_clusters()
         {"unique_id_l": "a", "unique_id_r": "x", "cluster_l": "U7", "cluster_r": "U5"},
         {"unique_id_l": "x", "unique_id_r": "y", "cluster_l": "U5", "cluster_r": "U6"},
     ]
+
+
+# A family mailbox: a father and two records of his daughter (her married name in the
+# shop). Held by different people, it is no one's evidence, and no rule links on it.
+FAMILY = [
+    rec("crm", "c5", "Mark", "Hill", "1960-02-02", "hills@x.com", None, "3 fir ln", "73301"),
+    rec("crm", "c6", "Lucy", "Hill", "1990-06-06", "hills@x.com", None, "8 bay st", "33101"),
+    rec("shop", "a6", "Lucy", "Moss", None, "hills@x.com", None, None, None),
+]
+OWN_EMAIL = [dict(FAMILY[0], email="mark.hill@x.com"), *FAMILY[1:]]
+
+
+# An increment scores the part whole when the changed records are over REUSE_MAX_SHARE
+# of all (-1: always), and reads pairs back below it: both must agree with a full run.
+REUSE = pytest.mark.parametrize("reuse", [-1.0, 0.2], ids=["part scored whole", "pairs reused"])
+
+
+@REUSE
+@pytest.mark.parametrize(
+    "after", [OWN_EMAIL, FAMILY[1:]], ids=["the father's email edited", "his record removed"]
+)
+def test_a_mailbox_no_longer_shared_links_its_other_holders_as_a_full_run(
+    ws, tmp_path, monkeypatch, after, reuse
+):
+    """Once the father's record no longer holds the mailbox, it is the daughter's alone and
+    links her two records, as a full run of the same records does. What finds her records
+    is the edited (or removed) record's old email: they share nothing with its new values
+    and were never in its cluster."""
+    from cdp.identity import incremental
+
+    monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
+    write_inputs(ws, [*PEOPLE, *FAMILY])
+    resolve(ws, run_id="r1")
+    first = _clusters(ws)
+    assert first["crm:c6"] != first["shop:a6"]
+    write_inputs(ws, [*PEOPLE, *after])
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "incremental"
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, [*PEOPLE, *after])
+    resolve(fresh, run_id="f1")
+    whole = _clusters(fresh)
+    assert whole["crm:c6"] == whole["shop:a6"]
+    assert _partition(_clusters(ws)) == _partition(whole)
+
+
+def test_an_edit_scores_only_the_pairs_it_can_change(ws, tmp_path, monkeypatch):
+    """An edited record is fresh like a new one: Splink scores its pairs and those of the
+    records sharing an email or phone with its old or new values, and reads the part's
+    other pairs back. Before, an edit had the whole part scored again."""
+    from cdp.identity import incremental
+
+    monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", 0.2)  # one edited record of eleven
+    write_inputs(ws, [*PEOPLE, *FAMILY])
+    resolve(ws, run_id="r1")
+    moved = [dict(p) for p in [*PEOPLE, *FAMILY]]
+    moved[0]["phone"] = "+14155550102"  # Ann's CRM record gets a new phone number
+    write_inputs(ws, moved)
+    result = resolve(ws, run_id="r2")
+    assert result.mode == "incremental"
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, moved)
+    full = resolve(fresh, run_id="f1")
+    assert _partition(_clusters(ws)) == _partition(_clusters(fresh))
+    # Ann's three records share her email key: of their three pairs, the two with the
+    # edited record are scored; the third is read back from the first run.
+    assert full.blocking_comparisons["email_key"] == 3
+    assert result.blocking_comparisons["email_key"] == 2
+    now, whole = _scored(ws), _scored(fresh)
+    assert now.keys() == whole.keys()
+    for pair, p in whole.items():
+        assert abs(now[pair] - p) < 0.05, pair
+
+
+# Tom Reed's two records share only a loyalty number, which a third record holds too:
+# over the frequency guard (two records here), so no rule links on it.
+LOYALTY = [
+    rec("crm", "c7", "Tom", "Reed", "1985-01-01", loyalty="L88"),
+    rec("shop", "a7", "Thomas", "Ward", loyalty="L88"),
+    rec("crm", "c8", "Ida", "Park", "1999-12-12", loyalty="L88"),
+]
+
+
+@REUSE
+@pytest.mark.parametrize(
+    "after",
+    [[*LOYALTY[:2], dict(LOYALTY[2], loyalty="L99")], LOYALTY[:2]],
+    ids=["the third holder's number edited", "the third holder removed"],
+)
+def test_a_value_back_under_the_frequency_guard_links_as_a_full_run(
+    ws, tmp_path, monkeypatch, after, reuse
+):
+    """When the third holder no longer holds the number, two records hold it, within the
+    guard, and the rule links Tom's records as a full run does."""
+    from cdp.identity import incremental
+
+    monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
+    guard = IdentitySettings(max_identifier_records=2)
+    write_inputs(ws, [*PEOPLE, *LOYALTY])
+    resolve(ws, run_id="r1", settings=guard)
+    first = _clusters(ws)
+    assert first["crm:c7"] != first["shop:a7"]
+    write_inputs(ws, [*PEOPLE, *after])
+    assert resolve(ws, run_id="r2", settings=guard).mode == "incremental"
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, [*PEOPLE, *after])
+    resolve(fresh, run_id="f1", settings=guard)
+    whole = _clusters(fresh)
+    assert whole["crm:c7"] == whole["shop:a7"]
+    assert _partition(_clusters(ws)) == _partition(whole)
+
+
+@REUSE
+def test_removing_the_record_that_held_a_person_together_splits_it_as_a_full_run(
+    ws, tmp_path, monkeypatch, reuse
+):
+    """Nina's shop record matches her CRM record (name, birth date, home) and shares a
+    loyalty number with her newsletter signup; the CRM record and the signup share
+    nothing. With the shop record deleted, nothing holds them together: the other records
+    of a removed record's cluster are clustered again."""
+    from cdp.identity import incremental
+
+    monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
+    nina = [
+        rec("crm", "c9", "Nina", "Berg", "1975-04-04", "nina.b@x.com", None, "2 lake dr", "55401"),
+        rec("shop", "a8", "Nina", "Berg", "1975-04-04", None, None, "2 lake dr", "55401", "L55"),
+        rec("news", "s8", "Nina", None, loyalty="L55"),
+    ]
+    write_inputs(ws, [*PEOPLE, *nina])
+    resolve(ws, run_id="r1")
+    first = _clusters(ws)
+    assert first["crm:c9"] == first["shop:a8"] == first["news:s8"]
+    after = [*PEOPLE, nina[0], nina[2]]
+    write_inputs(ws, after)
+    assert resolve(ws, run_id="r2").mode == "incremental"
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, after)
+    resolve(fresh, run_id="f1")
+    whole = _clusters(fresh)
+    assert whole["crm:c9"] != whole["news:s8"]
+    assert _partition(_clusters(ws)) == _partition(whole)
+
+
+@REUSE
+def test_a_pair_kept_apart_links_once_what_kept_it_apart_has_moved_away(
+    ws, tmp_path, monkeypatch, reuse
+):
+    """Kimberly's shop account matches her mother's CRM record (same name and home) and,
+    a little less, her own (a typo in the name): one cluster cannot hold two birth dates,
+    so her own record is kept apart. Her mother moves out: the account now joins
+    Kimberly's record, as in a full run, though neither changed nor shares a value with
+    the move: the earlier run's kept-apart pairs bring it into the part."""
+    from cdp.identity import incremental
+
+    monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
+    family = [
+        rec("crm", "c11", "Kimberli", "Campbell", "2001-08-22", None, None, "38 union rd", "10000"),
+        rec("shop", "a11", "Kimberly", "Campbell", None, "kc@x.com", None, "38 union rd", "10000"),
+        rec("crm", "c12", "Kimberly", "Campbell", "1972-02-02", "km@x.com", None, "38 union rd", "10000"),
+    ]  # fmt: skip
+    write_inputs(ws, [*PEOPLE, *family])
+    resolve(ws, run_id="r1")
+    first = _clusters(ws)
+    assert first["shop:a11"] == first["crm:c12"] != first["crm:c11"]
+    moved = [*family[:2], dict(family[2], street="7 new st", zip="10001")]
+    write_inputs(ws, [*PEOPLE, *moved])
+    assert resolve(ws, run_id="r2").mode == "incremental"
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, [*PEOPLE, *moved])
+    resolve(fresh, run_id="f1")
+    whole = _clusters(fresh)
+    assert whole["shop:a11"] == whole["crm:c11"]
+    assert _partition(_clusters(ws)) == _partition(whole)

@@ -120,6 +120,14 @@ def _scale(sc: dict) -> list[str]:
             f"{i.get('earlier_records_kept', i.get('records_before', 0)):,} earlier person "
             "records got a new unified id |"
         )
+    if "edits" in st:
+        e = st["edits"]
+        rows.append(
+            f"| then 1% of CRM contacts ({e['contacts_moved']:,}) sent again with another "
+            f"street | {e['seconds']:.1f} | {e['seconds'] / run['seconds']:.1%} | "
+            f"{e['person_records_with_another_id']:,} person records changed person (a "
+            "move may rightly split or join one) |"
+        )
     if rows:
         out += [
             "",

@@ -10,9 +10,9 @@ what scored them (the settings and the saved model). The next run compares:
 
 The re-resolved part is closed: a pair Splink or a match rule could form between it and
 the rest must share a key with a changed record (its value now or before an edit), or
-have been kept apart by a guard from a record of the part, so it is inside. Term frequencies come
-from all the records and the household share from the last full resolution, so a pair
-scores as it would in a full run.
+have been kept apart by a guard from a record of the part, so it is inside. Term
+frequencies come from all the records and the household share from the last full
+resolution, so a pair scores as it would in a full run.
 
 Inside the part, Splink scores only the pairs with a fresh record: a new or edited one,
 or one holding an email or phone a changed record gained or lost (whether a household

@@ -6,8 +6,8 @@ unified individual, whose keys (cdp.privacy.keys) are then removed from:
   the rewritten file is not loaded again as new);
 - raw loads and quarantine;
 - every derived table: harmonised, identity (links, edges, near misses, history, scored
-  pairs, record hashes), marts, audiences, segment history, and the generator's ground
-  truth;
+  pairs, record hashes and values), marts, audiences, segment history, and the
+  generator's ground truth;
 - every past export, rewritten, with its manifest updated;
 - state that may hold copies: dbt's database file (its freed pages keep the rows of
   tables dbt dropped), Splink's and dbt's temporary files, and Dagster's event storage

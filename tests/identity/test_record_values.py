@@ -47,7 +47,9 @@ def test_an_increment_adds_a_part_and_a_lookup_finds_the_values_its_hashes_descr
     record_values.save(ws, second, h2, ["emails"], pa.array(["b", "d"]))
     parts = part_files(record_values.folder(ws))
     assert [p.name for p in parts] == ["part-00000.parquet", "part-00001.parquet"]
-    assert duckdb.sql(f"select count(*) from '{parts[1]}'").fetchall() == [(2,)]  # only b and d
+    assert duckdb.connect().sql(f"select count(*) from '{parts[1]}'").fetchall() == [
+        (2,)
+    ]  # only b and d
     # The run after the second finds b's second email; a run that still had the first
     # hashes (the second stopped before writing them) finds the first.
     assert _earlier(ws, h2, ["b"]) == {"b": ["bee@x.com"]}
@@ -70,9 +72,11 @@ def test_past_max_parts_the_parts_merge_into_each_records_current_row(tmp_path, 
         record_values.save(ws, table, hashes, ["emails"], pa.array(["b"]))
     parts = part_files(record_values.folder(ws))
     assert len(parts) <= 2
-    rows = duckdb.sql(
-        f"select unique_id, emails from read_parquet({[str(p) for p in parts]}) order by 1"
-    ).fetchall()
+    rows = (
+        duckdb.connect()
+        .sql(f"select unique_id, emails from read_parquet({[str(p) for p in parts]}) order by 1")
+        .fetchall()
+    )
     assert ("b", ["b3@x.com"]) in rows and all(r[0] != "a" for r in rows)
     assert _earlier(ws, hashes, ["b"]) == {"b": ["b3@x.com"]}
 

@@ -313,8 +313,9 @@ def test_a_mailbox_no_longer_shared_links_its_other_holders_as_a_full_run(
 
 def test_an_edit_scores_only_the_pairs_it_can_change(ws, tmp_path, monkeypatch):
     """An edited record is fresh like a new one: Splink scores its pairs and those of the
-    records sharing an email or phone with its old or new values, and reads the part's
-    other pairs back. Before, an edit had the whole part scored again."""
+    records holding an email or phone it gained or lost (here its old and new phone,
+    which no one else holds), and reads the part's other pairs back. Before, an edit had
+    the whole part scored again."""
     from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", 0.2)  # one edited record of eleven

@@ -41,6 +41,17 @@ FAIL_SHARE = 0.10
 SHOWN_VALUES = 5
 
 
+def path_problem(root: Path) -> str | None:
+    """Why a workspace cannot run from this folder, or None."""
+    if "'" in str(root):
+        return (
+            "the workspace's path holds a single quote ('), which the dbt models cannot "
+            "take (they name the lake's files inside quoted SQL strings): move the "
+            "workspace to a folder whose path has none"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Problem:
     file: str  # relative to the workspace
@@ -105,6 +116,8 @@ def _from_config_error(ws: Workspace, e: ConfigError) -> Problem:
 def validate_workspace(ws: Workspace) -> Report:
     started = time.perf_counter()
     report = Report()
+    if problem := path_problem(ws.root):
+        report.problems.append(Problem(str(ws.root), "", problem))
     try:
         settings = load_settings(ws.settings_file)
         from cdp.identity.settings import IdentitySettings

@@ -209,6 +209,19 @@ def test_run_stops_before_dagster_with_the_problems(ws):
     assert not (ws.state_dir / "dagster_home").exists()  # Dagster never started
 
 
+def test_a_workspace_under_a_folder_with_a_quote_is_refused_in_one_line(tmp_path):
+    """dbt's models name the lake's files in quoted SQL strings: at O'Brien's home the
+    first model failed with a parser error about an unterminated comment."""
+    ws = _workspace(tmp_path / "o'brien" / "ws")
+    problems = _lines(ws)
+    assert len(problems) == 1 and "holds a single quote" in problems[0]
+    assert problems[0].startswith(str(ws.root))
+    result = runner.invoke(app, ["run", "--workspace", str(ws.root)])
+    assert result.exit_code == 1 and "nothing was run" in result.output
+    assert "holds a single quote" in result.output and "Traceback" not in result.output
+    assert not (ws.state_dir / "dagster_home").exists()
+
+
 def test_a_type_declared_after_files_were_loaded_says_to_reload_them(ws):
     """Loaded files keep the types they were loaded with: validate names the column and
     what reloads them, and `--full-refresh` really does."""

@@ -72,6 +72,10 @@ def link_project(ws: Workspace) -> Path:
 
 def dbt_env(ws: Workspace) -> dict[str, str]:
     from cdp.identity.settings import IdentitySettings
+    from cdp.validate import path_problem
+
+    if problem := path_problem(ws.root):  # (`cdp run` stops before: cdp validate says so)
+        raise CdpError(f"{ws.root}: {problem}")
 
     settings = load_settings(ws.settings_file)
     identity = IdentitySettings.from_dict(settings.identity, ws.settings_file)

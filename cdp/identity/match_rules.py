@@ -315,18 +315,28 @@ def part_shared_contacts(
     return shared_contacts(_part_table(records, within), "records", settings)
 
 
+def _per_rule(con, table: str, settings: IdentitySettings, query) -> np.ndarray:
+    """The record indexes (`_i`) `query(keys, rows, key_cols, not_null)` selects for any
+    match rule (`_rule_keys` over `table`), sorted."""
+    found = [
+        np.asarray(
+            con.sql(query(*_rule_keys(rule, settings, table))).fetchnumpy()["_i"],
+            dtype=np.int64,
+        )
+        for rule in settings.match_rules
+    ]
+    return np.unique(np.concatenate(found)) if found else np.array([], np.int64)
+
+
 def rule_partners(
     records: pa.Table, settings: IdentitySettings, within: np.ndarray, fresh: np.ndarray
 ) -> np.ndarray:
     """Indexes of the part's records that share every exact key of some rule with a
     fresh record, where that value was within the frequency guard before the fresh
     records came: the records whose rule links a fresh record can make or unmake."""
-    con = _part_table(records, within, fresh)
-    found: list[np.ndarray] = []
-    for rule in settings.match_rules:
-        keys, rows, key_cols, not_null = _rule_keys(rule, settings, "records")
-        partners = con.sql(
-            f"""
+
+    def query(keys, rows, key_cols, not_null) -> str:
+        return f"""
             with keyed as (
                 select distinct t._i, t._fresh, {", ".join(keys)}
                 from {rows} as t
@@ -340,9 +350,8 @@ def rule_partners(
             )
             select distinct _i from keyed semi join groups using ({key_cols})
             """
-        ).fetchnumpy()["_i"]
-        found.append(np.asarray(partners, dtype=np.int64))
-    return np.unique(np.concatenate(found)) if found else np.array([], np.int64)
+
+    return _per_rule(_part_table(records, within, fresh), "records", settings, query)
 
 
 def old_value_holders(records: pa.Table, old: pa.Table, settings: IdentitySettings) -> np.ndarray:
@@ -357,11 +366,9 @@ def old_value_holders(records: pa.Table, old: pa.Table, settings: IdentitySettin
         "create view both_ as select *, false as _old from records "
         "union all by name select *, true as _old from old"
     )
-    found: list[np.ndarray] = []
-    for rule in settings.match_rules:
-        keys, rows, key_cols, not_null = _rule_keys(rule, settings, "both_")
-        holders = con.sql(
-            f"""
+
+    def query(keys, rows, key_cols, not_null) -> str:
+        return f"""
             with keyed as (
                 select distinct t.unique_id, t._i, t._old, {", ".join(keys)}
                 from {rows} as t
@@ -381,9 +388,8 @@ def old_value_holders(records: pa.Table, old: pa.Table, settings: IdentitySettin
             select distinct _i from keyed semi join groups using ({key_cols})
             where not _old
             """
-        ).fetchnumpy()["_i"]
-        found.append(np.asarray(holders, dtype=np.int64))
-    return np.unique(np.concatenate(found)) if found else np.array([], np.int64)
+
+    return _per_rule(con, "both_", settings, query)
 
 
 def strong_values(con, table: str, settings: IdentitySettings) -> dict[int, dict[str, set[str]]]:

@@ -267,6 +267,21 @@ def test_earlier_near_misses_across_the_redone_part_stay_with_its_new_clusters()
     ]
 
 
+def _against_a_full_run(ws, tmp_path, before, after, settings=None):
+    """Resolve `before`, then `after` as an increment, and `after` afresh in another
+    workspace: the clusters of the first run, of the increment and of the fresh run."""
+    write_inputs(ws, before)
+    resolve(ws, run_id="r1", settings=settings)
+    first = _clusters(ws)
+    write_inputs(ws, after)
+    result = resolve(ws, run_id="r2", settings=settings)
+    assert result.mode == "incremental", result.mode_reason
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, after)
+    resolve(fresh, run_id="f1", settings=settings)
+    return first, _clusters(ws), _clusters(fresh)
+
+
 # A family mailbox: a father and two records of his daughter (her married name in the
 # shop). Held by different people, it is no one's evidence, and no rule links on it.
 FAMILY = [
@@ -296,19 +311,10 @@ def test_a_mailbox_no_longer_shared_links_its_other_holders_as_a_full_run(
     from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
-    write_inputs(ws, [*PEOPLE, *FAMILY])
-    resolve(ws, run_id="r1")
-    first = _clusters(ws)
+    first, now, whole = _against_a_full_run(ws, tmp_path, [*PEOPLE, *FAMILY], [*PEOPLE, *after])
     assert first["crm:c6"] != first["shop:a6"]
-    write_inputs(ws, [*PEOPLE, *after])
-    result = resolve(ws, run_id="r2")
-    assert result.mode == "incremental"
-    fresh = Workspace(tmp_path / "fresh")
-    write_inputs(fresh, [*PEOPLE, *after])
-    resolve(fresh, run_id="f1")
-    whole = _clusters(fresh)
     assert whole["crm:c6"] == whole["shop:a6"]
-    assert _partition(_clusters(ws)) == _partition(whole)
+    assert _partition(now) == _partition(whole)
 
 
 def test_an_edit_scores_only_the_pairs_it_can_change(ws, tmp_path, monkeypatch):
@@ -364,18 +370,12 @@ def test_a_value_back_under_the_frequency_guard_links_as_a_full_run(
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
     guard = IdentitySettings(max_identifier_records=2)
-    write_inputs(ws, [*PEOPLE, *LOYALTY])
-    resolve(ws, run_id="r1", settings=guard)
-    first = _clusters(ws)
+    first, now, whole = _against_a_full_run(
+        ws, tmp_path, [*PEOPLE, *LOYALTY], [*PEOPLE, *after], settings=guard
+    )
     assert first["crm:c7"] != first["shop:a7"]
-    write_inputs(ws, [*PEOPLE, *after])
-    assert resolve(ws, run_id="r2", settings=guard).mode == "incremental"
-    fresh = Workspace(tmp_path / "fresh")
-    write_inputs(fresh, [*PEOPLE, *after])
-    resolve(fresh, run_id="f1", settings=guard)
-    whole = _clusters(fresh)
     assert whole["crm:c7"] == whole["shop:a7"]
-    assert _partition(_clusters(ws)) == _partition(whole)
+    assert _partition(now) == _partition(whole)
 
 
 @REUSE
@@ -394,19 +394,12 @@ def test_removing_the_record_that_held_a_person_together_splits_it_as_a_full_run
         rec("shop", "a8", "Nina", "Berg", "1975-04-04", None, None, "2 lake dr", "55401", "L55"),
         rec("news", "s8", "Nina", None, loyalty="L55"),
     ]
-    write_inputs(ws, [*PEOPLE, *nina])
-    resolve(ws, run_id="r1")
-    first = _clusters(ws)
+    first, now, whole = _against_a_full_run(
+        ws, tmp_path, [*PEOPLE, *nina], [*PEOPLE, nina[0], nina[2]]
+    )
     assert first["crm:c9"] == first["shop:a8"] == first["news:s8"]
-    after = [*PEOPLE, nina[0], nina[2]]
-    write_inputs(ws, after)
-    assert resolve(ws, run_id="r2").mode == "incremental"
-    fresh = Workspace(tmp_path / "fresh")
-    write_inputs(fresh, after)
-    resolve(fresh, run_id="f1")
-    whole = _clusters(fresh)
     assert whole["crm:c9"] != whole["news:s8"]
-    assert _partition(_clusters(ws)) == _partition(whole)
+    assert _partition(now) == _partition(whole)
 
 
 @REUSE
@@ -426,16 +419,8 @@ def test_a_pair_kept_apart_links_once_what_kept_it_apart_has_moved_away(
         rec("shop", "a11", "Kimberly", "Campbell", None, "kc@x.com", None, "38 union rd", "10000"),
         rec("crm", "c12", "Kimberly", "Campbell", "1972-02-02", "km@x.com", None, "38 union rd", "10000"),
     ]  # fmt: skip
-    write_inputs(ws, [*PEOPLE, *family])
-    resolve(ws, run_id="r1")
-    first = _clusters(ws)
-    assert first["shop:a11"] == first["crm:c12"] != first["crm:c11"]
     moved = [*family[:2], dict(family[2], street="7 new st", zip="10001")]
-    write_inputs(ws, [*PEOPLE, *moved])
-    assert resolve(ws, run_id="r2").mode == "incremental"
-    fresh = Workspace(tmp_path / "fresh")
-    write_inputs(fresh, [*PEOPLE, *moved])
-    resolve(fresh, run_id="f1")
-    whole = _clusters(fresh)
+    first, now, whole = _against_a_full_run(ws, tmp_path, [*PEOPLE, *family], [*PEOPLE, *moved])
+    assert first["shop:a11"] == first["crm:c12"] != first["crm:c11"]
     assert whole["shop:a11"] == whole["crm:c11"]
-    assert _partition(_clusters(ws)) == _partition(whole)
+    assert _partition(now) == _partition(whole)

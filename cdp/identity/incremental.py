@@ -193,8 +193,8 @@ def plan(
     old = record_values.earlier(ws, con, edited + removed) if edited or removed else None
     if (edited or removed) and old is None:
         return Plan("full", "the values edited or removed records had were not kept")
-    subset, partners = _closure(con, records, links, set(changed), set(removed), settings, old)
-    clusters = earlier_clusters(ws, records)
+    clusters, gone_clusters = earlier_clusters(ws, records, removed)
+    subset, partners = _closure(con, records, clusters, gone_clusters, set(changed), settings, old)
     subset = with_kept_apart(ws, records, clusters, subset)
     changed_ids = pa.array(sorted(changed), pa.string())
     fresh = None
@@ -215,7 +215,13 @@ def plan(
 
 
 def _closure(
-    con, records, links, changed: set[str], removed: set[str], settings, old: pa.Table | None
+    con,
+    records,
+    clusters: np.ndarray,
+    gone_clusters: np.ndarray,
+    changed: set[str],
+    settings,
+    old: pa.Table | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indexes of the records to resolve again: the changed ones, those sharing a key
     with them, and every record of the clusters either belongs (or belonged) to; and the
@@ -260,21 +266,9 @@ def _closure(
     con.execute("create temp table contacts as " + " union ".join(contacts))
     held = old_value_holders(records, old, settings) if old is not None and old.num_rows else []
     con.register("held", pa.table({"_i": pa.array(held, pa.int64())}))
-    con.execute(f"create view links as select * from read_parquet('{links}')")
-    con.register("gone", pa.table({"unique_id": pa.array(sorted(removed), pa.string())}))
-    con.execute(
-        """
-        create temp table orphans as
-        select r._i from records r
-        join links l on r.unique_id = l.source_name || ':' || l.source_record_id
-        where l.record_kind = 'person' and l.unified_individual_id in (
-            select unified_individual_id from links
-            where record_kind = 'person'
-              and source_name || ':' || source_record_id in (select unique_id from gone)
-        )
-        """
-    )
-    keys += ["select _i from contacts", "select _i from held", "select _i from orphans"]
+    # the other records of the clusters removed records belonged to
+    orphans = np.flatnonzero(np.isin(clusters, gone_clusters))
+    keys += ["select _i from contacts", "select _i from held"]
     keys.append(
         "select r._i from (select _i, unnest(identifiers) as v from records) r "
         "join (select unnest(identifiers) as v from c) c using (v)"
@@ -284,51 +278,43 @@ def _closure(
         + " union ".join(keys)
         + " union select _i from c where _i is not null"
     )
-    rows = con.execute(
-        """
-        with touched as (
-            select l.unified_individual_id
-            from links l
-            join (
-                select r.unique_id from records r join near using (_i)
-                union select unique_id from gone
-            ) k on l.source_name || ':' || l.source_record_id = k.unique_id
-            where l.record_kind = 'person'
-        ),
-        members as (
-            select l.source_name || ':' || l.source_record_id as unique_id
-            from links l join (select distinct unified_individual_id from touched) t
-                using (unified_individual_id)
-            where l.record_kind = 'person'
-        )
-        select distinct r._i from records r
-        where r._i in (select _i from near) or r.unique_id in (select unique_id from members)
-        order by 1
-        """
-    ).fetchall()
-    partners = con.execute(
-        "select _i from contacts union select _i from held union select _i from orphans order by 1"
-    ).fetchnumpy()["_i"]
-    return np.array([r[0] for r in rows], dtype=np.int64), np.asarray(partners, dtype=np.int64)
+    near = np.asarray(con.execute("select _i from near").fetchnumpy()["_i"], dtype=np.int64)
+    subset = with_their_clusters(clusters, np.union1d(near, orphans))
+    partners = con.execute("select _i from contacts union select _i from held").fetchnumpy()["_i"]
+    return subset, np.union1d(np.asarray(partners, dtype=np.int64), orphans)
 
 
-def earlier_clusters(ws: Workspace, records: pa.Table) -> np.ndarray:
-    """Per record (by index), a number for its cluster in the earlier resolution; -1 for a
-    record it did not have."""
+def earlier_clusters(
+    ws: Workspace, records: pa.Table, removed: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per record (by index), a number for its cluster in the earlier resolution (-1 for
+    a record it did not have), and the numbers of the clusters the `removed` records
+    belonged to."""
     links = ws.identity_dir / "unified_link_individual.parquet"
     con = duckdb.connect(config={"memory_limit": "1GB"})
     con.register("records", records.select(["unique_id", "_i"]))
+    con.register("gone", pa.table({"unique_id": pa.array(sorted(removed), pa.string())}))
     found = con.execute(
         f"""
-        select records._i, dense_rank() over (order by l.unified_individual_id) as cluster
-        from read_parquet('{links}') as l
-        join records on records.unique_id = l.source_name || ':' || l.source_record_id
-        where l.record_kind = 'person'
+        with people as (
+            select source_name || ':' || source_record_id as unique_id,
+                dense_rank() over (order by unified_individual_id) as cluster
+            from read_parquet('{links}')
+            where record_kind = 'person'
+        )
+        select records._i, people.cluster, gone.unique_id is not null as is_gone
+        from people
+        left join records using (unique_id)
+        left join gone using (unique_id)
+        where records._i is not null or gone.unique_id is not null
         """
     ).fetchnumpy()
+    at = np.ma.filled(found["_i"], -1).astype(np.int64)  # -1: a removed record
+    cluster = np.asarray(found["cluster"], dtype=np.int64)
+    is_gone = np.asarray(found["is_gone"], dtype=bool)
     clusters = np.full(records.num_rows, -1, dtype=np.int64)
-    clusters[np.asarray(found["_i"], dtype=np.int64)] = np.asarray(found["cluster"], np.int64)
-    return clusters
+    clusters[at[~is_gone]] = cluster[~is_gone]
+    return clusters, np.unique(cluster[is_gone])
 
 
 def with_their_clusters(clusters: np.ndarray, positions: np.ndarray) -> np.ndarray:

@@ -31,6 +31,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cdp.io.parts import part_files
+
 # Bump when cdp.harmonise.text.phone_e164 or the key format changes.
 FORMAT = "1"
 # Beyond this many numbers in memory, new ones are read but not kept: about 180 bytes
@@ -62,10 +64,6 @@ def _stamp() -> str:
     return f"{FORMAT}/{installed_version('phonenumbers')}"
 
 
-def _parts(folder: Path) -> list[Path]:
-    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-
-
 def _read_part(part: Path) -> pa.Table | None:
     try:
         table = pq.read_table(part)
@@ -93,7 +91,7 @@ class PhoneCache:
 
     def _load(self) -> None:
         self.load_after = None
-        kept = _numbers(_parts(self.path))
+        kept = _numbers(part_files(self.path))
         with self._lock:
             # numbers read before the load that a part already held need no new part
             self.new = {k: v for k, v in self.new.items() if kept.get(k, _MISSING) != v}
@@ -135,7 +133,7 @@ class PhoneCache:
             _adopt_single_file(self.path)
             part = self.path / f"part-{uuid.uuid4().hex}.parquet"
             write_parquet(part, _table(keys, values))
-            parts = _parts(self.path)
+            parts = part_files(self.path)
             if len(parts) > MAX_PARTS:
                 _merge(self.path, parts)
         except OSError:  # a cache: the next run reads them again

@@ -26,7 +26,9 @@ record that kept them apart may have left). Their other pairs were scored by an 
 run and are read back from `identity_scored_pairs` (every pair at or above the near-miss
 threshold, with its match weights). They keep the term frequencies of the run that
 scored them, so the whole part is scored again when changed records are over
-`REUSE_MAX_SHARE` of all; `cdp run --full-refresh` scores everything again.
+`REUSE_MAX_SHARE` of all; and when a blocking value of a changed record crossed
+identity.max_block_records, since the pairs of a block over it are left out of its rule
+(crosses_block_cap). `cdp run --full-refresh` scores everything again.
 """
 
 from __future__ import annotations
@@ -198,7 +200,7 @@ def plan(
     subset = with_kept_apart(ws, records, clusters, subset)
     changed_ids = pa.array(sorted(changed), pa.string())
     fresh = None
-    if len(changed) / n <= REUSE_MAX_SHARE:
+    if len(changed) / n <= REUSE_MAX_SHARE and not crosses_block_cap(con, settings):
         new = pc.is_in(records["unique_id"], value_set=changed_ids)
         fresh = np.union1d(np.flatnonzero(new.to_numpy(zero_copy_only=False)), partners)
     return Plan(
@@ -282,6 +284,44 @@ def _closure(
     subset = with_their_clusters(clusters, np.union1d(near, orphans))
     partners = con.execute("select _i from contacts union select _i from held").fetchnumpy()["_i"]
     return subset, np.union1d(np.asarray(partners, dtype=np.int64), orphans)
+
+
+def crosses_block_cap(con, settings: IdentitySettings) -> bool:
+    """Whether a blocking value of a changed record (now or before an edit: the temp
+    table `c` of _closure) crossed identity.max_block_records: the pairs of a block over
+    the cap are left out of its rule. A block that fell within the cap holds pairs of
+    unchanged records no run has scored, and one that grew over it holds pairs read back
+    that a full run no longer forms, so the part is then scored whole."""
+    cap = settings.max_block_records
+    for rule in settings.blocking_rules:
+        cols = ", ".join(rule)
+        not_null = " and ".join(f"{col} is not null" for col in rule)
+        on = " and ".join(f"r.{col} = v.{col}" for col in rule)
+        crossed = con.execute(
+            f"""
+            with v as (
+                -- per value of a changed record: its records now, less the changed ones
+                -- as they are now, plus as they were (`_i` is null for an old version)
+                select {cols}, count(*) filter (where _i is null)
+                    - count(*) filter (where _i is not null) as delta
+                from c where {not_null} group by {cols}
+            ),
+            now as (
+                select v.delta, count(*) as n
+                from v join records r on {on}
+                group by {", ".join(f"v.{col}" for col in rule)}, v.delta
+            )
+            select count(*) from (
+                select n, n + delta as was from now
+                union all
+                -- a value no record holds any more (its block was only the old versions)
+                select 0, delta from v anti join records r on {on}
+            ) where (n > {cap}) <> (was > {cap})
+            """
+        ).fetchone()[0]
+        if crossed:
+            return True
+    return False
 
 
 def earlier_clusters(

@@ -424,3 +424,41 @@ def test_a_pair_kept_apart_links_once_what_kept_it_apart_has_moved_away(
     assert first["shop:a11"] == first["crm:c12"] != first["crm:c11"]
     assert whole["shop:a11"] == whole["crm:c11"]
     assert _partition(now) == _partition(whole)
+
+
+@REUSE
+@pytest.mark.parametrize("change", ["edited", "removed", "added"])
+def test_a_block_crossing_the_size_cap_pairs_as_a_full_run(
+    ws, tmp_path, monkeypatch, reuse, change
+):
+    """A blocking value held by more than max_block_records records is left out of its
+    rule. Tom's two records share only a home with a neighbour: three records, over a cap
+    of two, so the rule never compared them. Once the neighbour moves out (or is deleted)
+    the block is within the cap and a full run compares and links Tom's records; the
+    increment must too, though neither of them changed. And the other way: a record
+    moving in pushes the block over the cap, and the pair a full run no longer compares
+    must not be read back from the run before."""
+    from cdp.identity import incremental
+
+    monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
+    home = [
+        rec("crm", "c13", "Tom", "Reed", "1985-01-01", None, None, "4 mill rd", "02139"),
+        rec("shop", "a13", "Tom", "Reed", "1985-01-01", None, None, "4 mill rd", "02139"),
+    ]
+    neighbour = rec("crm", "c14", "Ida", "Park", "1999-12-12", None, None, "4 mill rd", "02139")
+    elsewhere = dict(neighbour, street="7 new st", zip="02140")
+    capped = IdentitySettings(
+        blocking_rules=[["address_line1_key", "postal_code"]], max_block_records=2
+    )
+    before, after = {
+        "edited": ([*home, neighbour], [*home, elsewhere]),
+        "removed": ([*home, neighbour], home),
+        "added": ([*home, elsewhere], [*home, neighbour]),
+    }[change]
+    first, now, whole = _against_a_full_run(
+        ws, tmp_path, [*PEOPLE, *before], [*PEOPLE, *after], settings=capped
+    )
+    linked_first = first["crm:c13"] == first["shop:a13"]
+    linked_whole = whole["crm:c13"] == whole["shop:a13"]
+    assert linked_first != linked_whole  # the cap decides, both ways
+    assert _partition(now) == _partition(whole)

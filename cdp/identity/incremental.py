@@ -242,9 +242,14 @@ def _closure(
         con.register("old", old)
         con.execute("insert into c by name select * from old")  # their `_i` is null
     keys = []
-    for rule in settings.blocking_rules:
+    for i, rule in enumerate(settings.blocking_rules):
+        # the blocks of the changed records' values, kept for crosses_block_cap
         on = " and ".join(f"r.{col} = c.{col}" for col in rule)
-        keys.append(f"select r._i from records r join c on {on}")
+        con.execute(
+            f"create or replace temp table block_{i} as select {', '.join(rule)}, _i "
+            f"from records r semi join c on {on}"
+        )
+        keys.append(f"select _i from block_{i}")
     # The emails and phones a changed record gained or lost (all of a new or removed
     # one's; also all of an edited one's whose first name changed, as that may change
     # whether the value is shared by different people), and who holds them.
@@ -288,15 +293,15 @@ def _closure(
 
 def crosses_block_cap(con, settings: IdentitySettings) -> bool:
     """Whether a blocking value of a changed record (now or before an edit: the temp
-    table `c` of _closure) crossed identity.max_block_records: the pairs of a block over
-    the cap are left out of its rule. A block that fell within the cap holds pairs of
-    unchanged records no run has scored, and one that grew over it holds pairs read back
-    that a full run no longer forms, so the part is then scored whole."""
+    table `c` of _closure, with the blocks of those values `block_<rule>`) crossed
+    identity.max_block_records: the pairs of a block over the cap are left out of its
+    rule. A block that fell within the cap holds pairs of unchanged records no run has
+    scored, and one that grew over it holds pairs read back that a full run no longer
+    forms, so the part is then scored whole."""
     cap = settings.max_block_records
-    for rule in settings.blocking_rules:
+    for i, rule in enumerate(settings.blocking_rules):
         cols = ", ".join(rule)
         not_null = " and ".join(f"{col} is not null" for col in rule)
-        on = " and ".join(f"r.{col} = v.{col}" for col in rule)
         crossed = con.execute(
             f"""
             with v as (
@@ -306,16 +311,10 @@ def crosses_block_cap(con, settings: IdentitySettings) -> bool:
                     - count(*) filter (where _i is not null) as delta
                 from c where {not_null} group by {cols}
             ),
-            now as (
-                select v.delta, count(*) as n
-                from v join records r on {on}
-                group by {", ".join(f"v.{col}" for col in rule)}, v.delta
-            )
+            now as (select {cols}, count(*) as n from block_{i} group by {cols})
             select count(*) from (
-                select n, n + delta as was from now
-                union all
-                -- a value no record holds any more (its block was only the old versions)
-                select 0, delta from v anti join records r on {on}
+                select coalesce(now.n, 0) as n, coalesce(now.n, 0) + v.delta as was
+                from v left join now using ({cols})
             ) where (n > {cap}) <> (was > {cap})
             """
         ).fetchone()[0]

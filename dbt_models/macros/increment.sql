@@ -315,3 +315,93 @@
     {{ final_and_kept(increment) }}
     {%- endif %}
 {%- endmacro %}
+
+{#- An input of the marts as their last build read it (cdp.harmonise.increments.keep_seen:
+    Layer.seen), for an increment to compare with what it is now. -#}
+{% macro seen_input(name) -%}
+    read_parquet({{ sql_string(env_var('CDP_WORKSPACE') ~ '/lake/marts/_seen/' ~ name ~ '.parquet') }})
+{%- endmacro %}
+
+{#- Activity attributed to unified individuals (macro attribute_to_individual) on a marts
+    increment: the CTE `cte` holds the rows of `relation` to attribute again, and
+    `recomputed` their keys. A row's attribution depends only on the row, the link of its
+    person record and of its cookie (`cookie_column`), and the contact keys of its email
+    and phone. So the rows attributed again are those of a load the marts have not seen
+    (every row of a source taken whole) and those whose record, cookie, email or phone
+    is in int_links_changed or int_contact_keys_changed; the rest keep last build's row
+    (with_unchanged_activity). On a full build, `cte` is `relation` whole. -#}
+{% macro activity_again(cte, relation, increment, cookie_column=none) -%}
+    {%- if increment %}
+    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
+    new_loads as (
+        select * from {{ new_loads_relation(increment) }}
+    ),
+
+    links_changed as (
+        select * from {{ ref('int_links_changed') }}
+        where record_kind is not null
+    ),
+
+    keys_changed as (
+        select * from {{ ref('int_contact_keys_changed') }}
+        where key_type is not null
+    ),
+
+    recomputed as (
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join new_loads
+            on activity.source_name = new_loads.source_name and activity._load_id = new_loads.load_id
+        {%- if whole %}
+        union
+        select source_name, source_record_id from {{ relation }} where source_name in ({{ whole }})
+        {%- endif %}
+        union
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join links_changed as changed
+            on
+                changed.record_kind = 'person'
+                and activity.individual_source_name = changed.source_name
+                and activity.individual_source_record_id = changed.source_record_id
+        {%- if cookie_column %}
+        union
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join links_changed as changed
+            on
+                changed.record_kind = 'anonymous_visitor'
+                and activity.{{ cookie_column }} = changed.source_record_id
+        {%- endif %}
+        union
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join keys_changed as changed
+            on changed.key_type = 'email' and activity.individual_email_match_key = changed.key_value
+        union
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join keys_changed as changed
+            on changed.key_type = 'phone' and activity.individual_phone_e164 = changed.key_value
+    ),
+
+    {{ cte }} as (
+        select * from {{ relation }}
+        semi join recomputed using (source_name, source_record_id)
+    ),
+    {%- else %}
+    {{ cte }} as (
+        select * from {{ relation }}
+    ),
+    {%- endif %}
+{%- endmacro %}
+
+{#- The CTE `result` of an attributed activity table: its `final` rows and, on an
+    increment, last build's rows of the activity not attributed again (activity_again),
+    none of a source taken whole. -#}
+{% macro with_unchanged_activity(name, increment) -%}
+    {%- if increment %}
+    {{ kept_records(previous_output(name), 'recomputed', increment) }}
+    {%- endif %}
+    {{ final_and_kept(increment) }}
+{%- endmacro %}

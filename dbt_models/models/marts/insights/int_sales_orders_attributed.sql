@@ -1,7 +1,11 @@
+-- depends_on: {{ ref('int_links_changed') }}
+-- depends_on: {{ ref('int_contact_keys_changed') }}
 {{ config(
     materialized='external',
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_sales_orders_attributed.parquet',
 ) }}
+
+{%- set increment = marts_increment() %}
 
 {%- set reporting = env_var('CDP_REPORTING_CURRENCY') -%}
 
@@ -9,9 +13,7 @@
 -- counts as revenue, and its amount in the reporting currency (seed currency_rates).
 with
 
-orders as (
-    select * from {{ ref('int_sales_orders_deduplicated') }}
-),
+{{ activity_again('orders', ref('int_sales_orders_deduplicated'), increment) }}
 
 links as {{ cdp_inlined() }} (
     select * from {{ source('identity', 'unified_link_individual') }}
@@ -55,8 +57,10 @@ final as (
     left join rates as order_rate
         on upper(attributed.currency) = order_rate.currency
     left join reporting_rate on true
-)
+),
 
-select * from final
+{{ with_unchanged_activity('int_sales_orders_attributed', increment) }}
+
+select * from result
 -- a fixed row order: two runs on the same data write the same bytes
 order by source_name, source_record_id

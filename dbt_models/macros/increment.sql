@@ -405,3 +405,45 @@
     {%- endif %}
     {{ final_and_kept(increment) }}
 {%- endmacro %}
+
+{#- The links an attributed activity table reads (unified_link_individual): on an
+    increment, only those of the person records and cookies its rows to attribute again
+    (the CTE `cte` of activity_again) name, so the joins of attribute_to_individual
+    hash a few thousand links instead of every one (0.6 -> 0.3 s for 24,000 web events
+    at 1M). -#}
+{% macro links_for(cte, increment, cookie_column=none) -%}
+    {%- if increment %}
+    select links.* from {{ source('identity', 'unified_link_individual') }} as links
+    semi join (
+        select distinct individual_source_name, individual_source_record_id from {{ cte }}
+    ) as named
+        on
+            links.record_kind = 'person'
+            and links.source_name = named.individual_source_name
+            and links.source_record_id = named.individual_source_record_id
+    {%- if cookie_column %}
+    union all
+    select links.* from {{ source('identity', 'unified_link_individual') }} as links
+    semi join (select distinct {{ cookie_column }} as cookie from {{ cte }}) as named
+        on links.record_kind = 'anonymous_visitor' and links.source_record_id = named.cookie
+    {%- endif %}
+    {%- else %}
+    select * from {{ source('identity', 'unified_link_individual') }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The contact keys an attributed activity table reads (int_contact_keys_resolved): on
+    an increment, only the emails and phones its rows to attribute again name. -#}
+{% macro keys_for(cte, increment) -%}
+    {%- if increment %}
+    select keys.* from {{ ref('int_contact_keys_resolved') }} as keys
+    semi join (select distinct individual_email_match_key as key_value from {{ cte }}) as named
+        on keys.key_type = 'email' and keys.key_value = named.key_value
+    union all
+    select keys.* from {{ ref('int_contact_keys_resolved') }} as keys
+    semi join (select distinct individual_phone_e164 as key_value from {{ cte }}) as named
+        on keys.key_type = 'phone' and keys.key_value = named.key_value
+    {%- else %}
+    select * from {{ ref('int_contact_keys_resolved') }}
+    {%- endif %}
+{%- endmacro %}

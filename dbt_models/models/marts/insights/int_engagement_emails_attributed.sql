@@ -13,11 +13,11 @@ with
 {{ activity_again('email_events', ref('int_engagement_emails_deduplicated'), increment) }}
 
 links as {{ cdp_inlined() }} (
-    select * from {{ source('identity', 'unified_link_individual') }}
+    {{ links_for('email_events', increment) }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    select * from {{ ref('int_contact_keys_resolved') }}
+    {{ keys_for('email_events', increment) }}
 ),
 
 final as (

@@ -14,11 +14,11 @@ with
 {{ activity_again('web_events', ref('int_engagement_webs_deduplicated'), increment, cookie_column='anonymous_id') }}
 
 links as {{ cdp_inlined() }} (
-    select * from {{ source('identity', 'unified_link_individual') }}
+    {{ links_for('web_events', increment, cookie_column='anonymous_id') }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    select * from {{ ref('int_contact_keys_resolved') }}
+    {{ keys_for('web_events', increment) }}
 ),
 
 final as (

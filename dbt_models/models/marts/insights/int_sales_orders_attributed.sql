@@ -16,11 +16,11 @@ with
 {{ activity_again('orders', ref('int_sales_orders_deduplicated'), increment) }}
 
 links as {{ cdp_inlined() }} (
-    select * from {{ source('identity', 'unified_link_individual') }}
+    {{ links_for('orders', increment) }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    select * from {{ ref('int_contact_keys_resolved') }}
+    {{ keys_for('orders', increment) }}
 ),
 
 rates as (

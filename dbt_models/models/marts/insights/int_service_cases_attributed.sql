@@ -13,11 +13,11 @@ with
 {{ activity_again('cases', ref('int_service_cases_deduplicated'), increment) }}
 
 links as {{ cdp_inlined() }} (
-    select * from {{ source('identity', 'unified_link_individual') }}
+    {{ links_for('cases', increment) }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    select * from {{ ref('int_contact_keys_resolved') }}
+    {{ keys_for('cases', increment) }}
 ),
 
 final as (

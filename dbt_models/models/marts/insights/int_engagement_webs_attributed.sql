@@ -1,32 +1,28 @@
--- depends_on: {{ ref('int_links_changed') }}
--- depends_on: {{ ref('int_contact_keys_changed') }}
 {{ config(
     materialized='external',
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_engagement_webs_attributed.parquet',
 ) }}
 
-{%- set increment = marts_increment() %}
-
 -- Every web event with its unified individual: through its logged-in account, else its
 -- cookie once that cookie was seen logged in (a linked anonymous visitor).
 with
 
-{{ activity_again('web_events', ref('int_engagement_webs_deduplicated'), increment, cookie_column='anonymous_id') }}
+web_events as (
+    select * from {{ ref('int_engagement_webs_deduplicated') }}
+),
 
 links as {{ cdp_inlined() }} (
-    {{ links_for('web_events', increment, cookie_column='anonymous_id') }}
+    select * from {{ source('identity', 'unified_link_individual') }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    {{ keys_for('web_events', increment) }}
+    select * from {{ ref('int_contact_keys_resolved') }}
 ),
 
 final as (
     {{ attribute_to_individual('web_events', 'links', 'contact_keys', cookie_column='anonymous_id') }}
-),
+)
 
-{{ with_unchanged_activity('int_engagement_webs_attributed', increment) }}
-
-select * from result
+select * from final
 -- a fixed row order: two runs on the same data write the same bytes
 order by source_name, source_record_id

@@ -1,11 +1,7 @@
--- depends_on: {{ ref('int_links_changed') }}
--- depends_on: {{ ref('int_contact_keys_changed') }}
 {{ config(
     materialized='external',
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_sales_orders_attributed.parquet',
 ) }}
-
-{%- set increment = marts_increment() %}
 
 {%- set reporting = env_var('CDP_REPORTING_CURRENCY') -%}
 
@@ -13,14 +9,16 @@
 -- counts as revenue, and its amount in the reporting currency (seed currency_rates).
 with
 
-{{ activity_again('orders', ref('int_sales_orders_deduplicated'), increment) }}
+orders as (
+    select * from {{ ref('int_sales_orders_deduplicated') }}
+),
 
 links as {{ cdp_inlined() }} (
-    {{ links_for('orders', increment) }}
+    select * from {{ source('identity', 'unified_link_individual') }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    {{ keys_for('orders', increment) }}
+    select * from {{ ref('int_contact_keys_resolved') }}
 ),
 
 rates as (
@@ -57,10 +55,8 @@ final as (
     left join rates as order_rate
         on upper(attributed.currency) = order_rate.currency
     left join reporting_rate on true
-),
+)
 
-{{ with_unchanged_activity('int_sales_orders_attributed', increment) }}
-
-select * from result
+select * from final
 -- a fixed row order: two runs on the same data write the same bytes
 order by source_name, source_record_id

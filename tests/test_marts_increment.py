@@ -71,7 +71,7 @@ objects:
 
 
 def _helpdesk(root) -> None:
-    """One ticket for each email of the first thirty CRM contacts that have one: among
+    """One ticket for each email of the first 120 CRM contacts that have one: among
     them the emails the CRM edits below move and share."""
     (root / "sources" / "helpdesk.yml").write_text(HELPDESK)
     (root / "landing" / "helpdesk").mkdir()
@@ -157,7 +157,7 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
             f"select count(*) from read_parquet('{marts / name}.parquet') where {where}"
         ).fetchone()[0]
 
-    # The marts' build was an increment, and the retyped contact's cluster changed.
+    # The marts' build was an increment: only the people identity or new records changed.
     assert count("int_unified_individuals_changed", "reason = 'full'") == 0
     assert count("int_unified_individuals_changed", "reason = 'identity'") > 0
     # tickets the increment did not touch, whose email is now two people's

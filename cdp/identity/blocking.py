@@ -29,6 +29,7 @@ class BlockingPlan:
     comparisons: dict[str, int] = field(default_factory=dict)  # rule -> pairs it generates
     left_out: list[dict] = field(default_factory=list)  # rule, values, records, largest
     skip_columns: dict[str, np.ndarray] = field(default_factory=dict)  # column -> per record
+    caps: list[int] = field(default_factory=list)  # per rule: the largest block it pairs
 
     @property
     def warnings(self) -> list[str]:
@@ -81,6 +82,7 @@ def plan_blocking(
     table: str,
     settings: IdentitySettings,
     only_with: str | None = None,
+    caps: list[int] | None = None,
 ) -> BlockingPlan:
     """`table` holds the records with their index `_i`.
 
@@ -98,11 +100,13 @@ def plan_blocking(
     filter DuckDB applies before the join, so a few new records join the part instead of
     the part joining itself (`l.f or r.f` can only filter the part's every pair: 3.2 s
     against 0.8 s on a 657,000-record part with 17,500 flagged, the same pairs).
+
+    `caps`: the cap of each rule, as a full run of all the records sets it (whole_caps),
+    when `table` is only a part of them: a part's own counts would tighten otherwise.
     """
     plan = BlockingPlan()
     records = con.execute(f"select count(*) from {table}").fetchone()[0]
     limit = settings.comparison_limit(records)
-    explicit = "blocking_rules" in settings.model_fields_set
     flagged = (
         (f" and l.{only_with}", f" and r.{only_with} and not l.{only_with}") if only_with else ()
     )
@@ -112,19 +116,8 @@ def plan_blocking(
         # Pairs within a block, less those between two records that are not flagged.
         block_pairs = sizes * (sizes - 1) // 2 - others * (others - 1) // 2
         pairs = int(block_pairs.sum())
-        cap = settings.max_block_records
-        kept_pairs = int(block_pairs[sizes <= cap].sum())
-        if kept_pairs > limit:
-            if explicit:
-                raise CdpError(
-                    f"blocking rule [{', '.join(rule)}] would generate {kept_pairs:,} "
-                    f"comparisons, over the limit of {limit:,} (identity.max_comparisons_per_"
-                    f"record x records, or identity.max_comparisons_per_rule); its largest "
-                    f"block holds {int(sizes[sizes <= cap].max()):,} records sharing one "
-                    "value. Use a more selective rule in cdp.yml (identity.blocking_rules), "
-                    "lower identity.max_block_records, or clean the shared value at the source"
-                )
-            cap = _cap_for(sizes, cap, limit)
+        cap = caps[i] if caps is not None else _rule_cap(sizes, block_pairs, rule, settings, limit)
+        plan.caps.append(cap)
         big = sizes[sizes > cap]
         equal = " and ".join(f'l."{c}" = r."{c}"' for c in rule)
         if len(big):
@@ -146,6 +139,75 @@ def plan_blocking(
             plan.rules.append(block_on(*rule))
         plan.comparisons[name] = pairs - int(block_pairs[sizes > cap].sum())
     return plan
+
+
+def _rule_cap(
+    sizes: np.ndarray, block_pairs: np.ndarray, rule: list[str], settings, limit: int
+) -> int:
+    """The largest block `rule` pairs: identity.max_block_records, lower when the pairs
+    of the blocks within it exceed `limit` (default rules; a rule the user wrote is then
+    refused)."""
+    cap = settings.max_block_records
+    kept_pairs = int(block_pairs[sizes <= cap].sum())
+    if kept_pairs <= limit:
+        return cap
+    if "blocking_rules" in settings.model_fields_set:
+        raise CdpError(
+            f"blocking rule [{', '.join(rule)}] would generate {kept_pairs:,} "
+            f"comparisons, over the limit of {limit:,} (identity.max_comparisons_per_"
+            f"record x records, or identity.max_comparisons_per_rule); its largest "
+            f"block holds {int(sizes[sizes <= cap].max()):,} records sharing one "
+            "value. Use a more selective rule in cdp.yml (identity.blocking_rules), "
+            "lower identity.max_block_records, or clean the shared value at the source"
+        )
+    return _cap_for(sizes, cap, limit)
+
+
+# Columns a run empties where different people share the value (cdp.identity.resolve
+# `_without_shared`) before it plans the blocking.
+_CLEANED = {"email_key", "phone"}
+
+
+def pairs_within(sizes: np.ndarray, cap: int) -> int:
+    """The pairs of the blocks of these sizes that hold at most `cap` records."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return int(np.where(sizes <= cap, sizes * (sizes - 1) // 2, 0).sum())
+
+
+def pair_totals(con: duckdb.DuckDBPyConnection, table: str, settings: IdentitySettings):
+    """Per rule: the pairs of its blocks within identity.max_block_records over `table`
+    (what an increment keeps up to date to know whether a rule is over the limit)."""
+    cap = settings.max_block_records
+    return [pairs_within(_block_sizes(con, table, r)[0], cap) for r in settings.blocking_rules]
+
+
+def whole_caps(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    settings: IdentitySettings,
+    totals: list[int],
+) -> list[int] | str:
+    """The cap a full run would give each rule over the records in `table` (all of them,
+    as they are before shared emails and phones are emptied), or why it cannot be told.
+    `totals`: pair_totals over them; only a rule over the limit has its blocks counted.
+
+    A full run counts blocks once the emails and phones different people share are
+    emptied, which only removes blocks: a rule within the limit here is within it there,
+    and a rule over it without such a column counts the same blocks. A rule over the
+    limit with one (or a rule the user wrote, which a full run refuses) is not known
+    without finding every shared contact, so the caller resolves everything."""
+    records = con.execute(f"select count(*) from {table}").fetchone()[0]
+    limit = settings.comparison_limit(records)
+    caps = []
+    for rule, total in zip(settings.blocking_rules, totals, strict=True):
+        if total <= limit:
+            caps.append(settings.max_block_records)
+            continue
+        if "blocking_rules" in settings.model_fields_set or _CLEANED & set(rule):
+            return f"blocking rule [{', '.join(rule)}] is over the comparison limit"
+        sizes, _ = _block_sizes(con, table, rule)
+        caps.append(_rule_cap(sizes, sizes * (sizes - 1) // 2, rule, settings, limit))
+    return caps
 
 
 def _skipped(con: duckdb.DuckDBPyConnection, table: str, rule: list[str], cap: int) -> np.ndarray:

@@ -28,7 +28,7 @@ threshold, with its match weights). They keep the term frequencies of the run th
 scored them, so the whole part is scored again when changed records are over
 `REUSE_MAX_SHARE` of all; and when a blocking value of a changed record crossed
 identity.max_block_records, since the pairs of a block over it are left out of its rule
-(crosses_block_cap). `cdp run --full-refresh` scores everything again.
+(changed_blocks). `cdp run --full-refresh` scores everything again.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.identity import pair_store, record_values
+from cdp.identity import blocking, pair_store, record_values
 from cdp.identity.match_rules import old_value_holders
 from cdp.identity.settings import IdentitySettings
 from cdp.io.atomic import write_parquet, write_text
@@ -86,6 +86,8 @@ class Plan:
     removed: int = 0
     removed_ids: pa.Array | None = None  # the records gone since the last run
     clusters: np.ndarray | None = None  # each record's earlier cluster (earlier_clusters)
+    caps: list[int] | None = None  # each blocking rule's cap over all records (whole_caps)
+    totals: list[int] | None = None  # each rule's pairs within its cap (blocking.pair_totals)
 
 
 def settings_fingerprint(ws: Workspace, settings: IdentitySettings) -> str:
@@ -114,6 +116,13 @@ def record_hashes(records: pa.Table) -> pa.Table:
     ).to_arrow_table()
 
 
+def pair_totals(records: pa.Table, settings: IdentitySettings) -> list[int]:
+    """blocking.pair_totals over all the records, as an increment keeps them up to date."""
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("records", records)
+    return blocking.pair_totals(con, "records", settings)
+
+
 def read_state(ws: Workspace) -> dict:
     try:
         return json.loads((ws.identity_dir / STATE).read_text(encoding="utf-8"))
@@ -128,11 +137,15 @@ def save_state(
     share: float | None,
     pairs: pa.Table | None,
     values: tuple[pa.Table, pa.Array | None] | None = None,
+    caps: list[int] | None = None,
+    totals: list[int] | None = None,
 ) -> None:
     """`pairs`: every pair scored, for the next run (None: the file stands as it is).
     `values`: (the records, the ids of those new or edited, or None for all of them),
     whose matching values are kept (cdp.identity.record_values; None: they stand). The
-    values go first: a lookup matches them against the hashes written after them."""
+    values go first: a lookup matches them against the hashes written after them.
+    `caps`: the cap each blocking rule had (the pairs read back were formed under it),
+    and `totals` the pairs of each within identity.max_block_records (pair_totals)."""
     if values is not None:
         records, changed = values
         columns = [c for c in HASHED if c in records.column_names]
@@ -142,7 +155,11 @@ def save_state(
     write_parquet(ws.identity_dir / HASHES, hashes)
     write_text(
         ws.identity_dir / STATE,
-        json.dumps({"settings": fingerprint, "household_share": share}, indent=1) + "\n",
+        json.dumps(
+            {"settings": fingerprint, "household_share": share, "caps": caps, "totals": totals},
+            indent=1,
+        )
+        + "\n",
     )
 
 
@@ -161,6 +178,8 @@ def plan(
         return Plan("full", "no earlier resolution")
     if not pair_store.path(ws).exists():
         return Plan("full", "the earlier resolution kept no scored pairs (an older version)")
+    if "caps" not in state or "totals" not in state:
+        return Plan("full", "the earlier resolution kept no blocking caps (an older version)")
     if state.get("settings") != fingerprint:
         return Plan("full", "the identity settings or the model changed")
     con = duckdb.connect(config={"memory_limit": "1GB"})
@@ -179,9 +198,15 @@ def plan(
             "select unique_id from before anti join now using (unique_id)"
         ).fetchall()
     ]
-    share = state.get("household_share")
+    share, earlier_caps = state.get("household_share"), state.get("caps")
     if not changed and not removed:
-        return Plan("unchanged", "no person record changed", household_share=share)
+        return Plan(
+            "unchanged",
+            "no person record changed",
+            household_share=share,
+            caps=earlier_caps,
+            totals=state["totals"],
+        )
     n = max(records.num_rows, 1)
     if (len(changed) + len(removed)) / n > max_share:
         return Plan("full", f"{len(changed) + len(removed):,} records changed")
@@ -198,9 +223,27 @@ def plan(
     clusters, gone_clusters = earlier_clusters(ws, records, removed)
     subset, partners = _closure(con, records, clusters, gone_clusters, set(changed), settings, old)
     subset = with_kept_apart(ws, records, clusters, subset)
+    # The pairs read back were formed under the earlier caps, and a part's own counts
+    # cannot say where a full run caps a rule (it tightens one over the comparison
+    # limit): the caps over all the records must be the earlier ones.
+    blocks = changed_blocks(con, settings)
+    cap = settings.max_block_records
+    totals = [
+        total + blocking.pairs_within(now, cap) - blocking.pairs_within(was, cap)
+        for total, (now, was) in zip(state["totals"], blocks, strict=True)
+    ]
+    caps = blocking.whole_caps(con, "records", settings, totals)
+    if isinstance(caps, str):
+        return Plan("full", caps)
+    if caps != earlier_caps:
+        return Plan("full", "a blocking rule's cap on block sizes moved")
+    # A block that crossed its cap changes which pairs a full run forms (changed_blocks).
+    crossed = any(
+        ((now > c) != (was > c)).any() for (now, was), c in zip(blocks, caps, strict=True)
+    )
     changed_ids = pa.array(sorted(changed), pa.string())
     fresh = None
-    if len(changed) / n <= REUSE_MAX_SHARE and not crosses_block_cap(con, settings):
+    if len(changed) / n <= REUSE_MAX_SHARE and not crossed:
         new = pc.is_in(records["unique_id"], value_set=changed_ids)
         fresh = np.union1d(np.flatnonzero(new.to_numpy(zero_copy_only=False)), partners)
     return Plan(
@@ -213,6 +256,8 @@ def plan(
         removed=len(removed),
         removed_ids=pa.array(sorted(removed), pa.string()),
         clusters=clusters,
+        caps=caps,
+        totals=totals,
     )
 
 
@@ -243,7 +288,7 @@ def _closure(
         con.execute("insert into c by name select * from old")  # their `_i` is null
     keys = []
     for i, rule in enumerate(settings.blocking_rules):
-        # the blocks of the changed records' values, kept for crosses_block_cap
+        # the blocks of the changed records' values, kept for changed_blocks
         on = " and ".join(f"r.{col} = c.{col}" for col in rule)
         con.execute(
             f"create or replace temp table block_{i} as select {', '.join(rule)}, _i "
@@ -291,18 +336,21 @@ def _closure(
     return subset, np.union1d(np.asarray(partners, dtype=np.int64), orphans)
 
 
-def crosses_block_cap(con, settings: IdentitySettings) -> bool:
-    """Whether a blocking value of a changed record (now or before an edit: the temp
-    table `c` of _closure, with the blocks of those values `block_<rule>`) crossed
-    identity.max_block_records: the pairs of a block over the cap are left out of its
-    rule. A block that fell within the cap holds pairs of unchanged records no run has
-    scored, and one that grew over it holds pairs read back that a full run no longer
-    forms, so the part is then scored whole."""
-    cap = settings.max_block_records
+def changed_blocks(con, settings: IdentitySettings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per blocking rule, for each value a changed record holds now or held before an
+    edit (the temp table `c` of _closure, with the blocks of those values `block_<rule>`):
+    its block's size now and before the change. Every other block is as it was.
+
+    A block that crossed its rule's cap (identity.max_block_records, or lower where a
+    rule was tightened) changes which pairs a full run forms: one that fell within the
+    cap holds pairs of unchanged records no run has scored, and one that grew over it
+    holds pairs read back that a full run no longer forms, so the part is then scored
+    whole."""
+    blocks = []
     for i, rule in enumerate(settings.blocking_rules):
         cols = ", ".join(rule)
         not_null = " and ".join(f"{col} is not null" for col in rule)
-        crossed = con.execute(
+        found = con.execute(
             f"""
             with v as (
                 -- per value of a changed record: its records now, less the changed ones
@@ -312,15 +360,14 @@ def crosses_block_cap(con, settings: IdentitySettings) -> bool:
                 from c where {not_null} group by {cols}
             ),
             now as (select {cols}, count(*) as n from block_{i} group by {cols})
-            select count(*) from (
-                select coalesce(now.n, 0) as n, coalesce(now.n, 0) + v.delta as was
-                from v left join now using ({cols})
-            ) where (n > {cap}) <> (was > {cap})
+            select coalesce(now.n, 0) as n, coalesce(now.n, 0) + v.delta as was
+            from v left join now using ({cols})
             """
-        ).fetchone()[0]
-        if crossed:
-            return True
-    return False
+        ).fetchnumpy()
+        blocks.append(
+            (np.asarray(found["n"], dtype=np.int64), np.asarray(found["was"], dtype=np.int64))
+        )
+    return blocks
 
 
 def earlier_clusters(

@@ -172,6 +172,8 @@ def _resolve(
     share = None
     kept_pairs = None  # every pair scored, for the next run (None: as they were)
     values = None  # the records whose matching values are kept (None: as they were)
+    caps = plan.caps  # each blocking rule's cap, under which the kept pairs were formed
+    totals = plan.totals  # each rule's pairs within identity.max_block_records
     if plan.mode == "unchanged":
         step("cookies")
         links = _links_with_cookies(ws, con, run_id, _previous_people(ws))
@@ -199,6 +201,7 @@ def _resolve(
             whole=(records, subset),
             earlier=reuse,
             shared=shared,
+            caps=caps,
         )
         # The pairs kept for the next run, on the other core while the outputs are made.
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -212,12 +215,22 @@ def _resolve(
         links = _write_full(ws, con, run_id, core, result)
         kept_pairs = pair_store.pairs_table(core.pairs, core.uids)
         values = (records, None)
+        caps = core.pairs.blocking.caps
+        totals = incremental.pair_totals(records, settings)
     # After the run: a full run may have trained the model the fingerprint covers. The
     # state is written while the summary is counted (files, then counts of the links).
     fingerprint = incremental.settings_fingerprint(ws, written)
     with ThreadPoolExecutor(max_workers=1) as pool:
         saved = pool.submit(
-            incremental.save_state, ws, hashes, fingerprint, share, kept_pairs, values
+            incremental.save_state,
+            ws,
+            hashes,
+            fingerprint,
+            share,
+            kept_pairs,
+            values,
+            caps,
+            totals,
         )
         result.household_share = share if share is not None else result.household_share
         _summarise(result, links)
@@ -256,7 +269,9 @@ def _linked_part(
     part = _reindexed(records.take(pa.array(subset)))
     shared = part_shared_contacts(records, settings, subset)
     flags = pair_store.flags_at(len(subset), np.searchsorted(subset, plan.fresh))
-    new = score_pairs(ws, _without_shared(part, shared), settings, tf=tf, fresh=flags)
+    new = score_pairs(
+        ws, _without_shared(part, shared), settings, tf=tf, fresh=flags, caps=plan.caps
+    )
     seeds = np.concatenate(
         [
             plan.fresh,
@@ -318,6 +333,7 @@ def _core(
     whole=None,
     earlier=None,
     shared=None,
+    caps=None,
 ) -> _Core:
     """Match rules, Splink and guarded clustering over `records`. `whole`: (all the
     records, the indexes of `records` among them) when `records` is a part: how often a
@@ -325,7 +341,8 @@ def _core(
     `earlier`: (the pairs an earlier run scored, the positions of the fresh records, the
     pairs with a fresh record scored already): the others are read back. `shared`: the
     contacts shared by different people, when found already for a part holding every
-    value `records` hold (whether a value is shared does not depend on the part)."""
+    value `records` hold (whether a value is shared does not depend on the part).
+    `caps`: each blocking rule's cap over all the records, when `records` is a part."""
     n = records.num_rows
     uids = records.column("unique_id").combine_chunks()
     step("match rules")
@@ -359,7 +376,7 @@ def _core(
 
     if earlier is None:
         step("matching")
-        pairs = score_pairs(ws, records, settings, tf=tf)
+        pairs = score_pairs(ws, records, settings, tf=tf, caps=caps)
     else:
         stored, fresh, scored = earlier
         pairs = pair_store.with_earlier(scored, stored, uids, pair_store.flags_at(n, fresh))

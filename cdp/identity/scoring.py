@@ -134,11 +134,13 @@ def score_pairs(
     settings: IdentitySettings,
     tf: dict[str, pa.Table] | None = None,
     fresh: np.ndarray | None = None,
+    caps: list[int] | None = None,
 ) -> ScoredPairs:
     """Plan the blocking, train if needed, predict every pair at or above the near-miss
     threshold. `tf`: term frequencies to use instead of these records' own (when they are
     part of a larger set, cdp.identity.incremental). `fresh`: a flag per record; only the
-    pairs with a flagged record are scored (the others were scored by an earlier run)."""
+    pairs with a flagged record are scored (the others were scored by an earlier run).
+    `caps`: each blocking rule's cap, set over the larger set (blocking.whole_caps)."""
     n = records.num_rows
     if n < 2:
         return ScoredPairs.empty(n)
@@ -148,7 +150,7 @@ def score_pairs(
         records = records.append_column(only_with, pa.array(fresh, pa.bool_()))
     check_con = duckdb.connect(config={"memory_limit": "1GB"})
     check_con.register("records", records)
-    plan = plan_blocking(check_con, "records", settings, only_with=only_with)
+    plan = plan_blocking(check_con, "records", settings, only_with=only_with, caps=caps)
     check_con.close()
     table = splink_input(records, settings)
     if only_with:

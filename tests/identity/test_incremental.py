@@ -7,6 +7,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
+from cdp.identity import incremental
 from cdp.identity.resolve import resolve
 from cdp.identity.settings import IdentitySettings
 from cdp.workspace import Workspace
@@ -87,7 +88,6 @@ def test_an_increment_scores_only_the_pairs_with_a_new_record(ws, tmp_path, monk
     """The part around a new record is clustered again, but Splink scores only the pairs
     with the new record (or a record sharing its email or phone); the part's other pairs
     are read back from the run before, and every pair is what a full run finds."""
-    from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", 0.2)  # one new record of nine
     more = MORE
@@ -116,7 +116,6 @@ def test_an_increment_clusters_again_only_what_a_new_record_can_link(ws, tmp_pat
     the new Ann Lee, so their pair is scored; it falls below the near-miss threshold, and
     her cluster is left as it was (its rows keep the first run's id), while Ann's is
     clustered again. The people are those of a full run."""
-    from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", 0.2)
     other = rec("crm", "c8", "Ann", "Lee", "1931-02-02", "al31@y.com", None, "4 bay rd", "02134")
@@ -279,7 +278,14 @@ def _against_a_full_run(ws, tmp_path, before, after, settings=None):
     fresh = Workspace(tmp_path / "fresh")
     write_inputs(fresh, after)
     resolve(fresh, run_id="f1", settings=settings)
+    # the pairs each blocking rule forms, kept up to date from the changed blocks alone
+    assert _blocking_state(ws) == _blocking_state(fresh)
     return first, _clusters(ws), _clusters(fresh)
+
+
+def _blocking_state(ws) -> tuple[list[int], list[int]]:
+    state = incremental.read_state(ws)
+    return state["caps"], state["totals"]
 
 
 # A family mailbox: a father and two records of his daughter (her married name in the
@@ -308,7 +314,6 @@ def test_a_mailbox_no_longer_shared_links_its_other_holders_as_a_full_run(
     links her two records, as a full run of the same records does. What finds her records
     is the edited (or removed) record's old email: they share nothing with its new values
     and were never in its cluster."""
-    from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
     first, now, whole = _against_a_full_run(ws, tmp_path, [*PEOPLE, *FAMILY], [*PEOPLE, *after])
@@ -322,7 +327,6 @@ def test_an_edit_scores_only_the_pairs_it_can_change(ws, tmp_path, monkeypatch):
     records holding an email or phone it gained or lost (here its old and new phone,
     which no one else holds), and reads the part's other pairs back. Before, an edit had
     the whole part scored again."""
-    from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", 0.2)  # one edited record of eleven
     write_inputs(ws, [*PEOPLE, *FAMILY])
@@ -366,7 +370,6 @@ def test_a_value_back_under_the_frequency_guard_links_as_a_full_run(
 ):
     """When the third holder no longer holds the number, two records hold it, within the
     guard, and the rule links Tom's records as a full run does."""
-    from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
     guard = IdentitySettings(max_identifier_records=2)
@@ -386,7 +389,6 @@ def test_removing_the_record_that_held_a_person_together_splits_it_as_a_full_run
     loyalty number with her newsletter signup; the CRM record and the signup share
     nothing. With the shop record deleted, nothing holds them together: the other records
     of a removed record's cluster are clustered again."""
-    from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
     nina = [
@@ -411,7 +413,6 @@ def test_a_pair_kept_apart_links_once_what_kept_it_apart_has_moved_away(
     so her own record is kept apart. Her mother moves out: the account now joins
     Kimberly's record, as in a full run, though neither changed nor shares a value with
     the move: the earlier run's kept-apart pairs bring it into the part."""
-    from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
     family = [
@@ -438,7 +439,6 @@ def test_a_block_crossing_the_size_cap_pairs_as_a_full_run(
     increment must too, though neither of them changed. And the other way: a record
     moving in pushes the block over the cap, and the pair a full run no longer compares
     must not be read back from the run before."""
-    from cdp.identity import incremental
 
     monkeypatch.setattr(incremental, "REUSE_MAX_SHARE", reuse)
     home = [
@@ -462,3 +462,49 @@ def test_a_block_crossing_the_size_cap_pairs_as_a_full_run(
     linked_whole = whole["crm:c13"] == whole["shop:a13"]
     assert linked_first != linked_whole  # the cap decides, both ways
     assert _partition(now) == _partition(whole)
+
+
+# Tom Reed three times at one home, none with an email or phone: every rule naming his
+# name, birth date or home pairs them. Max joins the Lees' home.
+TOMS = [
+    rec(source, f"{source[0]}13", "Tom", "Reed", "1985-01-01", None, None, "4 mill rd", "02139")
+    for source in ("crm", "shop", "news")
+]
+MAX = rec("crm", "c15", "Max", "Lee", "2005-05-05", None, None, "1 oak st", "94110")
+
+
+@pytest.mark.parametrize(
+    ("limit", "before", "after", "mode"),
+    [
+        # the home rules' pairs go over the limit: they are tightened to blocks of two
+        (6, TOMS[:2], TOMS, "full"),
+        # tightened before and after, to the same cap: Max's block of three is left out
+        (6, TOMS, [*TOMS, MAX], "incremental"),
+        # most rules tightened, and the email rule over the limit on the raw values
+        (3, TOMS[:2], TOMS, "full"),
+        (2, TOMS, TOMS[:2], "full"),
+    ],
+    ids=["a rule tightened", "the same cap", "tightened more", "tightened less"],
+)
+def test_a_rule_tightened_to_the_comparison_limit_pairs_as_a_full_run(
+    ws, tmp_path, limit, before, after, mode
+):
+    """A default blocking rule whose pairs exceed the comparison limit is tightened: its
+    blocks are capped lower than identity.max_block_records, as a full run of all the
+    records counts them. Capped by a part's own counts, the last two cases left Tom's
+    records linked, or apart, unlike a full run. And the pairs read back were formed
+    under the caps of the run before, so an increment goes on only while every cap
+    stands."""
+    capped = IdentitySettings(max_comparisons_per_rule=limit)
+    write_inputs(ws, [*PEOPLE, *before])
+    resolve(ws, run_id="r1", settings=capped)
+    write_inputs(ws, [*PEOPLE, *after])
+    result = resolve(ws, run_id="r2", settings=capped)
+    fresh = Workspace(tmp_path / "fresh")
+    write_inputs(fresh, [*PEOPLE, *after])
+    whole = resolve(fresh, run_id="f1", settings=capped)
+    assert result.mode == mode, result.mode_reason
+    assert any(o["cap"] < capped.max_block_records for o in whole.blocking_left_out)
+    assert _partition(_clusters(ws)) == _partition(_clusters(fresh))
+    assert _scored(ws) == _scored(fresh)
+    assert _blocking_state(ws) == _blocking_state(fresh)

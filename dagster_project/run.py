@@ -20,6 +20,7 @@ from cdp.harmonise.dbt_env import prepare
 from cdp.io.atomic import write_text
 from cdp.workspace import Workspace
 from dagster_project.build import JOB_NAME, build_definitions
+from dagster_project.selection import after_sources
 
 StepCallback = Callable[[str, str], None]  # (step key, "start" | "success" | "failure")
 EventCallback = Callable[[object], None]  # a DagsterEvent, as it happens
@@ -129,9 +130,7 @@ def run_pipeline(
     job = defs.resolve_job_def(JOB_NAME)
     selection = None
     if sources is not None:
-        raw = [dg.AssetKey(["raw", s]) for s in sources]
-        graph = defs.resolve_asset_graph()
-        selection = sorted(dg.AssetSelection.assets(*raw).downstream().resolve(graph))
+        selection = after_sources(defs.resolve_asset_graph(), sources)
     if on_plan is not None:
         sizes = step_sizes(defs)
         if selection is not None:

@@ -1,4 +1,4 @@
-"""Start the whole pipeline when new or changed files land in `landing/`."""
+"""Start the pipeline when new or changed files land in `landing/`."""
 
 import hashlib
 
@@ -7,16 +7,21 @@ import dagster as dg
 from cdp.config.sources import SourceSpec
 from cdp.ingest import pending_files
 from cdp.run_lock import current_holder
+from cdp.run_plan import plan_run
 from cdp.workspace import Workspace
+from dagster_project.selection import after_sources
 
 
 def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.SensorDefinition:
     @dg.sensor(
         name="landing_files",
         job=job,
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Runs ingestion and everything downstream when files land in landing/.",
+        description=(
+            "Runs the new files' sources and what depends on them when files land in "
+            "landing/ (everything when `cdp run` would run everything)."
+        ),
     )
     def landing_files(context: dg.SensorEvaluationContext):
         # A run in progress may be loading these very files; look again once it is done.
@@ -29,9 +34,22 @@ def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.Sens
                 changed.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
         if not changed:
             return dg.SkipReason("no new or changed files in landing/")
+        # What `cdp run` would run: everything after a change of configuration or code
+        # (or a run that did not finish), else only what the new files reach.
+        plan = plan_run(ws)
+        selection = (
+            None if plan.full else after_sources(context.repository_def.asset_graph, plan.sources)
+        )
         # Same files, same key: Dagster starts one run per distinct set of arrivals.
         run_key = hashlib.sha256("\n".join(sorted(changed)).encode()).hexdigest()[:16]
-        context.log.info(f"{len(changed)} new or changed file(s) in landing/")
-        return dg.RunRequest(run_key=run_key, tags={"cdp/trigger": "landing_files"})
+        context.log.info(f"{len(changed)} new or changed file(s) in landing/: {plan.reason}")
+        return dg.RunRequest(
+            run_key=run_key,
+            asset_selection=selection,
+            tags={
+                "cdp/trigger": "landing_files",
+                "cdp/sources": ",".join(sorted(plan.sources)) or "all",
+            },
+        )
 
     return landing_files

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -30,13 +26,13 @@ from cdp.harmonise.dbt_env import prepare
 from cdp.workspace import resolve_workspace
 from dagster_project.build import build_definitions
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.dagster_server import Server, wait_until_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(25)]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "img" / "dagster-asset-graph.png"  # the README's
 UPDATE_SCREENSHOT_ENV = "CDP_UPDATE_SCREENSHOT"  # =1 rewrites it; else only when missing
-STARTUP_SECONDS = 90
 STOP_SECONDS = 10
 FLOW = ("ingestion", "harmonise", "identity", "insights", "segments", "activation")
 # Opened in the screenshot: the groups after harmonisation, few enough that labels stay legible
@@ -70,44 +66,6 @@ query Automation {
 """
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    log: Path
-
-    def log_tail(self) -> str:
-        return "".join(deque(self.log.open(errors="replace"), maxlen=30))
-
-    def graphql(self, query: str) -> dict:
-        request = urllib.request.Request(
-            f"{self.url}/graphql",
-            data=json.dumps({"query": query}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = json.load(response)
-        assert "errors" not in body, body["errors"]
-        return body["data"]
-
-
-def _wait_until_up(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            pytest.fail(
-                f"dagster-webserver exited ({server.proc.returncode}):\n{server.log_tail()}"
-            )
-        try:
-            with urllib.request.urlopen(f"{server.url}/server_info", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"dagster-webserver did not answer in {STARTUP_SECONDS} s:\n{server.log_tail()}")
-
-
 @pytest.fixture(scope="module")
 def server(demo_workspace, tmp_path_factory):
     ws = resolve_workspace(demo_workspace)
@@ -134,7 +92,7 @@ def server(demo_workspace, tmp_path_factory):
         )
     server = Server(f"http://127.0.0.1:{port}", proc, log)
     try:
-        _wait_until_up(server)
+        wait_until_up(server)
         yield server
     finally:
         with contextlib.suppress(ProcessLookupError):  # stopped already by the SIGTERM test

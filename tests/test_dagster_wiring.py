@@ -36,18 +36,52 @@ def test_quarantine_rate_check_passes_and_fails_on_its_threshold(tmp_path):
 
 
 def test_landing_sensor_requests_a_run_only_for_new_files(tmp_path):
+    from cdp import run_plan
     from dagster_project.sensors import build_landing_sensor
 
     env = Env(tmp_path)
-    spec = load_source(env.ws.sources_dir / "people.yml")
+    specs = [env.spec(name) for name in ("people", "events", "orders")]
+    raw = [build_ingestion_asset(spec) for spec in specs]
+
+    @dg.asset(deps=[dg.AssetKey(["raw", "people"])])
+    def people_downstream() -> None: ...
+
     job = dg.define_asset_job("all")
-    sensor = build_landing_sensor(env.ws, [spec], job)
-    assert isinstance(sensor(dg.build_sensor_context()), dg.SkipReason)
+    sensor = build_landing_sensor(env.ws, specs, job)
+    defs = dg.Definitions(
+        assets=[*raw, people_downstream],
+        jobs=[job],
+        sensors=[sensor],
+        resources={"cdp": CdpResource(workspace_dir=str(env.ws.root))},
+    )
+
+    def tick():
+        return sensor(dg.build_sensor_context(definitions=defs))
+
+    assert isinstance(tick(), dg.SkipReason)
     env.land("people", "a.csv", HEADER + "1,A,B,,,,\n")
-    request = sensor(dg.build_sensor_context())
+    # No run has finished yet: everything, as `cdp run` would.
+    request = tick()
     assert isinstance(request, dg.RunRequest) and request.run_key
+    assert request.asset_selection is None and request.tags["cdp/sources"] == "all"
     _ingest(env)
-    assert isinstance(sensor(dg.build_sensor_context()), dg.SkipReason)
+    run_plan.run_finished(env.ws, "r1", success=True)
+    assert isinstance(tick(), dg.SkipReason)
+
+    # After a run: a new file runs its source and what depends on it, nothing else.
+    env.land("people", "b.csv", HEADER + "2,C,D,,,,\n")
+    request = tick()
+    assert request.asset_selection == [
+        dg.AssetKey(["people_downstream"]),
+        dg.AssetKey(["raw", "people"]),
+    ]
+    assert request.tags["cdp/sources"] == "people"
+    env.land("events", "e.jsonl", '{"event_id": "e1", "cookie": "k1", "ts": "2026-01-01"}\n')
+    assert tick().asset_selection == [
+        dg.AssetKey(["people_downstream"]),
+        dg.AssetKey(["raw", "events"]),
+        dg.AssetKey(["raw", "people"]),
+    ]
 
 
 def test_nightly_schedule_is_off_unless_switched_on(monkeypatch, tmp_path):

@@ -1,0 +1,55 @@
+"""A Dagster server started by a test (`dagster-webserver`, or `dagster dev` with its
+daemon): its address, process and log, and a wait until it answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+STARTUP_SECONDS = 90
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def log_tail(self) -> str:
+        return "".join(deque(self.log.open(errors="replace"), maxlen=30))
+
+    def graphql(self, query: str) -> dict:
+        request = urllib.request.Request(
+            f"{self.url}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.load(response)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+def wait_until_up(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            pytest.fail(
+                f"the Dagster server exited ({server.proc.returncode}):\n{server.log_tail()}"
+            )
+        try:
+            with urllib.request.urlopen(f"{server.url}/server_info", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the Dagster server did not answer in {STARTUP_SECONDS} s:\n{server.log_tail()}")

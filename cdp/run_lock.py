@@ -39,6 +39,12 @@ def lock_path(ws: Workspace) -> Path:
     return ws.state_dir / "run.lock"
 
 
+# The lock files this process holds. `cdp run` holds the lock and runs Dagster in the
+# same process, whose resource takes it again for runs the UI or the sensor start: a
+# second flock of the same file from this process would wait for itself.
+_held: set[Path] = set()
+
+
 def read_holder(path: Path) -> Holder:
     """Who wrote the lock file last; blanks when it is empty or half written."""
     try:
@@ -71,8 +77,12 @@ def run_lock(
 
     If another process holds it: with `wait`, call `on_wait(holder)` once and block
     until it is free; without, raise CdpError naming the holder and the lock file.
+    Held by this process already, the block runs under that hold.
     """
     path = lock_path(ws)
+    if path.resolve() in _held:
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     # os.open makes a non-inheritable descriptor: dbt and other child processes do not
     # carry the lock with them and keep it alive after this process ends.
@@ -95,9 +105,11 @@ def run_lock(
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
+        _held.add(path.resolve())
         try:
             yield path
         finally:
+            _held.discard(path.resolve())
             os.ftruncate(fd, 0)  # a finished run leaves no stale holder behind
     finally:
         os.close(fd)  # closing the descriptor releases the flock

@@ -18,6 +18,7 @@ from cdp.config.sources import load_source
 from cdp.errors import CdpError
 from cdp.run_lock import current_holder, lock_path, run_lock
 from cdp.workspace import Workspace
+from dagster_project.resources import CdpResource
 from tests.ingest.conftest import HEADER, Env
 
 HOLD = """
@@ -118,3 +119,37 @@ def test_cdp_run_prints_one_waiting_line_then_runs(holder):
     assert lines[0].startswith(f"waiting for run (pid {proc.pid}, started at 20")
     assert lines[0].endswith("to finish")
     assert result.exit_code == 1 and "crm.yml" in result.output
+
+
+@dg.asset
+def lock_holder(cdp: CdpResource) -> int | None:
+    """Who holds the workspace while this step runs."""
+    holder = current_holder(cdp.workspace())
+    return holder.pid if holder else None
+
+
+def _materialize(ws: Workspace) -> dg.ExecuteInProcessResult:
+    return dg.materialize([lock_holder], resources={"cdp": CdpResource(workspace_dir=str(ws.root))})
+
+
+def test_a_dagster_run_holds_the_workspace_and_waits_for_its_holder(holder):
+    """A run the UI, the sensor or the schedule starts takes the lock for its whole
+    length: it waits for a `cdp run` in progress, and holds off the next one."""
+    ws, _ = holder(seconds=1.5)
+    started = time.monotonic()
+    result = _materialize(ws)
+    assert time.monotonic() - started > 1  # it started only once the holder let go
+    assert result.success and result.output_for_node("lock_holder") == os.getpid()
+    assert current_holder(ws) is None  # and let go when it ended
+
+
+def test_a_dagster_run_inside_cdp_run_uses_its_hold(tmp_path):
+    """`cdp run` takes the lock and runs Dagster in the same process: the run's
+    resource must not wait for its own process."""
+    ws = Workspace(tmp_path / "ws")
+    ws.state_dir.mkdir(parents=True)
+    with run_lock(ws, wait=False):
+        result = _materialize(ws)
+        assert result.success and result.output_for_node("lock_holder") == os.getpid()
+        assert current_holder(ws).pid == os.getpid()  # still held: the block owns it
+    assert current_holder(ws) is None

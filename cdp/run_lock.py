@@ -71,12 +71,17 @@ def _try_flock(fd: int) -> bool:
 
 @contextlib.contextmanager
 def run_lock(
-    ws: Workspace, *, wait: bool = True, on_wait: Callable[[Holder], None] | None = None
+    ws: Workspace,
+    *,
+    wait: bool = True,
+    on_wait: Callable[[Holder], None] | None = None,
+    busy_hint: str = "try again later or use without --no-wait",
 ) -> Iterator[Path]:
     """Hold the workspace's run lock for the duration of the block.
 
     If another process holds it: with `wait`, call `on_wait(holder)` once and block
-    until it is free; without, raise CdpError naming the holder and the lock file.
+    until it is free; without, raise CdpError naming the holder and the lock file, and
+    ending with `busy_hint` (what the command that could not wait can do).
     Held by this process already, the block runs under that hold.
     """
     path = lock_path(ws)
@@ -91,10 +96,7 @@ def run_lock(
         if not _try_flock(fd):
             holder = read_holder(path)
             if not wait:
-                raise CdpError(
-                    f"another run ({holder.describe()}) holds {path}; "
-                    "try again later or use without --no-wait"
-                )
+                raise CdpError(f"another run ({holder.describe()}) holds {path}; {busy_hint}")
             if on_wait is not None:
                 on_wait(holder)
             fcntl.flock(fd, fcntl.LOCK_EX)

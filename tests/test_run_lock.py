@@ -66,6 +66,11 @@ def test_a_second_run_with_no_wait_fails_naming_the_holder(holder):
     result = CliRunner().invoke(app, ["run", "--no-wait", "--workspace", str(ws.root)])
     assert result.exit_code == 1 and f"another run (pid {proc.pid}" in result.output
     assert "Traceback" not in result.output
+    # `cdp forget` never waits, and has no --no-wait to leave out
+    result = CliRunner().invoke(
+        app, ["forget", "ann@example.com", "--yes", "--workspace", str(ws.root)]
+    )
+    assert result.exit_code == 1 and "; try again once it has finished" in result.output
 
 
 def test_a_second_run_waits_then_runs(holder):

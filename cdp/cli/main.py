@@ -407,7 +407,7 @@ def forget(
     from cdp.run_lock import run_lock
 
     ws = resolve_workspace(workspace)
-    with run_lock(ws, wait=False):
+    with run_lock(ws, wait=False, busy_hint="try again once it has finished"):
         plan = run_forget(ws, subject, dry_run=True)
         console.print(
             f"{plan.unified_individuals} unified individual(s); {plan.rows_removed:,} row(s) "

@@ -4,6 +4,8 @@ daemon): its address, process and log, and a wait until it answers."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -14,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import free_port
+
 STARTUP_SECONDS = 90
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -53,3 +58,34 @@ def wait_until_up(server: Server) -> None:
             pass
         time.sleep(0.5)
     pytest.fail(f"the Dagster server did not answer in {STARTUP_SECONDS} s:\n{server.log_tail()}")
+
+
+def start(command: list[str], workspace: Path, home: Path, log: Path) -> Server:
+    """Start `command` (`dagster-webserver` or `dagster dev`, and their `-m` argument)
+    on a free port over `workspace`, Dagster's instance in `home`, its output in `log`;
+    return once it answers. It runs in its own process group, so the code servers and
+    the daemon it starts are stopped (or killed) with it: os.killpg(server.proc.pid)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "CDP_WORKSPACE": str(workspace),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*command, "-h", "127.0.0.1", "-p", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    try:
+        wait_until_up(server)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return server

@@ -12,7 +12,6 @@ import contextlib
 import itertools
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +24,8 @@ import pytest
 from cdp.harmonise.dbt_env import prepare
 from cdp.workspace import resolve_workspace
 from dagster_project.build import build_definitions
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port
-from tests.dagster_server import Server, wait_until_up
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.dagster_server import start
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(25)]
 
@@ -73,26 +72,11 @@ def server(demo_workspace, tmp_path_factory):
     build_definitions(ws)
     home = ws.state_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     log = tmp_path_factory.mktemp("webserver") / "webserver.log"
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "CDP_WORKSPACE": str(ws.root),
-        "DAGSTER_DISABLE_TELEMETRY": "1",
-    }
-    command = [
-        str(Path(sys.executable).parent / "dagster-webserver"),
-        *("-m", "dagster_project.definitions", "-h", "127.0.0.1", "-p", str(port)),
-    ]
-    with log.open("w") as out:
-        # Its own process group, so the code server it starts is stopped (or killed) with it.
-        proc = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    command = [str(Path(sys.executable).parent / "dagster-webserver")]
+    server = start([*command, "-m", "dagster_project.definitions"], ws.root, home, log)
+    proc = server.proc
     try:
-        wait_until_up(server)
         yield server
     finally:
         with contextlib.suppress(ProcessLookupError):  # stopped already by the SIGTERM test

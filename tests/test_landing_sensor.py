@@ -10,19 +10,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
 from cdp.cli.main import app
-from tests.browser import free_port
-from tests.dagster_server import Server, wait_until_up
+from tests.dagster_server import start
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(55)]
 
-ROOT = Path(__file__).resolve().parent.parent
 # the sensor looks when the daemon starts, then every 30 s; the run takes about 15 s
 FOUND_SECONDS = 150
 CRM_FILE = (
@@ -47,26 +44,11 @@ def test_a_file_dropped_in_landing_reaches_the_profile_through_the_sensor(tmp_pa
     (root / "landing" / "crm_contacts" / "crm_contacts_zelda.csv").write_text(CRM_FILE)
 
     home = root / ".cdp" / "dagster_home"
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "CDP_WORKSPACE": str(root),
-        "DAGSTER_DISABLE_TELEMETRY": "1",
-    }
-    port = free_port()
-    command = [
-        sys.executable,
-        *("-m", "dagster_project.serve", "dagster", "dev", "-m", "dagster_project.definitions"),
-        *("-h", "127.0.0.1", "-p", str(port)),
-    ]
+    command = [sys.executable, "-m", "dagster_project.serve", "dagster", "dev"]
     log = tmp_path / "dagster_dev.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    server = start([*command, "-m", "dagster_project.definitions"], root, home, log)
+    proc = server.proc
     try:
-        wait_until_up(server)
         deadline = time.monotonic() + FOUND_SECONDS
         profile = CliRunner().invoke(
             app, ["profile", "zelda.quorn@example.org", "--workspace", str(root)]

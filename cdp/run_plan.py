@@ -125,6 +125,16 @@ def plan_run(ws: Workspace, full_refresh: bool = False) -> RunPlan:
     )
 
 
+def restore_state(ws: Workspace, state: dict) -> None:
+    """Put back a state read before (an empty one: no run has finished)."""
+    from cdp.io.atomic import write_text
+
+    if state:
+        write_text(_state_path(ws), json.dumps(state, indent=1) + "\n")
+    else:
+        _state_path(ws).unlink(missing_ok=True)
+
+
 def run_started(ws: Workspace) -> None:
     write_state(ws, status="running", started_at=datetime.now(UTC).isoformat(timespec="seconds"))
 

@@ -158,3 +158,34 @@ def test_a_dagster_run_inside_cdp_run_uses_its_hold(tmp_path):
         assert result.success and result.output_for_node("lock_holder") == os.getpid()
         assert current_holder(ws).pid == os.getpid()  # still held: the block owns it
     assert current_holder(ws) is None
+
+
+def test_a_dagster_run_that_fails_makes_the_next_cdp_run_do_everything(tmp_path):
+    """The files a UI or sensor run loads are no longer new: if it fails, or is killed,
+    `cdp run` must not conclude that nothing is left to do."""
+    from cdp import run_plan
+
+    ws = Workspace(tmp_path / "ws")
+    ws.state_dir.mkdir(parents=True)
+    run_plan.run_finished(ws, "r1", success=True)
+    before = run_plan.read_state(ws)
+
+    @dg.asset
+    def under_way(cdp: CdpResource) -> str:
+        # killed here, this is the state the run leaves behind
+        return run_plan.read_state(cdp.workspace())["status"]
+
+    @dg.asset
+    def breaks(cdp: CdpResource) -> None:
+        raise RuntimeError("a step that fails")
+
+    resources = {"cdp": CdpResource(workspace_dir=str(ws.root))}
+    result = dg.materialize([under_way], resources=resources)
+    assert result.output_for_node("under_way") == "running"
+    assert run_plan.read_state(ws) == before  # a run that went well leaves it as it was
+    assert not run_plan.plan_run(ws).full
+
+    result = dg.materialize([breaks], resources=resources, raise_on_error=False)
+    assert not result.success
+    plan = run_plan.plan_run(ws)
+    assert plan.full and plan.reason == "the last run did not finish"

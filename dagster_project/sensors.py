@@ -1,6 +1,7 @@
 """Start the pipeline when new or changed files land in `landing/`."""
 
 import hashlib
+import time
 
 import dagster as dg
 
@@ -10,6 +11,10 @@ from cdp.run_lock import current_holder
 from cdp.run_plan import plan_run
 from cdp.workspace import Workspace
 from dagster_project.selection import after_sources
+
+# A file written to within this many seconds may still be arriving (a copy in progress):
+# it waits for the next look, so the run does not load half of it.
+SETTLE_SECONDS = 5
 
 
 def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.SensorDefinition:
@@ -28,12 +33,19 @@ def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.Sens
         if current_holder(ws) is not None:
             return dg.SkipReason("a run is in progress")
         changed: list[str] = []
+        arriving = 0
         for spec in specs:
             for path in pending_files(ws, spec):
                 stat = path.stat()
                 changed.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+                arriving += time.time() - stat.st_mtime < SETTLE_SECONDS
         if not changed:
             return dg.SkipReason("no new or changed files in landing/")
+        if arriving:
+            return dg.SkipReason(
+                f"{arriving} file(s) in landing/ written to in the last {SETTLE_SECONDS} s: "
+                "looking again at the next tick"
+            )
         # What `cdp run` would run: everything after a change of configuration or code
         # (or a run that did not finish), else only what the new files reach.
         plan = plan_run(ws)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import dagster as dg
 import pytest
 
@@ -35,6 +38,13 @@ def test_quarantine_rate_check_passes_and_fails_on_its_threshold(tmp_path):
     assert not check.passed and check.metadata["quarantine_rate"].value == 0.5
 
 
+def _settled(env: Env) -> None:
+    """Every landed file last written a minute ago: no copy is still in progress."""
+    a_minute_ago = time.time() - 60
+    for path in env.ws.landing_dir.rglob("*.*"):
+        os.utime(path, (a_minute_ago, a_minute_ago))
+
+
 def test_landing_sensor_requests_a_run_only_for_new_files(tmp_path):
     from cdp import run_plan
     from dagster_project.sensors import build_landing_sensor
@@ -60,6 +70,10 @@ def test_landing_sensor_requests_a_run_only_for_new_files(tmp_path):
 
     assert isinstance(tick(), dg.SkipReason)
     env.land("people", "a.csv", HEADER + "1,A,B,,,,\n")
+    # A file written to a moment ago may still be arriving: the next tick takes it.
+    skipped = tick()
+    assert isinstance(skipped, dg.SkipReason) and "written to in the last" in skipped.skip_message
+    _settled(env)
     # No run has finished yet: everything, as `cdp run` would.
     request = tick()
     assert isinstance(request, dg.RunRequest) and request.run_key
@@ -70,6 +84,7 @@ def test_landing_sensor_requests_a_run_only_for_new_files(tmp_path):
 
     # After a run: a new file runs its source and what depends on it, nothing else.
     env.land("people", "b.csv", HEADER + "2,C,D,,,,\n")
+    _settled(env)
     request = tick()
     assert request.asset_selection == [
         dg.AssetKey(["people_downstream"]),
@@ -77,6 +92,7 @@ def test_landing_sensor_requests_a_run_only_for_new_files(tmp_path):
     ]
     assert request.tags["cdp/sources"] == "people"
     env.land("events", "e.jsonl", '{"event_id": "e1", "cookie": "k1", "ts": "2026-01-01"}\n')
+    _settled(env)
     assert tick().asset_selection == [
         dg.AssetKey(["people_downstream"]),
         dg.AssetKey(["raw", "events"]),

@@ -100,6 +100,8 @@ def test_sensor_and_schedule_skip_while_a_run_holds_the_workspace(tmp_path):
 
     env = Env(tmp_path)
     env.land("people", "a.csv", HEADER + "1,A,B,,,,\n")
+    a_minute_ago = time.time() - 60  # landed whole a while ago (sensors.SETTLE_SECONDS)
+    os.utime(env.ws.landing_dir / "people" / "a.csv", (a_minute_ago, a_minute_ago))
     job = dg.define_asset_job("all")
     sensor = build_landing_sensor(env.ws, [load_source(env.ws.sources_dir / "people.yml")], job)
     schedule = build_nightly_schedule(env.ws, job)

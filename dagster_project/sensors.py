@@ -54,7 +54,12 @@ def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.Sens
         )
         # Same files, same key: Dagster starts one run per distinct set of arrivals.
         run_key = hashlib.sha256("\n".join(sorted(changed)).encode()).hexdigest()[:16]
-        context.log.info(f"{len(changed)} new or changed file(s) in landing/: {plan.reason}")
+        what = (
+            f"everything ({plan.reason})"
+            if plan.full
+            else f"{', '.join(sorted(plan.sources))} and what depends on them"
+        )
+        context.log.info(f"{len(changed)} new or changed file(s) in landing/: running {what}")
         return dg.RunRequest(
             run_key=run_key,
             asset_selection=selection,

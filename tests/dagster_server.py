@@ -1,5 +1,5 @@
 """A Dagster server started by a test (`dagster-webserver`, or `dagster dev` with its
-daemon): its address, process and log, and a wait until it answers."""
+daemon) in its own process group: its address, process and log."""
 
 from __future__ import annotations
 

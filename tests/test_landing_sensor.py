@@ -36,7 +36,7 @@ def _cdp(*args: str) -> str:
     return result.output
 
 
-def test_a_file_dropped_in_landing_reaches_the_profile_through_the_sensor(tmp_path):
+def test_a_file_dropped_in_landing_reaches_the_profile_through_the_sensor(tmp_path, monkeypatch):
     root = tmp_path / "ws"
     _cdp("init", str(root))
     _cdp("generate", "--workspace", str(root), "--customers", "100", "--seed", "3")
@@ -73,7 +73,7 @@ def test_a_file_dropped_in_landing_reaches_the_profile_through_the_sensor(tmp_pa
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
 
-    os.environ["DAGSTER_HOME"] = str(home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         (record,) = instance.get_run_records(dg.RunsFilter(tags={"cdp/trigger": "landing_files"}))
         run = record.dagster_run

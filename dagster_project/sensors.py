@@ -9,6 +9,7 @@ from cdp.config.sources import SourceSpec
 from cdp.ingest import pending_files
 from cdp.run_lock import current_holder
 from cdp.run_plan import plan_run
+from cdp.validate import validate_workspace
 from cdp.workspace import Workspace
 from dagster_project.selection import after_sources
 
@@ -45,6 +46,16 @@ def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.Sens
             return dg.SkipReason(
                 f"{arriving} file(s) in landing/ written to in the last {SETTLE_SECONDS} s: "
                 "looking again at the next tick"
+            )
+        # The checks `cdp run` makes before it starts (they name files, never personal
+        # values): a mistake shows in the sensor's ticks, and nothing runs until it is fixed.
+        report = validate_workspace(ws)
+        if not report.ok:
+            shown = "; ".join(str(p) for p in report.problems[:3])
+            more = len(report.problems) - 3
+            return dg.SkipReason(
+                f"{len(report.problems)} problem(s) found by `cdp validate`, nothing was run: "
+                f"{shown}{f' (and {more} more: run `cdp validate`)' if more > 0 else ''}"
             )
         # What `cdp run` would run: everything after a change of configuration or code
         # (or a run that did not finish), else only what the new files reach.

@@ -99,6 +99,14 @@ def test_landing_sensor_requests_a_run_only_for_new_files(tmp_path):
         dg.AssetKey(["raw", "people"]),
     ]
 
+    # A file `cdp validate` finds wrong: nothing runs, and the tick says why, as cdp run would.
+    env.land("people", "c.csv", "id,first,email,age,dob,updated\n3,E,,,,\n")  # no `last`
+    _settled(env)
+    skipped = tick()
+    assert isinstance(skipped, dg.SkipReason)
+    assert skipped.skip_message.startswith("1 problem(s) found by `cdp validate`, nothing was run")
+    assert "column 'last' is not in landing/people/c.csv" in skipped.skip_message
+
 
 def test_nightly_schedule_is_off_unless_switched_on(monkeypatch, tmp_path):
     from cdp.workspace import Workspace

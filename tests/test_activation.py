@@ -105,11 +105,13 @@ class Models:
         return con
 
     def _write(self, con, sql: str, env: dict) -> None:
-        location = re.search(r"location=(.+?)(?:,\s*tags|\)\s*}})", sql, re.S).group(1)
+        location = re.search(r"location=(.+?),\s*tags=", sql, re.S).group(1)
         path = eval(  # the config's location expression: env_var(...) ~ '...' ~ env_var(...)
             location.replace("~", "+"),
             {"env_var": lambda k, d=None: env.get(k, d)},
         )
+        # (the history's location names the run, rendered when the model runs)
+        path = _render(path, env)
         con.execute(f"copy ({_render(sql, env)}) to '{path}' (format parquet)")
 
 
@@ -119,6 +121,8 @@ def _render(sql: str, env: dict) -> str:
         ref=lambda name: name,
         config=lambda **_: "",
         env_var=lambda k, d=None: env.get(k, d),
+        cdp_run_id=lambda: env["CDP_RUN_ID"],
+        cdp_run_started=lambda: env["CDP_RUN_STARTED"],
         # the default__ (DuckDB) versions of the engine macros (macros/engine/)
         cdp_type=lambda t: t,
         cdp_sha256=lambda e: f"sha256({e})",

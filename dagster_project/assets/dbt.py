@@ -44,6 +44,8 @@ LAYER_GROUPS = {
 # data: they run in the test suite (tests/test_pipeline.py), not in every pipeline run.
 # dagster-dbt copes with them in a build (it skips their results), they only cost time.
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
+# How a model's `location` names the run id (dbt_models/macros/run.sql).
+RUN_ID_IN_LOCATION = "{{ cdp_run_id() }}"
 
 
 class CdpDbtTranslator(DagsterDbtTranslator):
@@ -116,6 +118,9 @@ def _model_files(manifest: Mapping[str, Any], ws: Workspace) -> dict[str, Path]:
         if config.get("materialized") != "external":
             continue
         location = config.get("location")
+        if location:
+            # a location naming the run, which dbt renders when the model runs
+            location = location.replace(RUN_ID_IN_LOCATION, os.environ.get("CDP_RUN_ID", "manual"))
         files[node["name"]] = (
             Path(location) if location else ws.harmonised_dir / f"{node['name']}.parquet"
         )

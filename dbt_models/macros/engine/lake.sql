@@ -76,7 +76,8 @@
     {%- if not location -%}
         {%- set location = env_var('CDP_WORKSPACE') ~ '/lake/harmonised/' ~ node.alias ~ '.parquet' -%}
     {%- endif -%}
-    {{ return(location) }}
+    {#- (a location may name the run, read when the model runs: macros/run.sql) -#}
+    {{ return(render(location)) }}
 {%- endmacro %}
 
 {#- Every file of a folder of Parquet files (a model's history: one file, or one folder

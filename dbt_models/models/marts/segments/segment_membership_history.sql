@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/segment_membership_history/run=' ~ env_var('CDP_RUN_ID', 'manual') ~ '.parquet',
+    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/segment_membership_history/run={{ cdp_run_id() }}.parquet',
     tags=['marts', 'segments'],
 ) }}
 
@@ -21,7 +21,7 @@ past_events as (
         {{ read_parquet_folder(env_var("CDP_WORKSPACE") ~ '/lake/marts/segment_membership_history') }}
     where
         unified_individual_id is not null
-        and run_id != '{{ env_var("CDP_RUN_ID", "manual") }}'
+        and run_id != '{{ cdp_run_id() }}'
 ),
 
 last_event as (
@@ -88,8 +88,8 @@ final as (
         segment_name,
         unified_individual_id,
         event,
-        '{{ env_var("CDP_RUN_ID", "manual") }}' as run_id,
-        cast('{{ env_var("CDP_RUN_STARTED", "1970-01-01 00:00:00") }}' as timestamp) as event_ts
+        '{{ cdp_run_id() }}' as run_id,
+        cast('{{ cdp_run_started() }}' as timestamp) as event_ts
     from events
     order by segment_name, unified_individual_id
 )

@@ -4,6 +4,12 @@
 ) }}
 
 {%- set pairs_per_product = env_var('CDP_RECOMMENDATION_PAIRS', '25') | int -%}
+{#- The person × candidate sums are aggregated in this many slices of people (`scored`).
+    Nearly every such pair is its own group (at 1M customers, 39.5 million rows made 35.8
+    million groups), and one hash table that size was two thirds of the model's CPU time:
+    6.2 s (11.8 CPU-s) as one aggregation, 4.1 s (7.7 CPU-s) in 16 slices, 4.1 in 32,
+    4.5 in 64; the same rows. -#}
+{%- set person_slices = 16 -%}
 
 -- The product to offer each unified individual next: among the products bought by
 -- people who bought what this person bought (int_product_affinities_computed), and never
@@ -73,14 +79,18 @@ pairs as (
 ),
 
 scored as (
-    select
-        bought.person_no,
-        pairs.paired_no as product_no,
-        cast(sum(pairs.co_buyers) as bigint) as affinity_co_buyers,
-        cast(sum(pairs.lift_units) as bigint) as affinity_lift_units
-    from bought
-    inner join pairs on bought.product_no = pairs.product_no
-    group by bought.person_no, pairs.paired_no
+    {%- for slice in range(person_slices) %}
+        select
+            bought.person_no,
+            pairs.paired_no as product_no,
+            cast(sum(pairs.co_buyers) as bigint) as affinity_co_buyers,
+            cast(sum(pairs.lift_units) as bigint) as affinity_lift_units
+        from bought
+        inner join pairs on bought.product_no = pairs.product_no
+        where bought.person_no % {{ person_slices }} = {{ slice }}
+        group by bought.person_no, pairs.paired_no
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 candidates as (

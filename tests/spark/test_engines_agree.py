@@ -76,6 +76,12 @@ def test_spark_really_wrote_the_lake(runs):
     # Spark writes a model as a folder of parts at DuckDB's path; DuckDB one file.
     assert (ws.marts_dir / "customer_360.parquet").is_dir()
     assert (runs["duckdb"][0].marts_dir / "customer_360.parquet").is_file()
+    # Each run's segment history goes to its own path, named when the model runs
+    # (dbt_models/macros/run.sql): on both engines, after the run's id.
+    for engine in ENGINES:
+        ws, outcome = runs[engine]
+        history = ws.marts_dir / "segment_membership_history"
+        assert (history / f"run={outcome.run_id}.parquet").exists(), sorted(history.iterdir())
 
 
 def test_same_unified_individuals(runs):

@@ -9,6 +9,7 @@ from pydantic import PrivateAttr
 
 from cdp import run_plan
 from cdp.config.settings import Settings, load_settings
+from cdp.harmonise.dbt_warm import warm_dbt
 from cdp.run_lock import run_lock
 from cdp.workspace import Workspace, resolve_workspace
 
@@ -23,7 +24,10 @@ class CdpResource(dg.ConfigurableResource):
 
     While it runs, `cdp run`'s state says a run is under way (cdp.run_plan): the files
     it loads are no longer new, so if it fails or is killed, the next `cdp run` must do
-    everything rather than nothing. A run with no failed step puts the state back."""
+    everything rather than nothing. A run with no failed step puts the state back.
+
+    On DuckDB, the run's dbt commands fork from one process that imported dbt when the
+    run started (cdp/harmonise/dbt_warm.py)."""
 
     workspace_dir: str
     full_refresh: bool = False
@@ -37,6 +41,9 @@ class CdpResource(dg.ConfigurableResource):
         ws = self.workspace()
         self._hold = contextlib.ExitStack()
         self._hold.enter_context(run_lock(ws, on_wait=waiting))
+        if load_settings(ws.settings_file).engine == "duckdb":
+            # dbt imported once for the run's dbt commands (under `cdp run`, already)
+            self._hold.enter_context(warm_dbt())
         self._state = run_plan.read_state(ws)
         run_plan.run_started(ws)
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from cdp.config.settings import load_settings
 from cdp.errors import CdpError
 from cdp.harmonise.dbt_env import prepare
+from cdp.harmonise.dbt_warm import warm_dbt
 from cdp.io.atomic import write_text
 from cdp.workspace import Workspace
 from dagster_project.build import JOB_NAME, build_definitions
@@ -110,7 +112,33 @@ def run_pipeline(
     verbose: bool = False,
 ) -> RunOutcome:
     """Run the pipeline in-process. `sources`: only these sources' ingestion and what
-    depends on it (None: every asset); `verbose`: the run's log lines on the console."""
+    depends on it (None: every asset); `verbose`: the run's log lines on the console.
+
+    On DuckDB, the run's dbt commands fork from one process that imported dbt while the
+    run started (cdp/harmonise/dbt_warm.py)."""
+    duckdb = load_settings(ws.settings_file).engine == "duckdb"
+    with warm_dbt() if duckdb else contextlib.nullcontext():
+        return _run_pipeline(
+            ws,
+            full_refresh=full_refresh,
+            on_step=on_step,
+            on_event=on_event,
+            on_plan=on_plan,
+            sources=sources,
+            verbose=verbose,
+        )
+
+
+def _run_pipeline(
+    ws: Workspace,
+    *,
+    full_refresh: bool,
+    on_step: StepCallback | None,
+    on_event: EventCallback | None,
+    on_plan: Callable[[dict[str, int]], None] | None,
+    sources: list[str] | None,
+    verbose: bool,
+) -> RunOutcome:
     os.environ["DAGSTER_HOME"] = dagster_home(ws)
     handler = _EventHandler(on_step, on_event)
 

@@ -19,6 +19,8 @@ import signal
 import sys
 from pathlib import Path
 
+from cdp.harmonise.dbt_warm import run_warm
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -53,6 +55,10 @@ def main() -> None:
         from cdp.spark.dbt_session import run_dbt_in_session
 
         sys.exit(run_dbt_in_session(args))
+    # forked from the run's warm dbt when there is one (cdp/harmonise/dbt_warm.py)
+    code = run_warm(args)
+    if code is not None:
+        sys.exit(code)
     dbt = dbt_path()
     os.execv(dbt, [dbt, *args])
 

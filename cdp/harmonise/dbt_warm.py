@@ -59,12 +59,16 @@ def warm_dbt() -> Iterator[None]:
     # an abstract socket's name (its address is the name after a NUL byte, which an
     # environment variable cannot hold)
     address = f"cdp-dbt-{os.getpid()}-{secrets.token_hex(8)}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cdp.harmonise.dbt_warm", address],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cdp.harmonise.dbt_warm", address],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:  # no process to spare: each dbt command starts its own, as before
+        yield
+        return
     os.environ[ADDRESS_VAR], os.environ[PID_VAR] = address, str(process.pid)
     try:
         yield

@@ -41,9 +41,8 @@ class CdpResource(dg.ConfigurableResource):
         ws = self.workspace()
         self._hold = contextlib.ExitStack()
         self._hold.enter_context(run_lock(ws, on_wait=waiting))
-        if load_settings(ws.settings_file).engine == "duckdb":
-            # dbt imported once for the run's dbt commands (under `cdp run`, already)
-            self._hold.enter_context(warm_dbt())
+        # dbt imported once for the run's dbt commands (under `cdp run`, already)
+        self._hold.enter_context(warm_dbt(load_settings(ws.settings_file).engine))
         self._state = run_plan.read_state(ws)
         run_plan.run_started(ws)
 

@@ -116,29 +116,6 @@ def run_pipeline(
 
     On DuckDB, the run's dbt commands fork from one process that imported dbt while the
     run started (cdp/harmonise/dbt_warm.py)."""
-    duckdb = load_settings(ws.settings_file).engine == "duckdb"
-    with warm_dbt() if duckdb else contextlib.nullcontext():
-        return _run_pipeline(
-            ws,
-            full_refresh=full_refresh,
-            on_step=on_step,
-            on_event=on_event,
-            on_plan=on_plan,
-            sources=sources,
-            verbose=verbose,
-        )
-
-
-def _run_pipeline(
-    ws: Workspace,
-    *,
-    full_refresh: bool,
-    on_step: StepCallback | None,
-    on_event: EventCallback | None,
-    on_plan: Callable[[dict[str, int]], None] | None,
-    sources: list[str] | None,
-    verbose: bool,
-) -> RunOutcome:
     os.environ["DAGSTER_HOME"] = dagster_home(ws)
     handler = _EventHandler(on_step, on_event)
 
@@ -153,32 +130,33 @@ def _run_pipeline(
         return logger
 
     ws.ensure_dirs()
-    prepare(ws)  # the generated models and the manifest the definitions read
-    defs = build_definitions(ws, full_refresh=full_refresh, loggers={"cdp": cdp_logger})
-    job = defs.resolve_job_def(JOB_NAME)
-    selection = None
-    if sources is not None:
-        selection = after_sources(defs.resolve_asset_graph(), sources)
-    if on_plan is not None:
-        sizes = step_sizes(defs)
-        if selection is not None:
-            wanted = set(selection)
-            sizes = {
-                a.node_def.name: len(set(a.keys) & wanted)
-                for a in defs.assets or []
-                if isinstance(a, dg.AssetsDefinition) and set(a.keys) & wanted
-            }
-        on_plan(sizes)
-    # dagster-dbt writes every dbt log line to stdout: kept off the console unless verbose.
-    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-    with dg.DagsterInstance.get() as instance, sink:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            # Only this logger: Dagster's console logger would print every event.
-            run_config={"loggers": {"cdp": {}}},
-            asset_selection=selection,
-        )
+    with warm_dbt(load_settings(ws.settings_file).engine):
+        prepare(ws)  # the generated models and the manifest the definitions read
+        defs = build_definitions(ws, full_refresh=full_refresh, loggers={"cdp": cdp_logger})
+        job = defs.resolve_job_def(JOB_NAME)
+        selection = None
+        if sources is not None:
+            selection = after_sources(defs.resolve_asset_graph(), sources)
+        if on_plan is not None:
+            sizes = step_sizes(defs)
+            if selection is not None:
+                wanted = set(selection)
+                sizes = {
+                    a.node_def.name: len(set(a.keys) & wanted)
+                    for a in defs.assets or []
+                    if isinstance(a, dg.AssetsDefinition) and set(a.keys) & wanted
+                }
+            on_plan(sizes)
+        # dagster-dbt writes every dbt log line to stdout: kept off the console unless verbose.
+        sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+        with dg.DagsterInstance.get() as instance, sink:
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                # Only this logger: Dagster's console logger would print every event.
+                run_config={"loggers": {"cdp": {}}},
+                asset_selection=selection,
+            )
     outcome = summarise(result)
     outcome.warnings = handler.warnings
     return outcome

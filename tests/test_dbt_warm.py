@@ -59,14 +59,10 @@ def warm(monkeypatch):
     process.wait()
 
 
-def _alive(pid: int) -> bool:
-    return dbt_warm._alive(pid)
-
-
 def _gone_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not dbt_warm._alive(pid):
             return True
         time.sleep(0.05)
     return False

@@ -19,8 +19,6 @@ import signal
 import sys
 from pathlib import Path
 
-from cdp.harmonise.dbt_warm import run_warm
-
 PR_SET_PDEATHSIG = 1
 
 
@@ -55,7 +53,9 @@ def main() -> None:
         from cdp.spark.dbt_session import run_dbt_in_session
 
         sys.exit(run_dbt_in_session(args))
-    # forked from the run's warm dbt when there is one (cdp/harmonise/dbt_warm.py)
+    # forked from the run's warm dbt when there is one
+    from cdp.harmonise.dbt_warm import run_warm
+
     code = run_warm(args)
     if code is not None:
         sys.exit(code)

@@ -36,6 +36,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+from cdp.harmonise.dbt_child import _die_with_parent
+
 # The warm process's socket (the name of an abstract address) and pid, for `cdp-dbt`.
 ADDRESS_VAR = "CDP_DBT_WARM"
 PID_VAR = "CDP_DBT_WARM_PID"
@@ -50,10 +52,11 @@ def supported() -> bool:
 
 
 @contextlib.contextmanager
-def warm_dbt() -> Iterator[None]:
+def warm_dbt(engine: str = "duckdb") -> Iterator[None]:
     """While the block runs, dbt commands started through `cdp-dbt` fork from one warm
-    process (set in this process's environment, which dagster-dbt passes on)."""
-    if not supported() or os.environ.get(ADDRESS_VAR):
+    process (set in this process's environment, which dagster-dbt passes on). Only for
+    the DuckDB engine: on Spark, `cdp-dbt` runs dbt in its own SparkSession."""
+    if engine != "duckdb" or not supported() or os.environ.get(ADDRESS_VAR):
         yield
         return
     # an abstract socket's name (its address is the name after a NUL byte, which an
@@ -80,12 +83,6 @@ def warm_dbt() -> Iterator[None]:
 
 
 # --- the warm process --------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    from cdp.harmonise.dbt_child import _die_with_parent as die
-
-    die()
 
 
 def serve(address: str) -> None:

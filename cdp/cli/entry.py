@@ -11,6 +11,8 @@ this reader does not know) goes to the typer app, which owns help text and usage
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import sys
 
@@ -42,6 +44,11 @@ def profile_args(args: list[str]) -> argparse.Namespace | None:
 
 
 def main() -> None:
+    # Registered first, so it runs last: the process is ending, and the interpreter's
+    # final garbage collections only free memory it is about to give back (1.1 s after a
+    # run at a million customers, 0.6 s after merely importing Dagster). Reference
+    # counting still closes files and connections as modules are cleared.
+    atexit.register(gc.freeze)
     args = sys.argv[1:]
     if args[:1] == ["profile"] and (found := profile_args(args[1:])) is not None:
         from cdp.cli.profile_view import show_profiles_or_exit_code

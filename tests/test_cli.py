@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
+import pytest
 from typer.testing import CliRunner
 
-from cdp.cli.main import app
+from cdp.cli.main import RUN_GC_THRESHOLDS, _collector_for_a_run, app
 
 runner = CliRunner()
 
@@ -70,3 +73,15 @@ def test_the_current_folder_is_the_workspace_when_it_holds_cdp_yml(tmp_path, mon
     monkeypatch.chdir(tmp_path)  # no cdp.yml here: ./data, which does not exist
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_a_run_sets_the_collector_and_gives_it_back():
+    """`cdp run` tunes Python's garbage collector for the run only: a process running it
+    in-process (a notebook, these tests) gets its own settings back, even after a failure."""
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), _collector_for_a_run():
+        assert gc.get_threshold() == RUN_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0  # what the imports made is left out of collections
+        raise RuntimeError("a failed run")
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -113,7 +113,11 @@ def _from_config_error(ws: Workspace, e: ConfigError) -> Problem:
     return Problem(_rel(ws, e.path), "", e.detail)
 
 
-def validate_workspace(ws: Workspace) -> Report:
+def validate_workspace(ws: Workspace, *, new_files_only: bool = False) -> Report:
+    """`cdp validate`: the configuration, and every landed file. With `new_files_only`
+    (a run that is not a full one, so the configuration is as the last run left it),
+    only the landed files not loaded yet: the others passed when they were loaded, and
+    at a million customers reading them all again took 0.7 s of every increment."""
     started = time.perf_counter()
     report = Report()
     if problem := path_problem(ws.root):
@@ -132,7 +136,7 @@ def validate_workspace(ws: Workspace) -> Report:
     try:
         for spec in specs:
             report.sources += 1
-            _check_source(ws, spec, report, con)
+            _check_source(ws, spec, report, con, new_files_only)
     finally:
         con.close()
     report.seconds = time.perf_counter() - started
@@ -223,12 +227,16 @@ def read_header(path: Path, spec: SourceSpec) -> list[str]:
 
 
 def _check_source(
-    ws: Workspace, spec: SourceSpec, report: Report, con: duckdb.DuckDBPyConnection
+    ws: Workspace,
+    spec: SourceSpec,
+    report: Report,
+    con: duckdb.DuckDBPyConnection,
+    new_files_only: bool = False,
 ) -> None:
-    from cdp.ingest import landed_files
+    from cdp.ingest import landed_files, pending_files
 
     yml = _rel(ws, ws.sources_dir / f"{spec.name}.yml")
-    files = landed_files(ws, spec)
+    files = pending_files(ws, spec) if new_files_only else landed_files(ws, spec)
     report.files += len(files)
     needed = _column_keys(spec)
     readable = []
@@ -271,7 +279,8 @@ def _check_source(
             continue
         if sample is not None and sample.num_rows:
             _check_sample(spec, yml, _rel(ws, path), sample, report, con)
-    _check_loaded_types(ws, spec, yml, report)
+    if not new_files_only:  # earlier loads against the declared types, as they were
+        _check_loaded_types(ws, spec, yml, report)
 
 
 def _check_loaded_types(ws: Workspace, spec: SourceSpec, yml: str, report: Report) -> None:

@@ -47,9 +47,12 @@ def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.Sens
                 f"{arriving} file(s) in landing/ written to in the last {SETTLE_SECONDS} s: "
                 "looking again at the next tick"
             )
+        # What `cdp run` would run: everything after a change of configuration or code
+        # (or a run that did not finish), else only what the new files reach.
+        plan = plan_run(ws)
         # The checks `cdp run` makes before it starts (they name files, never personal
         # values): a mistake shows in the sensor's ticks, and nothing runs until it is fixed.
-        report = validate_workspace(ws)
+        report = validate_workspace(ws, new_files_only=not plan.full)
         if not report.ok:
             shown = "; ".join(str(p) for p in report.problems[:3])
             more = len(report.problems) - 3
@@ -57,9 +60,6 @@ def build_landing_sensor(ws: Workspace, specs: list[SourceSpec], job) -> dg.Sens
                 f"{len(report.problems)} problem(s) found by `cdp validate`, nothing was run: "
                 f"{shown}{f' (and {more} more: run `cdp validate`)' if more > 0 else ''}"
             )
-        # What `cdp run` would run: everything after a change of configuration or code
-        # (or a run that did not finish), else only what the new files reach.
-        plan = plan_run(ws)
         selection = (
             None if plan.full else after_sources(context.repository_def.asset_graph, plan.sources)
         )

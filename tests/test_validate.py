@@ -245,3 +245,31 @@ def test_a_type_declared_after_files_were_loaded_says_to_reload_them(ws):
     (part,) = (ws.raw_dir / "people").glob("load_id=*/*.parquet")
     assert str(pq.read_schema(part).field("id").type) == "int64"
     assert validate_workspace(ws).warnings == []
+
+
+def test_a_run_that_is_not_full_checks_only_the_files_not_loaded_yet(ws):
+    """`cdp run` after loads (and the sensor) checks the new files only: the loaded ones
+    passed when they were loaded, and a changed one counts as new. A mistake in a new
+    file still stops the run."""
+    from cdp.config.settings import load_settings
+    from cdp.config.sources import load_source
+    from cdp.ingest import ingest_source
+
+    settings = load_settings(ws.settings_file)
+    for name in ("people", "consent"):
+        ingest_source(ws, load_source(ws.sources_dir / f"{name}.yml"), settings)
+    assert validate_workspace(ws, new_files_only=True).files == 0
+    (ws.landing_dir / "people" / "more.csv").write_text(
+        "id,first,last,dob,joined\n21,Bo,Lee,1980-02-01,2024-01-01\n"
+    )
+    new = validate_workspace(ws, new_files_only=True)
+    assert new.files == 1
+    assert [str(p) for p in new.problems] == [
+        "sources/people.yml: objects.contact_point_email.email_address: "
+        "column 'email' is not in landing/people/more.csv"
+    ]
+    assert validate_workspace(ws).files == 3  # `cdp validate` reads every landed file
+    # a loaded file written again is new again
+    (ws.landing_dir / "people" / "more.csv").unlink()
+    (ws.landing_dir / "consent" / "consent.csv").write_text(CONSENT_ROWS + "k21,21,granted\n")
+    assert validate_workspace(ws, new_files_only=True).files == 1

@@ -252,7 +252,7 @@ def _run_locked(
         return
     # The same checks as `cdp validate`, before Dagster starts: a mistake in the YAML or a
     # landed file stops here, with one line per problem, not inside dbt a minute later.
-    report = validate_workspace(ws)
+    report = validate_workspace(ws, new_files_only=not plan.full)
     if verbose or not report.ok:
         _print_report(report)
     elif report.warnings and not quiet:

@@ -7,7 +7,8 @@ import gc
 import pytest
 from typer.testing import CliRunner
 
-from cdp.cli.main import RUN_GC_THRESHOLDS, _collector_for_a_run, app
+from cdp import collector
+from cdp.cli.main import app
 
 runner = CliRunner()
 
@@ -79,8 +80,8 @@ def test_a_run_sets_the_collector_and_gives_it_back():
     """`cdp run` tunes Python's garbage collector for the run only: a process running it
     in-process (a notebook, these tests) gets its own settings back, even after a failure."""
     before = gc.get_threshold()
-    with pytest.raises(RuntimeError), _collector_for_a_run():
-        assert gc.get_threshold() == RUN_GC_THRESHOLDS
+    with pytest.raises(RuntimeError), collector.for_a_run():
+        assert gc.get_threshold() == collector.RUN_THRESHOLDS
         assert gc.get_freeze_count() > 0  # what the imports made is left out of collections
         raise RuntimeError("a failed run")
     assert gc.get_threshold() == before

@@ -433,3 +433,101 @@ def test_an_increment_counts_every_holder_of_an_affected_records_emails(tmp_path
     _run(ws)
     assert _staged(ws, "stg_people__individuals") == 5
     assert _harmonised(ws) == increment
+
+
+def _tested(ws, monkeypatch, layer, model: str) -> str | None:
+    """The data tests of `model` alone, run as the layer's increment runs them: None when
+    they pass, else dbt's failing test and message."""
+    from cdp.harmonise.dbt_env import dbt_failure, dbt_resource
+
+    dbt = dbt_resource(ws)  # (the workspace's environment, increments off)
+    monkeypatch.setenv(layer.env, json.dumps({"new_loads": {"people": ["2"]}}))
+    try:
+        (ws.dbt_target_dir / "run_results.json").unlink(missing_ok=True)
+        invocation = dbt.cli(
+            ["test", "--select", model, "--indirect-selection", "cautious"],
+            target_path=ws.dbt_target_dir,
+            raise_on_error=False,
+        )
+        invocation.wait()
+    finally:
+        monkeypatch.setenv(layer.env, "")
+    return None if invocation.is_successful() else dbt_failure(ws.dbt_target_dir)
+
+
+def _failed_whole(ws, model: str) -> str:
+    """dbt's failing test when `model` is tested whole, as a full build tests it."""
+    from cdp.errors import CdpError
+    from cdp.harmonise.dbt_env import run_dbt
+
+    with pytest.raises(CdpError) as failed:
+        run_dbt(ws, ["test", "--select", model, "--indirect-selection", "cautious"])
+    return str(failed.value)
+
+
+def _with_row(path: Path, sql: str) -> None:
+    """The Parquet file at `path` with one more row, `sql` selecting it from the file."""
+    staging = path.with_name(f".{path.name}")
+    duckdb.execute(
+        f"copy (select * from read_parquet('{path}') union all by name ({sql.format(f=path)})) "
+        f"to '{staging}' (format parquet)"
+    )
+    staging.replace(path)
+
+
+def test_an_increment_tests_the_rows_it_wrote(tmp_path, monkeypatch):
+    """On an increment, a test that judges each row alone reads the rows the build wrote
+    (the newest part; the changed people's rows), and a uniqueness test reads every row
+    sharing a key with one of those: what the build copied passed when it was written."""
+    ws = _workspace_keying_on_two_holders(tmp_path)
+    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
+    landing = ws.landing_dir / "people"
+    landing.mkdir(parents=True)
+    (landing / "1.csv").write_text(
+        HEADER
+        + "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"
+        + "2,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
+    )
+    _run(ws)
+    (landing / "2.csv").write_text(HEADER + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-02-01 10:00:00\n")
+    _run(ws)
+    individuals = ws.harmonised_dir / "int_individuals_deduplicated.parquet"
+    earlier, newest = (individuals / "part-00000.parquet", individuals / "part-00001.parquet")
+    pristine = {part: part.read_bytes() for part in (earlier, newest)}
+
+    # A bad row among the copies (an earlier part) is not read again on an increment; a
+    # test of the whole table finds it.
+    _with_row(
+        earlier, "select * replace ('9' as source_record_id, 'Q' as gender) from '{f}' limit 1"
+    )
+    assert _tested(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated") is None
+    whole = _failed_whole(ws, "int_individuals_deduplicated")
+    assert "accepted_values" in whole and "gender" in whole
+
+    # What the increment wrote is tested: a bad value, and a key an earlier part holds too.
+    earlier.write_bytes(pristine[earlier])
+    _with_row(newest, "select * replace ('Q' as gender) from '{f}' limit 1")
+    assert "accepted_values" in _tested(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated")
+    newest.write_bytes(pristine[newest])
+    _with_row(
+        newest, "select * from read_parquet('" + str(earlier) + "') where source_record_id = '1'"
+    )
+    found = _tested(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated")
+    assert "unique_combination" in found
+    newest.write_bytes(pristine[newest])
+
+    # unified_contact_point: only the changed people's rows (Cy's) are read.
+    points = ws.marts_dir / "unified_contact_point.parquet"
+    cy = _rows(
+        ws.marts_dir / "unified_individual.parquet",
+        "select unified_individual_id from {} where first_name = 'Cy'",
+    )[0][0]
+    changed = ws.marts_dir / "int_unified_individuals_changed.parquet"
+    assert _rows(changed, "select unified_individual_id from {}") == [(cy,)]
+    kept = points.read_bytes()
+    _with_row(points, f"select * from '{{f}}' where unified_individual_id <> '{cy}' limit 1")
+    assert _tested(ws, monkeypatch, MARTS, "unified_contact_point") is None
+    assert "unique_combination" in _failed_whole(ws, "unified_contact_point")
+    points.write_bytes(kept)
+    _with_row(points, f"select * from '{{f}}' where unified_individual_id = '{cy}' limit 1")
+    assert "unique_combination" in _tested(ws, monkeypatch, MARTS, "unified_contact_point")

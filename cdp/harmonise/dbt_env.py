@@ -300,13 +300,18 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
 
     settle_layout([ws.harmonised_dir, ws.marts_dir], settings.engine)
     manifest = ws.dbt_target_dir / "manifest.json"
+    parsed = manifest.stat().st_mtime if manifest.exists() else None
     stale = (
-        not manifest.exists()
-        or _newest_mtime(DBT_PROJECT_DIR, generated) > manifest.stat().st_mtime
+        parsed is None
+        or _newest_mtime(DBT_PROJECT_DIR, generated) > parsed
         or _manifest_adapter(manifest) != settings.engine  # parsed for the other engine
     )
     if force or stale:
-        run_dbt(ws, ["parse", "--quiet"])
+        # The project's own files changed (a new version of cdp): parsed from scratch.
+        # dbt's partial parsing of a new macro file beside changed ones left a macro
+        # undefined ("'tested_rows' is undefined" when a test's model was rendered).
+        whole = parsed is not None and _newest_mtime(DBT_PROJECT_DIR) > parsed
+        run_dbt(ws, ["parse", "--quiet", *(["--no-partial-parse"] if whole else [])])
     return manifest
 
 

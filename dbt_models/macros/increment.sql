@@ -104,17 +104,32 @@
 
 {#- The CTE `result` of a deduplicated table: its `final` rows and, on a harmonise
     increment, last run's rows of every record not staged again. The model's `unioned`
-    (the relation `unioned_model`) then holds every version of the records a new load
-    touched (touched_records), so those are the records computed again; a source taken
-    whole loses all its old rows (records missing from its new extract must go). The
-    all-null row written for an empty model (engine/duckdb_external.sql) is not kept.
+    then holds every version of the records a new load touched (touched_records), so
+    those are the records computed again; a source taken whole loses all its old rows
+    (records missing from its new extract must go). The all-null row written for an
+    empty model (engine/duckdb_external.sql) is not kept.
 
-    When the table is a folder of parts (cdp/io/parts.py), `result` is `final` alone:
-    the materialization writes it as a new part and takes the older rows of the same
-    records out of the earlier parts, which it finds through `unioned_model`. -#}
-{% macro with_unchanged_records(name, increment, unioned_model) -%}
-    {{- config(parts_touched=unioned_model) -}}
-    {%- if increment and not previous_parts(previous_path(name, 'harmonised')) %}
+    When the table is a folder of parts (cdp/io/parts.py), `result` is `final` and, for
+    every record staged again, one row of its key alone marked `cdp_touched_only`: the
+    materialization writes the other rows as a new part and takes the older rows of
+    every marked or written record out of the earlier parts. Those records come from
+    the one reading of the raw rows `unioned` makes (DuckDB keeps a CTE used twice);
+    finding them with a query of their own read the source's raw keys again, 0.25 s of
+    each deduplicated table's 0.6 s in a 1M increment. -#}
+{% macro with_unchanged_records(name, increment) -%}
+    {{- config(parts_touched='marked') -}}
+    {%- set parted = increment and previous_parts(previous_path(name, 'harmonised')) %}
+    {%- if parted %}
+    result as (
+        select * from final
+        union all by name
+        select distinct
+            source_name,
+            source_record_id,
+            true as cdp_touched_only
+        from unioned
+    )
+    {%- elif increment %}
     touched as (
         select distinct source_name, source_record_id
         from unioned

@@ -86,10 +86,11 @@
 
 {#- A harmonise increment's rows as a new part of the folder `location`, whose part
     files are `parts`. The older rows of the records computed again and the rows of
-    sources taken whole go from the earlier parts: the records computed again are those
-    of the model's `parts_touched` relation (a deduplicated table: every version of the
-    records a new load touched, in its `*_unioned` view), or 'this', those of the new
-    part. Returns the new part's row count. -#}
+    sources taken whole go from the earlier parts. The records computed again are, by
+    the model's `parts_touched`: 'marked', those of every row the model returns, of
+    which the rows marked `cdp_touched_only` are not written (a deduplicated table:
+    with_unchanged_records); 'this', those of the new part. Returns the new part's row
+    count. -#}
 {% macro cdp_write_part(location, parts) -%}
     {%- set numbers = [] %}
     {%- for part in parts %}
@@ -100,17 +101,26 @@
     {%- set whole = sql_strings(harmonise_increment().get('whole_sources', [])) %}
     {%- set gone = 'earlier.source_name in (' ~ whole ~ ')' if whole else 'false' %}
     {%- set touched = adapter.quote('cdp_touched__' ~ this.identifier) %}
+    {%- set rows = adapter.quote('cdp_rows__' ~ this.identifier) %}
     {% call statement('main', fetch_result=True) -%}
+        {%- if config.get('parts_touched') == 'marked' %}
+        create or replace temporary table {{ rows }} as (
+            {{ compiled_code }}
+        );
+        copy (
+            select * exclude (cdp_touched_only) from {{ rows }} where cdp_touched_only is null
+        ) to {{ new_file }} (format parquet);
+        create or replace temporary table {{ touched }} as
+            select distinct source_name, source_record_id from {{ rows }};
+        drop table {{ rows }};
+        {%- else %}
         copy (
             {{ compiled_code }}
         ) to {{ new_file }} (format parquet);
         create or replace temporary table {{ touched }} as
             select distinct source_name, source_record_id
-            {%- if config.get('parts_touched') == 'this' %}
             from read_parquet({{ new_file }});
-            {%- else %}
-            from {{ ref(config.get('parts_touched')) }};
-            {%- endif %}
+        {%- endif %}
         select coalesce(sum(num_rows), 0) from parquet_file_metadata({{ new_file }})
     {%- endcall %}
     {%- set written = load_result('main')['data'][0][0] %}

@@ -20,6 +20,6 @@ final as (
     where coalesce(address_line1, city, postal_code) is not null
 ),
 
-{{ with_unchanged_records('int_contact_point_addresses_deduplicated', increment, 'int_contact_point_addresses_unioned') }}
+{{ with_unchanged_records('int_contact_point_addresses_deduplicated', increment) }}
 
 select * from result

@@ -17,6 +17,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_contact_point_consents_deduplicated', increment, 'int_contact_point_consents_unioned') }}
+{{ with_unchanged_records('int_contact_point_consents_deduplicated', increment) }}
 
 select * from result

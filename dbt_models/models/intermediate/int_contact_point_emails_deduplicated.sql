@@ -46,6 +46,6 @@ final as (
     from classified
 ),
 
-{{ with_unchanged_records('int_contact_point_emails_deduplicated', increment, 'int_contact_point_emails_unioned') }}
+{{ with_unchanged_records('int_contact_point_emails_deduplicated', increment) }}
 
 select * from result

@@ -20,6 +20,6 @@ final as (
     where phone_number is not null
 ),
 
-{{ with_unchanged_records('int_contact_point_phones_deduplicated', increment, 'int_contact_point_phones_unioned') }}
+{{ with_unchanged_records('int_contact_point_phones_deduplicated', increment) }}
 
 select * from result

@@ -17,6 +17,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_engagement_webs_deduplicated', increment, 'int_engagement_webs_unioned') }}
+{{ with_unchanged_records('int_engagement_webs_deduplicated', increment) }}
 
 select * from result

@@ -40,6 +40,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_individuals_deduplicated', increment, 'int_individuals_unioned') }}
+{{ with_unchanged_records('int_individuals_deduplicated', increment) }}
 
 select * from result

@@ -20,6 +20,6 @@ final as (
     where identification_number is not null
 ),
 
-{{ with_unchanged_records('int_party_identifications_deduplicated', increment, 'int_party_identifications_unioned') }}
+{{ with_unchanged_records('int_party_identifications_deduplicated', increment) }}
 
 select * from result

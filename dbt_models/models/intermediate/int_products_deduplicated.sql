@@ -17,6 +17,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_products_deduplicated', increment, 'int_products_unioned') }}
+{{ with_unchanged_records('int_products_deduplicated', increment) }}
 
 select * from result

@@ -17,6 +17,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_sales_order_lines_deduplicated', increment, 'int_sales_order_lines_unioned') }}
+{{ with_unchanged_records('int_sales_order_lines_deduplicated', increment) }}
 
 select * from result

@@ -17,6 +17,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_sales_orders_deduplicated', increment, 'int_sales_orders_unioned') }}
+{{ with_unchanged_records('int_sales_orders_deduplicated', increment) }}
 
 select * from result

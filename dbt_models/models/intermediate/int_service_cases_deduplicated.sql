@@ -17,6 +17,6 @@ final as (
     from latest
 ),
 
-{{ with_unchanged_records('int_service_cases_deduplicated', increment, 'int_service_cases_unioned') }}
+{{ with_unchanged_records('int_service_cases_deduplicated', increment) }}
 
 select * from result

@@ -206,6 +206,11 @@ def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(t
         assert (first.read_bytes(), first.stat().st_ino) == built[table], table.name
         assert _rows(table / "part-00001.parquet", ids) == [("3",)]
     second = {table: (table / "part-00001.parquet").stat().st_ino for table in tables}
+    # identity's input took the records staged again from the deduplicated tables, whose
+    # list of them (record ids) is gone with the build
+    ran = next(ws.dbt_target_dir.glob("run/**/int_person_records_prepared.sql")).read_text()
+    assert "/.cdp/touched/int_individuals_deduplicated.parquet" in ran
+    assert not (ws.state_dir / "touched").exists()
 
     (landing / "3.csv").write_text(
         HEADER + "1,Ann,Lee,ann@new.com,41,1985-02-03,2024-03-01 10:00:00\n"

@@ -34,6 +34,7 @@ is handled per layer (plan_build).
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,10 +229,21 @@ def plan_build(
     return Plan(increment_, why, "all", hold_back)
 
 
+def touched_dir(ws: Workspace) -> Path:
+    """Where a harmonise increment's deduplicated tables leave the records they staged
+    again, for int_person_records_prepared in the same build
+    (dbt_models/macros/increment.sql): emptied before each build, removed after it."""
+    return ws.state_dir / "touched"
+
+
 def lay_out_parts(ws: Workspace, layer: Layer, selected: set[str], plan: Plan) -> None:
     """Before a build of the layer (its record already gone): each selected table kept in
     parts becomes a folder of parts for an increment, and one file again for a full
     build (cdp/io/parts.py)."""
+    if layer is HARMONISE:
+        shutil.rmtree(touched_dir(ws), ignore_errors=True)
+        if plan.increment:
+            touched_dir(ws).mkdir(parents=True)
     for path in _parted(ws, layer, selected):
         if plan.increment:
             parts.split(path)
@@ -242,6 +254,8 @@ def lay_out_parts(ws: Workspace, layer: Layer, selected: set[str], plan: Plan) -
 def tidy_parts(ws: Workspace, layer: Layer, selected: set[str]) -> None:
     """After a successful build, before its record is written: empty parts go, and a
     table with too many parts has them merged."""
+    if layer is HARMONISE:
+        shutil.rmtree(touched_dir(ws), ignore_errors=True)
     for path in _parted(ws, layer, selected):
         if parts.is_parted(path):
             parts.tidy(path)
@@ -258,6 +272,9 @@ def forget(ws: Workspace, layer: Layer | None = None) -> None:
     and after an erasure."""
     for each in (layer,) if layer else LAYERS:
         _state(ws, each).unlink(missing_ok=True)
+    if layer in (None, HARMONISE):
+        # (record ids a killed build left: an erasure leaves none behind)
+        shutil.rmtree(touched_dir(ws), ignore_errors=True)
 
 
 def record(ws: Workspace, layer: Layer, hold_back: dict[str, list[str]] | None = None) -> None:

@@ -189,6 +189,24 @@
     {{ final_and_kept(increment) }}
 {%- endmacro %}
 
+{#- Where a deduplicated table kept in parts leaves, on a harmonise increment, the records
+    it staged again (cdp_write_part; the folder is cdp.harmonise.increments.touched_dir). -#}
+{% macro touched_path(name) -%}
+    {{ return(env_var('CDP_WORKSPACE') ~ '/.cdp/touched/' ~ name ~ '.parquet') }}
+{%- endmacro %}
+
+{#- touched_path(name) when this build wrote it (the folder is emptied before each
+    build), else none. -#}
+{% macro touched_file(name) -%}
+    {%- if execute -%}
+        {%- set found = run_query("select count(*) from glob(" ~ sql_string(touched_path(name)) ~ ")") -%}
+        {%- if found.rows[0][0] > 0 -%}
+            {{ return(touched_path(name)) }}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
 {#- The CTE `result`: `final`, and on an increment also the CTE `kept` before it. -#}
 {% macro final_and_kept(increment) -%}
     result as (
@@ -224,9 +242,13 @@
         where unique_id is not null
     ),
 
+    -- each object's records staged again: as its deduplicated table left them when it
+    -- wrote a part (touched_path), else from its staging (which reads the raw keys again)
     touched as (
-        {%- for name in unioned %}
-        select source_name, source_record_id from {{ ref(name) }}
+        {%- for name in objects %}
+        {%- set handed = touched_file('int_' ~ name ~ '_deduplicated') %}
+        select source_name, source_record_id
+        from {{ 'read_parquet(' ~ sql_string(handed) ~ ')' if handed else ref(unioned[loop.index0]) }}
         {{- ' union' if not loop.last }}
         {%- endfor %}
     ),

@@ -89,8 +89,9 @@
     sources taken whole go from the earlier parts. The records computed again are, by
     the model's `parts_touched`: 'marked', those of every row the model returns, of
     which the rows marked `cdp_touched_only` are not written (a deduplicated table:
-    with_unchanged_records); 'this', those of the new part. Returns the new part's row
-    count. -#}
+    with_unchanged_records; those records are also left in touched_path for
+    int_person_records_prepared); 'this', those of the new part. Returns the new part's
+    row count. -#}
 {% macro cdp_write_part(location, parts) -%}
     {%- set numbers = [] %}
     {%- for part in parts %}
@@ -113,6 +114,7 @@
         create or replace temporary table {{ touched }} as
             select distinct source_name, source_record_id from {{ rows }};
         drop table {{ rows }};
+        copy {{ touched }} to {{ sql_string(touched_path(this.identifier)) }} (format parquet);
         {%- else %}
         copy (
             {{ compiled_code }}

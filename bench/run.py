@@ -31,6 +31,10 @@ BENCH_DIR = ROOT / ".bench"
 def run_stage(stage: str, ws: Path, *args: str) -> dict:
     cmd = [sys.executable, "-m", "bench.stages", stage, str(ws), *args]
     print(f"[bench] {stage:<10} {ws.name} ...", flush=True)
+    # What the stage before wrote (the generated data: gigabytes at 1M) is flushed first,
+    # so its writeback is not timed as the early steps of this stage: a slower full run
+    # would flatter every ratio to it.
+    os.sync()
     m = measure(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if m.returncode != 0:
         print(m.output[-6000:])

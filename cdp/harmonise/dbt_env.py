@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -300,19 +301,38 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
 
     settle_layout([ws.harmonised_dir, ws.marts_dir], settings.engine)
     manifest = ws.dbt_target_dir / "manifest.json"
-    parsed = manifest.stat().st_mtime if manifest.exists() else None
+    # The project's own files as last parsed, by content: a new version of cdp (whose
+    # files may be older than the manifest) is parsed from scratch. dbt's partial parsing
+    # of a new macro file beside changed ones left a macro undefined ("'tested_rows' is
+    # undefined" when a test's model was rendered).
+    parsed_project = ws.dbt_target_dir / "cdp_project.sha256"
+    project = _project_hash()
+    new_project = not parsed_project.exists() or parsed_project.read_text() != project
     stale = (
-        parsed is None
-        or _newest_mtime(DBT_PROJECT_DIR, generated) > parsed
+        not manifest.exists()
+        or new_project
+        or _newest_mtime(DBT_PROJECT_DIR, generated) > manifest.stat().st_mtime
         or _manifest_adapter(manifest) != settings.engine  # parsed for the other engine
     )
     if force or stale:
-        # The project's own files changed (a new version of cdp): parsed from scratch.
-        # dbt's partial parsing of a new macro file beside changed ones left a macro
-        # undefined ("'tested_rows' is undefined" when a test's model was rendered).
-        whole = parsed is not None and _newest_mtime(DBT_PROJECT_DIR) > parsed
-        run_dbt(ws, ["parse", "--quiet", *(["--no-partial-parse"] if whole else [])])
+        parsed_project.unlink(missing_ok=True)
+        run_dbt(ws, ["parse", "--quiet", *(["--no-partial-parse"] if new_project else [])])
+        parsed_project.write_text(project)
     return manifest
+
+
+def _project_hash() -> str:
+    """A hash of the dbt project's own files (not a workspace's generated models)."""
+    h = hashlib.sha256()
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        if (
+            path.suffix in {".sql", ".yml", ".yaml", ".csv"}
+            and not {"target", "logs", "dbt_packages"} & set(path.parts)
+            and path.is_file()
+        ):
+            h.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def compact_database(ws: Workspace) -> None:

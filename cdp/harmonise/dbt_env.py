@@ -301,13 +301,14 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
 
     settle_layout([ws.harmonised_dir, ws.marts_dir], settings.engine)
     manifest = ws.dbt_target_dir / "manifest.json"
-    # The project's own files as last parsed, by content: a new version of cdp (whose
-    # files may be older than the manifest) is parsed from scratch. dbt's partial parsing
-    # of a new macro file beside changed ones left a macro undefined ("'tested_rows' is
-    # undefined" when a test's model was rendered).
-    parsed_project = ws.dbt_target_dir / "cdp_project.sha256"
-    project = _project_hash()
-    new_project = not parsed_project.exists() or parsed_project.read_text() != project
+    # A new version of cdp is parsed from scratch: dbt's partial parsing of a new macro
+    # file beside changed ones left a macro undefined ("'tested_rows' is undefined" when
+    # a test's model was rendered). Known by the project's own files as last parsed here,
+    # by content (an install may keep files older than the manifest), and by the parse
+    # state being the one this parse left (another version's dbt may have parsed since).
+    parsed_here = ws.dbt_target_dir / "cdp_project.sha256"
+    state = _parse_state(ws, _project_hash())
+    new_project = not parsed_here.exists() or parsed_here.read_text() != state
     stale = (
         not manifest.exists()
         or new_project
@@ -315,10 +316,18 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
         or _manifest_adapter(manifest) != settings.engine  # parsed for the other engine
     )
     if force or stale:
-        parsed_project.unlink(missing_ok=True)
+        parsed_here.unlink(missing_ok=True)
         run_dbt(ws, ["parse", "--quiet", *(["--no-partial-parse"] if new_project else [])])
-        parsed_project.write_text(project)
+        parsed_here.write_text(_parse_state(ws, _project_hash()))
     return manifest
+
+
+def _parse_state(ws: Workspace, project: str) -> str:
+    """The project's hash and the size and time of dbt's partial-parse file (which dbt
+    writes only when it parses something again)."""
+    partial = ws.dbt_target_dir / "partial_parse.msgpack"
+    stat = partial.stat() if partial.exists() else None
+    return f"{project} {stat.st_size if stat else 0} {stat.st_mtime_ns if stat else 0}\n"
 
 
 def _project_hash() -> str:

@@ -35,11 +35,26 @@ def test_a_new_version_of_the_project_is_parsed_from_scratch(tmp_path, monkeypat
     manifest = dbt_env.prepare(ws)
     parsed = manifest.stat().st_mtime
 
-    added.write_text(text)
     changed = project / "macros" / "increment.sql"
-    changed.write_text(changed.read_text() + "\n{#- a change -#}\n")
-    for path in (added, changed):
-        os.utime(path, (parsed - 3600, parsed - 3600))
+    before = changed.read_text()
+
+    def new_version() -> None:
+        added.write_text(text)
+        changed.write_text(before + "\n{#- a change -#}\n")
+        for path in (added, changed):
+            os.utime(path, (parsed - 3600, parsed - 3600))
+
+    new_version()
     dbt_env.prepare(ws)
     assert "increment_tests.sql" in manifest.read_text()
     dbt_env.run_dbt(ws, ["ls", "--quiet"])  # dbt's own partial parse of the new version
+
+    # Back to the version before, which parses on its own (as its cdp would), then to the
+    # new one again: the project's files are as this prepare last parsed them, but dbt's
+    # state is the other version's.
+    added.unlink()
+    changed.write_text(before)
+    dbt_env.run_dbt(ws, ["parse", "--quiet"])
+    new_version()
+    dbt_env.prepare(ws)
+    dbt_env.run_dbt(ws, ["ls", "--quiet"])

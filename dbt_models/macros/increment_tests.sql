@@ -14,9 +14,9 @@
     Any other test (a relationship, a singular test) reads the whole table: a copied row
     can fail it when the row it points at changes. A full build tests every row.
 
-    Saved on a 1M increment: the uniqueness tests over the deduplicated tables read the
-    whole of each table's keys (0.1 to 0.5 s each, about 3 s together); scoped, their keys
-    are filtered by the new part's (0.01 s). -#}
+    On a 1M increment a uniqueness test over a deduplicated table grouped all its keys
+    (0.3 to 0.5 s of dbt node time each); scoped, its query takes 0.01 s and the node
+    0.16 to 0.27 s, the rest dbt's own. -#}
 {% macro duckdb__get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set scoped = tested_rows(relation) -%}

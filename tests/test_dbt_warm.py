@@ -49,9 +49,14 @@ STAND_IN = textwrap.dedent(
 
 @pytest.fixture
 def warm(monkeypatch):
-    """A warm process running the stand-in, its address set as `warm_dbt` sets it."""
+    """A warm process running the stand-in, its address set as `warm_dbt` sets it. It is
+    started with SIGINT ignored, as a daemon or a test runner's worker may start it: its
+    children must stop on SIGINT all the same."""
     address = f"cdp-dbt-test-{os.getpid()}-{time.monotonic_ns()}"
-    process = subprocess.Popen([sys.executable, "-c", STAND_IN, address])
+    process = subprocess.Popen(
+        [sys.executable, "-c", STAND_IN, address],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     monkeypatch.setenv(dbt_warm.ADDRESS_VAR, address)
     monkeypatch.setenv(dbt_warm.PID_VAR, str(process.pid))
     yield process

@@ -147,6 +147,11 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
     try:
         _die_with_parent()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # dbt stops on SIGINT as a KeyboardInterrupt, as Dagster stops it. A warm process
+        # started with SIGINT ignored (nohup, a daemon, a test runner's worker) would
+        # hand that on to every child, and none could be interrupted.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)

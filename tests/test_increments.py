@@ -172,11 +172,9 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     assert required == []
 
 
-def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(tmp_path):
-    """A harmonise increment writes the rows it computed again as a new part of each
-    deduplicated table and of identity's input (cdp/io/parts.py): a load of new records
-    leaves the earlier parts' bytes alone; a changed record's older row leaves the one
-    part that held it."""
+def _ann_and_bo_run(tmp_path):
+    """A workspace keying on two holders, its `people` source run once with Ann and Bo;
+    and the source's landing folder."""
     ws = _workspace_keying_on_two_holders(tmp_path)
     (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
     landing = ws.landing_dir / "people"
@@ -187,6 +185,15 @@ def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(t
         + "2,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
     )
     _run(ws)
+    return ws, landing
+
+
+def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(tmp_path):
+    """A harmonise increment writes the rows it computed again as a new part of each
+    deduplicated table and of identity's input (cdp/io/parts.py): a load of new records
+    leaves the earlier parts' bytes alone; a changed record's older row leaves the one
+    part that held it."""
+    ws, landing = _ann_and_bo_run(tmp_path)
     tables = [
         ws.harmonised_dir / f"{name}.parquet"
         for name in ("int_individuals_deduplicated", "int_person_records_prepared")
@@ -484,16 +491,7 @@ def test_an_increment_tests_the_rows_it_wrote(tmp_path, monkeypatch):
     """On an increment, a test that judges each row alone reads the rows the build wrote
     (the newest part; the changed people's rows), and a uniqueness test reads every row
     sharing a key with one of those: what the build copied passed when it was written."""
-    ws = _workspace_keying_on_two_holders(tmp_path)
-    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
-    landing = ws.landing_dir / "people"
-    landing.mkdir(parents=True)
-    (landing / "1.csv").write_text(
-        HEADER
-        + "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"
-        + "2,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
-    )
-    _run(ws)
+    ws, landing = _ann_and_bo_run(tmp_path)
     (landing / "2.csv").write_text(HEADER + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-02-01 10:00:00\n")
     _run(ws)
     individuals = ws.harmonised_dir / "int_individuals_deduplicated.parquet"

@@ -65,24 +65,33 @@
     {%- endif %}
     {%- endif %}
 
+    {%- set over_file -%}
+        select * from read_parquet({{ quoted }})
+        {%- if written == 0 and not parts %}
+        where false  -- the all-null row stands for no rows
+        {%- endif %}
+    {%- endset %}
+    {{ return(cdp_finish_with_view(target_relation, existing, over_file, post_hooks, 'view')) }}
+{% endmaterialization %}
+
+{#- The end of both materializations on DuckDB (this one's and `view`'s): the model's view
+    made or replaced (a table of its name dropped first), the post-hooks around dbt's
+    commit, and the relation made. `statement_name`: 'main' when making the view is the
+    model's main statement. -#}
+{% macro cdp_finish_with_view(relation, existing, select_sql, post_hooks, statement_name) -%}
     {%- if existing is not none and existing.type != 'view' %}
         {{ drop_relation_if_exists(existing) }}
     {%- endif %}
-    {% call statement('view') -%}
-        create or replace view {{ target_relation }} as (
-            select * from read_parquet({{ quoted }})
-            {%- if written == 0 and not parts %}
-            where false  -- the all-null row stands for no rows
-            {%- endif %}
+    {% call statement(statement_name) -%}
+        create or replace view {{ relation }} as (
+            {{ select_sql }}
         )
     {%- endcall %}
-
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {{ adapter.commit() }}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
-
-    {{ return({'relations': [target_relation]}) }}
-{% endmaterialization %}
+    {{ return({'relations': [relation]}) }}
+{%- endmacro %}
 
 {#- A harmonise increment's rows as a new part of the folder `location`, whose part
     files are `parts`. The older rows of the records computed again and the rows of

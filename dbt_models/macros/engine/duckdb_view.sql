@@ -16,18 +16,5 @@
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-    {%- if existing is not none and existing.type != 'view' %}
-        {{ drop_relation_if_exists(existing) }}
-    {%- endif %}
-    {% call statement('main') -%}
-        create or replace view {{ target_relation }} as (
-            {{ sql }}
-        )
-    {%- endcall %}
-
-    {{ run_hooks(post_hooks, inside_transaction=True) }}
-    {{ adapter.commit() }}
-    {{ run_hooks(post_hooks, inside_transaction=False) }}
-
-    {{ return({'relations': [target_relation]}) }}
+    {{ return(cdp_finish_with_view(target_relation, existing, sql, post_hooks, 'main')) }}
 {% endmaterialization %}

@@ -70,6 +70,17 @@ CONFIG = (
 )
 
 
+def code_files(root: Path) -> list[Path]:
+    """The files of code under `root` a run's result depends on (not dbt's output)."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix in (".py", ".sql", ".yml", ".yaml", ".csv", ".json")
+        and not {"target", "logs", "__pycache__"} & set(p.parts)
+    )
+
+
 def fingerprint(ws: Workspace, config_files: tuple[str, ...] = CONFIG) -> str:
     """A hash of the configuration and code a run's result depends on (`config_files`:
     the workspace files that count, all of them by default)."""
@@ -77,13 +88,7 @@ def fingerprint(ws: Workspace, config_files: tuple[str, ...] = CONFIG) -> str:
     config = [(ws.root, p) for p in _files(ws.root, config_files)]
     code: list[Path] = []
     for top in CODE:
-        code += [
-            p
-            for p in (PACKAGE_ROOT / top).rglob("*")
-            if p.is_file()
-            and p.suffix in (".py", ".sql", ".yml", ".yaml", ".csv", ".json")
-            and not {"target", "logs", "__pycache__"} & set(p.parts)
-        ]
+        code += code_files(PACKAGE_ROOT / top)
     # Paths relative to their root: the same workspace and code in another folder (a
     # moved workspace, a second clone) are the same inputs, not a reason to rebuild.
     for root, path in [*config, *((PACKAGE_ROOT, p) for p in sorted(code))]:

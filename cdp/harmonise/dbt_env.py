@@ -307,7 +307,8 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
     # by content (an install may keep files older than the manifest), and by the parse
     # state being the one this parse left (another version's dbt may have parsed since).
     parsed_here = ws.dbt_target_dir / "cdp_project.sha256"
-    state = _parse_state(ws, _project_hash())
+    project = _project_hash()
+    state = _parse_state(ws, project)
     new_project = not parsed_here.exists() or parsed_here.read_text() != state
     stale = (
         not manifest.exists()
@@ -318,7 +319,7 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
     if force or stale:
         parsed_here.unlink(missing_ok=True)
         run_dbt(ws, ["parse", "--quiet", *(["--no-partial-parse"] if new_project else [])])
-        parsed_here.write_text(_parse_state(ws, _project_hash()))
+        parsed_here.write_text(_parse_state(ws, project))
     return manifest
 
 
@@ -332,15 +333,12 @@ def _parse_state(ws: Workspace, project: str) -> str:
 
 def _project_hash() -> str:
     """A hash of the dbt project's own files (not a workspace's generated models)."""
+    from cdp.run_plan import code_files
+
     h = hashlib.sha256()
-    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
-        if (
-            path.suffix in {".sql", ".yml", ".yaml", ".csv"}
-            and not {"target", "logs", "dbt_packages"} & set(path.parts)
-            and path.is_file()
-        ):
-            h.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode())
-            h.update(path.read_bytes())
+    for path in code_files(DBT_PROJECT_DIR):
+        h.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode())
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 

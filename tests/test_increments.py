@@ -17,7 +17,7 @@ from cdp.workspace import resolve_workspace
 from dagster_project.run import run_pipeline
 from tests.ingest.conftest import CSV_SOURCE, HEADER
 
-pytestmark = [pytest.mark.slow, pytest.mark.takes(100)]
+pytestmark = [pytest.mark.slow, pytest.mark.takes(200)]
 
 KEPT = MARTS.kept
 
@@ -172,10 +172,21 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     assert required == []
 
 
-def _ann_and_bo_run(tmp_path):
-    """A workspace keying on two holders, its `people` source run once with Ann and Bo;
-    and the source's landing folder."""
-    ws = _workspace_keying_on_two_holders(tmp_path)
+PARTED = ("int_individuals_deduplicated", "int_person_records_prepared")
+
+
+@pytest.fixture(scope="module")
+def cy_added(tmp_path_factory):
+    """A workspace keying on two holders whose `people` source ran with Ann and Bo, then
+    again with Cy in a second file: two pipeline runs, shared by the two tests at the end
+    of this file. They run in file order: the first puts back every file it changes, byte
+    for byte and in the same inode; the second goes on from there.
+
+    Returns (ws, landing folder, what the second test checks of the first two runs: each
+    parted table's bytes and inode after the first run, and the SQL the second run ran
+    for identity's input)."""
+    root = tmp_path_factory.mktemp("cy_added")
+    ws = _workspace_keying_on_two_holders(root)
     (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
     landing = ws.landing_dir / "people"
     landing.mkdir(parents=True)
@@ -185,65 +196,13 @@ def _ann_and_bo_run(tmp_path):
         + "2,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
     )
     _run(ws)
-    return ws, landing
-
-
-def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(tmp_path):
-    """A harmonise increment writes the rows it computed again as a new part of each
-    deduplicated table and of identity's input (cdp/io/parts.py): a load of new records
-    leaves the earlier parts' bytes alone; a changed record's older row leaves the one
-    part that held it."""
-    ws, landing = _ann_and_bo_run(tmp_path)
-    tables = [
-        ws.harmonised_dir / f"{name}.parquet"
-        for name in ("int_individuals_deduplicated", "int_person_records_prepared")
-    ]
+    tables = [ws.harmonised_dir / f"{name}.parquet" for name in PARTED]
     # a file written again through a temporary one is a new inode, even with the same bytes
-    built = {table: (table.read_bytes(), table.stat().st_ino) for table in tables}
-
+    first = {table: (table.read_bytes(), table.stat().st_ino) for table in tables}
     (landing / "2.csv").write_text(HEADER + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-02-01 10:00:00\n")
     _run(ws)
-    ids = "select source_record_id from {} order by 1"
-    for table in tables:
-        assert [p.name for p in parts.part_files(table)] == [
-            "part-00000.parquet",
-            "part-00001.parquet",
-        ]
-        first = table / "part-00000.parquet"
-        assert (first.read_bytes(), first.stat().st_ino) == built[table], table.name
-        assert _rows(table / "part-00001.parquet", ids) == [("3",)]
-    second = {table: (table / "part-00001.parquet").stat().st_ino for table in tables}
-    # identity's input took the records staged again from the deduplicated tables, whose
-    # list of them (record ids) is gone with the build
     ran = next(ws.dbt_target_dir.glob("run/**/int_person_records_prepared.sql")).read_text()
-    assert "/.cdp/touched/int_individuals_deduplicated.parquet" in ran
-    assert not (ws.state_dir / "touched").exists()
-
-    (landing / "3.csv").write_text(
-        HEADER + "1,Ann,Lee,ann@new.com,41,1985-02-03,2024-03-01 10:00:00\n"
-    )
-    _run(ws)
-    for table in tables:
-        assert len(parts.part_files(table)) == 3
-        assert (table / "part-00001.parquet").stat().st_ino == second[table], table.name
-        assert _rows(table / "part-00000.parquet", ids) == [("2",)]
-        assert _rows(table / "part-00002.parquet", ids) == [("1",)]
-    prepared = tables[1]
-    assert _rows(prepared, "select source_record_id, email_key from {} order by 1") == [
-        ("1", "ann@new.com"),
-        ("2", "bo@x.com"),
-        ("3", "cy@x.com"),
-    ]
-
-    # An erasure reaches every part (and the next build is full: one file again).
-    from cdp.privacy.forget import forget
-
-    forget(ws, "cy@x.com")
-    for table in tables:
-        assert _rows(table, ids) == [("1",), ("2",)]
-        assert _rows(table / "part-00001.parquet", ids) == []
-    _run(ws)
-    assert all(table.is_file() for table in tables)
+    return ws, landing, {"first": first, "prepared_sql": ran}
 
 
 @pytest.mark.parametrize("layer", [HARMONISE, MARTS], ids=lambda layer: layer.name)
@@ -478,26 +437,35 @@ def _failed_whole(ws, model: str) -> str:
 
 
 def _with_row(path: Path, sql: str) -> None:
-    """The Parquet file at `path` with one more row, `sql` selecting it from the file."""
+    """The Parquet file at `path` with one more row, `sql` selecting it from the file;
+    written into the same inode, which the next test of the module checks."""
     staging = path.with_name(f".{path.name}")
     duckdb.execute(
         f"copy (select * from read_parquet('{path}') union all by name ({sql.format(f=path)})) "
         f"to '{staging}' (format parquet)"
     )
-    staging.replace(path)
+    path.write_bytes(staging.read_bytes())
+    staging.unlink()
 
 
-def test_an_increment_tests_the_rows_it_wrote(tmp_path, monkeypatch):
+def test_an_increment_tests_the_rows_it_wrote(cy_added, monkeypatch):
     """On an increment, a test that judges each row alone reads the rows the build wrote
     (the newest part; the changed people's rows), and a uniqueness test reads every row
     sharing a key with one of those: what the build copied passed when it was written."""
-    ws, landing = _ann_and_bo_run(tmp_path)
-    (landing / "2.csv").write_text(HEADER + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-02-01 10:00:00\n")
-    _run(ws)
+    ws, _, _ = cy_added  # Cy's load was the second run
     individuals = ws.harmonised_dir / "int_individuals_deduplicated.parquet"
     earlier, newest = (individuals / "part-00000.parquet", individuals / "part-00001.parquet")
-    pristine = {part: part.read_bytes() for part in (earlier, newest)}
+    points = ws.marts_dir / "unified_contact_point.parquet"
+    pristine = {path: path.read_bytes() for path in (earlier, newest, points)}
+    try:
+        _bad_rows_in_an_increment(ws, monkeypatch, earlier, newest, points, pristine)
+    finally:  # the files as the two runs left them, for the next test
+        for path, content in pristine.items():
+            path.write_bytes(content)
 
+
+def _bad_rows_in_an_increment(ws, monkeypatch, earlier, newest, points, pristine):
+    """The checks of the test above, each bad row planted in a file and taken out again."""
     # A bad row among the copies (an earlier part) is not read again on an increment; a
     # test of the whole table finds it.
     _with_row(
@@ -520,17 +488,64 @@ def test_an_increment_tests_the_rows_it_wrote(tmp_path, monkeypatch):
     newest.write_bytes(pristine[newest])
 
     # unified_contact_point: only the changed people's rows (Cy's) are read.
-    points = ws.marts_dir / "unified_contact_point.parquet"
     cy = _rows(
         ws.marts_dir / "unified_individual.parquet",
         "select unified_individual_id from {} where first_name = 'Cy'",
     )[0][0]
     changed = ws.marts_dir / "int_unified_individuals_changed.parquet"
     assert _rows(changed, "select unified_individual_id from {}") == [(cy,)]
-    kept = points.read_bytes()
     _with_row(points, f"select * from '{{f}}' where unified_individual_id <> '{cy}' limit 1")
     assert _tested(ws, monkeypatch, MARTS, "unified_contact_point") is None
     assert "unique_combination" in _failed_whole(ws, "unified_contact_point")
-    points.write_bytes(kept)
+    points.write_bytes(pristine[points])
     _with_row(points, f"select * from '{{f}}' where unified_individual_id = '{cy}' limit 1")
     assert "unique_combination" in _tested(ws, monkeypatch, MARTS, "unified_contact_point")
+
+
+def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(cy_added):
+    """A harmonise increment writes the rows it computed again as a new part of each
+    deduplicated table and of identity's input (cdp/io/parts.py): a load of new records
+    leaves the earlier parts' bytes alone; a changed record's older row leaves the one
+    part that held it."""
+    ws, landing, seen = cy_added  # Cy's load was the second run
+    tables = [ws.harmonised_dir / f"{name}.parquet" for name in PARTED]
+    ids = "select source_record_id from {} order by 1"
+    for table in tables:
+        assert [p.name for p in parts.part_files(table)] == [
+            "part-00000.parquet",
+            "part-00001.parquet",
+        ]
+        first = table / "part-00000.parquet"
+        assert (first.read_bytes(), first.stat().st_ino) == seen["first"][table], table.name
+        assert _rows(table / "part-00001.parquet", ids) == [("3",)]
+    second = {table: (table / "part-00001.parquet").stat().st_ino for table in tables}
+    # identity's input took the records staged again from the deduplicated tables, whose
+    # list of them (record ids) is gone with the build
+    assert "/.cdp/touched/int_individuals_deduplicated.parquet" in seen["prepared_sql"]
+    assert not (ws.state_dir / "touched").exists()
+
+    (landing / "3.csv").write_text(
+        HEADER + "1,Ann,Lee,ann@new.com,41,1985-02-03,2024-03-01 10:00:00\n"
+    )
+    _run(ws)
+    for table in tables:
+        assert len(parts.part_files(table)) == 3
+        assert (table / "part-00001.parquet").stat().st_ino == second[table], table.name
+        assert _rows(table / "part-00000.parquet", ids) == [("2",)]
+        assert _rows(table / "part-00002.parquet", ids) == [("1",)]
+    prepared = tables[1]
+    assert _rows(prepared, "select source_record_id, email_key from {} order by 1") == [
+        ("1", "ann@new.com"),
+        ("2", "bo@x.com"),
+        ("3", "cy@x.com"),
+    ]
+
+    # An erasure reaches every part (and the next build is full: one file again).
+    from cdp.privacy.forget import forget
+
+    forget(ws, "cy@x.com")
+    for table in tables:
+        assert _rows(table, ids) == [("1",), ("2",)]
+        assert _rows(table / "part-00001.parquet", ids) == []
+    _run(ws)
+    assert all(table.is_file() for table in tables)

@@ -22,6 +22,5 @@ final as (
     {{ attribute_to_individual('cases', 'links', 'contact_keys') }}
 )
 
-select * from final
--- a fixed row order: two runs on the same data write the same bytes
-order by source_name, source_record_id
+-- every row, or on an increment what changed (macros/increment.sql)
+{{ attributed_rows('int_service_cases_attributed') }}

@@ -10,7 +10,6 @@ import subprocess
 import duckdb
 import pytest
 
-from cdp.io import lake, parts
 from tests.crash import CDP, _marts, _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(120)]
@@ -138,7 +137,7 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     assert _run(root).returncode == 0
     cases = root / "lake" / "marts" / "int_service_cases_attributed.parquet"
     by_email = (
-        f"select attributed_by, count(*) from {lake.scan(cases)} "
+        f"select attributed_by, count(*) from read_parquet('{cases}') "
         "where source_name = 'helpdesk' group by 1"
     )
     assert dict(duckdb.execute(by_email).fetchall())["email"] >= 100
@@ -163,28 +162,6 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     assert count("int_unified_individuals_changed", "reason = 'identity'") > 0
     # tickets the increment did not touch, whose email is now two people's
     assert dict(duckdb.execute(by_email).fetchall())["ambiguous"] >= 5
-    # The attributed tables took a new part of what changed: the new web events, and the
-    # earlier page views of the cookies that logged in, now their person's.
-    webs = marts / "int_engagement_webs_attributed.parquet"
-    earlier, newest = parts.part_files(webs)
-    total, written = (
-        duckdb.execute(f"select count(*) from {lake.scan(p)}").fetchone()[0] for p in (webs, newest)
-    )
-    assert 0 < written < total / 10
-    relinked = duckdb.execute(
-        f"select count(*) from read_parquet('{newest}') where attributed_by = 'anonymous_visitor'"
-        f" and anonymous_id in (select anonymous_id from read_parquet('{newest}')"
-        " where source_record_id like 'ELOGIN%') and source_record_id not like 'ELOGIN%'"
-    ).fetchone()[0]
-    assert relinked > 0
-    # ...and those rows left the earlier part
-    assert (
-        duckdb.execute(
-            f"select count(*) from read_parquet('{earlier}') semi join read_parquet('{newest}') "
-            "using (source_name, source_record_id)"
-        ).fetchone()[0]
-        == 0
-    )
     increment = _marts(root)
 
     # The same lake built whole.
@@ -193,7 +170,6 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     )
     assert full.returncode == 0, full.stdout[-2000:] + full.stderr[-2000:]
     rebuilt = _marts(root)
-    assert webs.is_file()  # built whole: one file again
     assert increment.keys() == rebuilt.keys()
     for name in sorted(rebuilt):
         assert increment[name] == rebuilt[name], name

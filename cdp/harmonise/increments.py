@@ -77,22 +77,12 @@ HARMONISE = Layer(
     config_files=("cdp.yml", "sources/*.y*ml"),
 )
 _PER_PERSON = ("unified_individual", "unified_contact_point")
-# Activity with its unified individual: computed again whole, since attribution depends
-# on everyone's links and contact keys, but an increment writes only the rows that
-# changed, as a new part (dbt_models/macros/increment.sql, attributed_rows).
-_ATTRIBUTED = (
-    "int_engagement_emails_attributed",
-    "int_engagement_webs_attributed",
-    "int_sales_orders_attributed",
-    "int_service_cases_attributed",
-)
 MARTS = Layer(
     name="marts",
     env="CDP_MARTS_INCREMENT",
-    kept=(*_PER_PERSON, *_ATTRIBUTED),
-    models=("int_unified_individuals_changed", *_PER_PERSON, *_ATTRIBUTED),
+    kept=_PER_PERSON,
+    models=("int_unified_individuals_changed", *_PER_PERSON),
     folder="marts_dir",
-    parted=_ATTRIBUTED,
 )
 LAYERS = (HARMONISE, MARTS)
 

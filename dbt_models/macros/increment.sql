@@ -142,10 +142,10 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- On an increment, the part files of the table at `path` when it is a folder of parts
-    (cdp/io/parts.py), in name order; an empty list otherwise. -#}
+{#- On a harmonise increment, the part files of the table at `path` when it is a folder
+    of parts (cdp/io/parts.py), in name order; an empty list otherwise. -#}
 {% macro previous_parts(path) -%}
-    {%- if not execute or not (harmonise_increment() or marts_increment()) -%}
+    {%- if not execute or not harmonise_increment() -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set marked = run_query("select count(*) from glob(" ~ sql_string(path ~ '/_cdp_parts') ~ ")") -%}
@@ -350,46 +350,5 @@
     {{ kept_records('previous', 'affected', increment) }}
     {%- endif %}
     {{ final_and_kept(increment) }}
-    {%- endif %}
-{%- endmacro %}
-
-{#- The rows of an attributed table (cdp.harmonise.increments.MARTS.parted), keyed by
-    source_name and source_record_id, from its CTE `final`. On a marts increment with the
-    table in parts, only what changed since the last build: the rows of `final` that no
-    earlier part holds as they are (new activity, or activity now attributed to someone
-    else), and, marked `cdp_touched_only`, the key of every earlier row that no longer
-    stands (changed or gone). The materialization writes the first as a new part and
-    takes the older rows of all of them out of the earlier parts, so the parts together
-    hold exactly `final`. Every row is computed again, as attribution depends on everyone's
-    links and contact keys; only the writing is saved, most of such a model's time (a day's
-    new events are a sliver of a table of millions, which was written whole). -#}
-{% macro attributed_rows(name) -%}
-    {{- config(parts_touched='marked') -}}
-    {%- set parts = previous_parts(previous_path(name)) if marts_increment() else [] %}
-    {%- if parts %},
-
-now_rows as (
-    select *, hash(final) as cdp_row_hash from final
-),
-
-earlier_rows as (
-    select source_name, source_record_id, hash(earlier) as cdp_row_hash
-    from read_parquet([{{ sql_strings(parts) }}]) as earlier
-    -- the all-null row of an empty model's file
-    where source_name is not null
-)
-
-select * exclude (cdp_row_hash)
-from now_rows
-anti join earlier_rows using (source_name, source_record_id, cdp_row_hash)
-union all by name
-select source_name, source_record_id, true as cdp_touched_only
-from earlier_rows
-anti join now_rows using (source_name, source_record_id, cdp_row_hash)
-order by source_name, source_record_id
-    {%- else %}
-select * from final
--- a fixed row order: two runs on the same data write the same bytes
-order by source_name, source_record_id
     {%- endif %}
 {%- endmacro %}

@@ -22,5 +22,6 @@ final as (
     {{ attribute_to_individual('cases', 'links', 'contact_keys') }}
 )
 
--- every row, or on an increment what changed (macros/increment.sql)
-{{ attributed_rows('int_service_cases_attributed') }}
+select * from final
+-- a fixed row order: two runs on the same data write the same bytes
+order by source_name, source_record_id

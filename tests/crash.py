@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from cdp.io import lake
 from cdp.io.atomic import TMP_PREFIX
 
 CDP = str(Path(sys.executable).parent / "cdp")
@@ -43,9 +44,11 @@ def _marts(ws: Path) -> dict[str, str]:
     for p in sorted((ws / "lake" / "marts").glob("*.parquet")):
         if p.name == "int_unified_individuals_changed.parquet":
             continue
-        cols = [c for c in pq.read_schema(p).names if not c.endswith("run_id")]
+        # (a mart kept in parts is a folder: cdp.io.lake reads both)
+        names = [d[0] for d in duckdb.execute(f"select * from {lake.scan(p)} limit 0").description]
+        cols = [c for c in names if not c.endswith("run_id")]
         rows = duckdb.execute(
-            f"select {', '.join(cols)} from read_parquet('{p}') order by all"
+            f"select {', '.join(cols)} from {lake.scan(p)} order by all"
         ).fetchall()
         out[p.name] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return out

@@ -19,7 +19,17 @@ from tests.ingest.conftest import CSV_SOURCE, HEADER
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(200)]
 
-KEPT = MARTS.kept
+
+def _marts_kept(ws) -> dict[str, object]:
+    """The marts an increment reads back: the per-person marts' bytes, and the rows of
+    those it keeps in parts, sorted (a folder of parts has no one row order)."""
+    return {
+        name: sorted(_rows(path, "select * from {}"), key=lambda row: tuple(map(str, row)))
+        if name in MARTS.parted
+        else path.read_bytes()
+        for name in MARTS.kept
+        for path in [ws.marts_dir / f"{name}.parquet"]
+    }
 
 
 def _rows(path, sql: str) -> list[tuple]:
@@ -150,16 +160,15 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
         "and is_best",
     )
     assert emails == [("bo.li@y.com",)]
-    increment = {name: (ws.marts_dir / f"{name}.parquet").read_bytes() for name in KEPT}
+    increment = _marts_kept(ws)
 
-    # The same lake built whole gives the same rows, and the marts the same bytes.
+    # The same lake built whole gives the same rows, and the per-person marts the same bytes.
     increments.forget(ws)
     _run(ws)
     assert _staged(ws, "stg_people__individuals") == 6
     assert _harmonised(ws) == harmonised
     assert _rows(changed, "select distinct reason from {}") == [("full",)]
-    for name in KEPT:
-        assert (ws.marts_dir / f"{name}.parquet").read_bytes() == increment[name], name
+    assert _marts_kept(ws) == increment
     # Every column of every file dbt wrote nullable, whatever a plan proved about it: a
     # file's bytes depend on its rows only (macros/engine/duckdb_external.sql).
     written = [*ws.harmonised_dir.glob("*.parquet"), *ws.marts_dir.glob("*.parquet")]
@@ -224,6 +233,9 @@ def test_a_layer_is_built_whole_unless_its_last_build_can_be_trusted(tmp_path, l
     folder = getattr(ws, layer.folder)
     for name in layer.kept:
         duckdb.execute(f"copy (select 1 as x) to '{folder / name}.parquet'")
+    for attr, name in layer.seen:  # the inputs the build keeps as it read them
+        getattr(ws, attr).mkdir(parents=True, exist_ok=True)
+        duckdb.execute(f"copy (select 1 as x) to '{getattr(ws, attr) / name}.parquet'")
 
     def decide(**kw):
         return increments.increment(ws, layer, engine="duckdb", full_refresh=False, **kw)
@@ -248,6 +260,13 @@ def test_a_layer_is_built_whole_unless_its_last_build_can_be_trusted(tmp_path, l
     half.write_bytes(whole[: len(whole) // 2])
     assert "incomplete" in decide()[1]
     half.write_bytes(whole)
+
+    for _, name in layer.seen:  # an input as the last build read it, gone
+        kept = layer.seen_dir(ws) / f"{name}.parquet"
+        kept.unlink()
+        assert decide() == (None, f"{name} as the last marts build read it was not kept")
+        increments.record(ws, layer)
+        assert kept.is_file() and decide()[1] == "increment"
 
     if layer.parted:  # a table kept in parts is trusted when every part is whole
         table = folder / f"{layer.parted[0]}.parquet"
@@ -326,8 +345,10 @@ def test_a_build_of_some_of_a_layers_kept_models(tmp_path):
     ws.ensure_dirs()
     (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)  # individuals and emails
     for layer in (HARMONISE, MARTS):
-        for name in layer.kept:
-            path = getattr(ws, layer.folder) / f"{name}.parquet"
+        kept = [(layer.folder, name) for name in layer.kept]
+        for attr, name in [*kept, *layer.seen]:
+            path = getattr(ws, attr) / f"{name}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
             duckdb.execute(f"copy (select 1 as x) to '{path}'")
         increments.record(ws, layer)
 

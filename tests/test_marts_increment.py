@@ -1,6 +1,5 @@
-"""An increment of new people, edited and shared emails, a contact retyped as another
-person, activity known by email only and logins on old cookies: its marts equal a full
-build's of the same lake (cdp/harmonise/increments.py)."""
+"""A marts increment attributes again only the activity whose inputs changed, and its
+marts equal a full build's (cdp/harmonise/increments.py, macro activity_again)."""
 
 from __future__ import annotations
 
@@ -10,6 +9,8 @@ import subprocess
 import duckdb
 import pytest
 
+from cdp.harmonise.increments import ATTRIBUTED, MARTS
+from cdp.io import lake, parts
 from tests.crash import CDP, _marts, _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(120)]
@@ -137,10 +138,15 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     assert _run(root).returncode == 0
     cases = root / "lake" / "marts" / "int_service_cases_attributed.parquet"
     by_email = (
-        f"select attributed_by, count(*) from read_parquet('{cases}') "
+        f"select attributed_by, count(*) from {lake.scan(cases)} "
         "where source_name = 'helpdesk' group by 1"
     )
     assert dict(duckdb.execute(by_email).fetchall())["email"] >= 100
+    seen = root / "lake" / "marts" / "_seen"
+    assert sorted(p.name for p in seen.iterdir()) == [
+        "int_contact_keys_resolved.parquet",
+        "unified_link_individual.parquet",
+    ]
     subprocess.run(
         [CDP, "generate", "--append", "--customers", "20", "-w", str(root)],
         check=True,
@@ -157,11 +163,36 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
             f"select count(*) from read_parquet('{marts / name}.parquet') where {where}"
         ).fetchone()[0]
 
-    # The marts' build was an increment: only the people identity or new records changed.
+    # The marts' build was an increment, and found what changed: new people's records
+    # and cookies, and the emails the edits moved.
     assert count("int_unified_individuals_changed", "reason = 'full'") == 0
-    assert count("int_unified_individuals_changed", "reason = 'identity'") > 0
-    # tickets the increment did not touch, whose email is now two people's
+    assert count("int_links_changed", "record_kind = 'person'") > 0
+    assert count("int_links_changed", "record_kind = 'anonymous_visitor'") > 0
+    assert count("int_contact_keys_changed", "key_type = 'email'") >= 5
+    # tickets untouched by the increment, whose email is now two people's
     assert dict(duckdb.execute(by_email).fetchall())["ambiguous"] >= 5
+    # The attributed tables took a new part of what changed: the new web events, and the
+    # earlier page views of the cookies that logged in, now their person's.
+    webs = marts / "int_engagement_webs_attributed.parquet"
+    earlier, newest = parts.part_files(webs)
+    total, written = (
+        duckdb.execute(f"select count(*) from {lake.scan(p)}").fetchone()[0] for p in (webs, newest)
+    )
+    assert 0 < written < total / 10
+    relinked = duckdb.execute(
+        f"select count(*) from read_parquet('{newest}') where attributed_by = 'anonymous_visitor'"
+        f" and anonymous_id in (select anonymous_id from read_parquet('{newest}')"
+        " where source_record_id like 'ELOGIN%') and source_record_id not like 'ELOGIN%'"
+    ).fetchone()[0]
+    assert relinked > 0
+    # ...and those rows left the earlier part
+    assert (
+        duckdb.execute(
+            f"select count(*) from read_parquet('{earlier}') semi join read_parquet('{newest}') "
+            "using (source_name, source_record_id)"
+        ).fetchone()[0]
+        == 0
+    )
     increment = _marts(root)
 
     # The same lake built whole.
@@ -169,7 +200,11 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
         [CDP, "run", "--quiet", "--full-refresh", "-w", str(root)], capture_output=True, text=True
     )
     assert full.returncode == 0, full.stdout[-2000:] + full.stderr[-2000:]
+    assert count("int_links_changed", "record_kind is not null") == 0  # nothing to compare
     rebuilt = _marts(root)
+    assert webs.is_file()  # built whole: one file again
     assert increment.keys() == rebuilt.keys()
-    for name in sorted(rebuilt):
+    changed_sets = {"int_links_changed.parquet", "int_contact_keys_changed.parquet"}
+    for name in sorted(set(rebuilt) - changed_sets):
         assert increment[name] == rebuilt[name], name
+    assert set(MARTS.kept) >= set(ATTRIBUTED)

@@ -13,7 +13,11 @@ Two layers rebuild only what new loads touch and keep the rest of their last out
 - **marts**: unified_individual and unified_contact_point are per person: a person's
   rows depend only on their cluster and their records. An increment computes only the
   people whose cluster changed or who have a record in a load the marts have not seen
-  (int_unified_individuals_changed) and keeps everyone else's rows.
+  (int_unified_individuals_changed) and keeps everyone else's rows. The attributed
+  activity tables (ATTRIBUTED) attribute again only the rows of new loads and those
+  whose person record, cookie, email or phone now resolves otherwise than in the last
+  build, which the marts find by comparing the links and contact keys with the copies
+  that build kept (Layer.seen: int_links_changed, int_contact_keys_changed).
 
 `.cdp/<layer>_built.json` records what the last successful build of the layer saw: the
 run's fingerprint (configuration and code, cdp.run_plan) and every raw load then in the
@@ -56,10 +60,18 @@ class Layer:
     parted: tuple[str, ...] = ()
     # the workspace files its result depends on (cdp.run_plan.fingerprint), besides code
     config_files: tuple[str, ...] = CONFIG
+    # inputs kept as the last build read them ((Workspace folder property, table name)),
+    # for an increment to compare with what they are now (macro seen_input)
+    seen: tuple[tuple[str, str], ...] = ()
 
     @property
     def state(self) -> str:
         return f"{self.name}_built.json"
+
+    def seen_dir(self, ws: Workspace) -> Path:
+        """Where the `seen` inputs are kept: in the lake, beside the layer's tables, so
+        an erasure reaches them (cdp.privacy.forget rewrites every Parquet file there)."""
+        return getattr(ws, self.folder) / "_seen"
 
 
 _DEDUPLICATED = tuple(deduplicated_model_name(name) for name in OBJECTS)
@@ -77,12 +89,30 @@ HARMONISE = Layer(
     config_files=("cdp.yml", "sources/*.y*ml"),
 )
 _PER_PERSON = ("unified_individual", "unified_contact_point")
+# Activity with its unified individual: a row depends only on itself, the links and the
+# contact keys (macro attribute_to_individual). An increment attributes again only the
+# rows whose inputs changed and writes those that differ as a new part
+# (dbt_models/macros/increment.sql: activity_again, attributed_rows).
+ATTRIBUTED = (
+    "int_engagement_emails_attributed",
+    "int_engagement_webs_attributed",
+    "int_sales_orders_attributed",
+    "int_service_cases_attributed",
+)
 MARTS = Layer(
     name="marts",
     env="CDP_MARTS_INCREMENT",
-    kept=_PER_PERSON,
-    models=("int_unified_individuals_changed", *_PER_PERSON),
+    kept=(*_PER_PERSON, *ATTRIBUTED),
+    models=(
+        "int_unified_individuals_changed",
+        *_PER_PERSON,
+        "int_links_changed",
+        "int_contact_keys_changed",
+        *ATTRIBUTED,
+    ),
     folder="marts_dir",
+    parted=ATTRIBUTED,
+    seen=(("identity_dir", "unified_link_individual"), ("marts_dir", "int_contact_keys_resolved")),
 )
 LAYERS = (HARMONISE, MARTS)
 
@@ -158,6 +188,9 @@ def increment(
     for name in layer.kept if models is None else set(layer.kept) & set(models):
         if not _whole(folder / f"{name}.parquet"):
             return None, f"{name} of the last build is missing or incomplete"
+    for _, name in layer.seen:
+        if not _whole(layer.seen_dir(ws) / f"{name}.parquet"):
+            return None, f"{name} as the last {layer.name} build read it was not kept"
     new = {}
     for source, loads in live.items():
         old = set(before.get(source, []))
@@ -283,6 +316,7 @@ def record(ws: Workspace, layer: Layer, hold_back: dict[str, list[str]] | None =
     from cdp.io.atomic import write_text
     from cdp.run_plan import fingerprint
 
+    keep_seen(ws, layer)
     held = hold_back or {}
     loads = {
         source: [x for x in found if x not in held.get(source, ())]
@@ -290,3 +324,29 @@ def record(ws: Workspace, layer: Layer, hold_back: dict[str, list[str]] | None =
     }
     state = {"fingerprint": fingerprint(ws, layer.config_files), "loads": loads}
     write_text(_state(ws, layer), json.dumps(state, indent=1) + "\n")
+
+
+def keep_seen(ws: Workspace, layer: Layer) -> None:
+    """The layer's `seen` inputs as this build read them, beside its record: a hard link
+    to each file (every writer replaces a file by renaming a new one over it, so the
+    link keeps this version), or a copy where links are not supported."""
+    import os
+    import shutil
+
+    from cdp.io.atomic import TMP_PREFIX
+
+    folder = layer.seen_dir(ws)
+    folder.mkdir(parents=True, exist_ok=True)
+    for attr, name in layer.seen:
+        source: Path = getattr(ws, attr) / f"{name}.parquet"
+        target = folder / f"{name}.parquet"
+        if not source.is_file():  # (the next build is then full: increment())
+            target.unlink(missing_ok=True)
+            continue
+        tmp = folder / f"{TMP_PREFIX}{name}.parquet"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)

@@ -1,4 +1,5 @@
-"""A harmonised table kept as a folder of Parquet parts between increments.
+"""A harmonised table (or an attributed mart: cdp.harmonise.increments.MARTS.parted) kept
+as a folder of Parquet parts between increments.
 
 A full build writes each deduplicated table as one file, `x.parquet`. Before a harmonise
 increment the file becomes a folder holding it as its first part

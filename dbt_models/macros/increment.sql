@@ -142,10 +142,10 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- On a harmonise increment, the part files of the table at `path` when it is a folder
-    of parts (cdp/io/parts.py), in name order; an empty list otherwise. -#}
+{#- On an increment, the part files of the table at `path` when it is a folder of parts
+    (cdp/io/parts.py), in name order; an empty list otherwise. -#}
 {% macro previous_parts(path) -%}
-    {%- if not execute or not harmonise_increment() -%}
+    {%- if not execute or not (harmonise_increment() or marts_increment()) -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set marked = run_query("select count(*) from glob(" ~ sql_string(path ~ '/_cdp_parts') ~ ")") -%}
@@ -350,5 +350,166 @@
     {{ kept_records('previous', 'affected', increment) }}
     {%- endif %}
     {{ final_and_kept(increment) }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- An input of the marts as their last build read it (cdp.harmonise.increments.keep_seen:
+    Layer.seen), for an increment to compare with what it is now. -#}
+{% macro seen_input(name) -%}
+    read_parquet({{ sql_string(env_var('CDP_WORKSPACE') ~ '/lake/marts/_seen/' ~ name ~ '.parquet') }})
+{%- endmacro %}
+
+{#- Activity attributed to unified individuals (macro attribute_to_individual) on a marts
+    increment: the CTE `cte` holds the rows of `relation` to attribute again, and
+    `recomputed` their keys. A row's attribution depends only on the row, the link of its
+    person record and of its cookie (`cookie_column`), and the contact keys of its email
+    and phone. So the rows attributed again are those of a load the marts have not seen
+    (every row of a source taken whole) and those whose record, cookie, email or phone
+    is in int_links_changed or int_contact_keys_changed; the rest keep last build's row
+    (attributed_rows). On a full build, `cte` is `relation` whole. -#}
+{% macro activity_again(cte, relation, increment, cookie_column=none) -%}
+    {%- if increment %}
+    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
+    new_loads as (
+        select * from {{ new_loads_relation(increment) }}
+    ),
+
+    links_changed as (
+        select * from {{ ref('int_links_changed') }}
+        where record_kind is not null
+    ),
+
+    keys_changed as (
+        select * from {{ ref('int_contact_keys_changed') }}
+        where key_type is not null
+    ),
+
+    recomputed as (
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join new_loads
+            on activity.source_name = new_loads.source_name and activity._load_id = new_loads.load_id
+        {%- if whole %}
+        union
+        select source_name, source_record_id from {{ relation }} where source_name in ({{ whole }})
+        {%- endif %}
+        union
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join links_changed as changed
+            on
+                changed.record_kind = 'person'
+                and activity.individual_source_name = changed.source_name
+                and activity.individual_source_record_id = changed.source_record_id
+        {%- if cookie_column %}
+        union
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join links_changed as changed
+            on
+                changed.record_kind = 'anonymous_visitor'
+                and activity.{{ cookie_column }} = changed.source_record_id
+        {%- endif %}
+        union
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join keys_changed as changed
+            on changed.key_type = 'email' and activity.individual_email_match_key = changed.key_value
+        union
+        select activity.source_name, activity.source_record_id
+        from {{ relation }} as activity
+        semi join keys_changed as changed
+            on changed.key_type = 'phone' and activity.individual_phone_e164 = changed.key_value
+    ),
+
+    {{ cte }} as (
+        select * from {{ relation }}
+        semi join recomputed using (source_name, source_record_id)
+    ),
+    {%- else %}
+    {{ cte }} as (
+        select * from {{ relation }}
+    ),
+    {%- endif %}
+{%- endmacro %}
+
+{#- The CTE `result` of an attributed activity table (ATTRIBUTED in
+    cdp/harmonise/increments.py), from its `final` rows: every row on a full build. On a
+    marts increment `final` holds only the rows attributed again (activity_again), and
+    with the table a folder of parts (cdp/io/parts.py), `result` is those of them that
+    differ from the row an earlier part holds (compared column by column), and every row
+    of a source taken whole. The materialization writes them as a new part and takes
+    these rows' older versions, and a whole source's rows, out of the earlier parts
+    (parts_touched 'this'), so an earlier part is written again only when a row in it
+    changed. A day's new activity then costs its own rows: attributing fewer rows alone,
+    or writing fewer alone, measured no gain (f1e6a5f, 3a74063), as the other half still
+    read or wrote the table whole. Without parts (an empty table last build), last
+    build's rows of the activity not attributed again are kept, none of a whole source. -#}
+{% macro attributed_rows(name, increment) -%}
+    {{- config(parts_touched='this') -}}
+    {%- set parts = previous_parts(previous_path(name)) if increment else [] %}
+    {%- if parts %}
+    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
+    result as (
+        select * from final
+        {%- if whole %}
+        where source_name not in ({{ whole }})
+        {%- endif %}
+        except
+        select earlier.*
+        from read_parquet([{{ sql_strings(parts) }}]) as earlier
+        semi join recomputed using (source_name, source_record_id)
+        {%- if whole %}
+        union all
+        select * from final where source_name in ({{ whole }})
+        {%- endif %}
+    )
+    {%- else %}
+    {%- if increment %}
+    {{ kept_records(previous_output(name), 'recomputed', increment) }}
+    {%- endif %}
+    {{ final_and_kept(increment) }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The links an attributed activity table reads (unified_link_individual): on an
+    increment, only those of the person records and cookies its rows to attribute again
+    (the CTE `cte` of activity_again) name, so the joins of attribute_to_individual
+    hash a few thousand links instead of every one (0.6 -> 0.3 s for 24,000 web events
+    at 1M). -#}
+{% macro links_for(cte, increment, cookie_column=none) -%}
+    {%- if increment %}
+    select links.* from {{ source('identity', 'unified_link_individual') }} as links
+    semi join (
+        select distinct individual_source_name, individual_source_record_id from {{ cte }}
+    ) as named
+        on
+            links.record_kind = 'person'
+            and links.source_name = named.individual_source_name
+            and links.source_record_id = named.individual_source_record_id
+    {%- if cookie_column %}
+    union all
+    select links.* from {{ source('identity', 'unified_link_individual') }} as links
+    semi join (select distinct {{ cookie_column }} as cookie from {{ cte }}) as named
+        on links.record_kind = 'anonymous_visitor' and links.source_record_id = named.cookie
+    {%- endif %}
+    {%- else %}
+    select * from {{ source('identity', 'unified_link_individual') }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The contact keys an attributed activity table reads (int_contact_keys_resolved): on
+    an increment, only the emails and phones its rows to attribute again name. -#}
+{% macro keys_for(cte, increment) -%}
+    {%- if increment %}
+    select keys.* from {{ ref('int_contact_keys_resolved') }} as keys
+    semi join (select distinct individual_email_match_key as key_value from {{ cte }}) as named
+        on keys.key_type = 'email' and keys.key_value = named.key_value
+    union all
+    select keys.* from {{ ref('int_contact_keys_resolved') }} as keys
+    semi join (select distinct individual_phone_e164 as key_value from {{ cte }}) as named
+        on keys.key_type = 'phone' and keys.key_value = named.key_value
+    {%- else %}
+    select * from {{ ref('int_contact_keys_resolved') }}
     {%- endif %}
 {%- endmacro %}

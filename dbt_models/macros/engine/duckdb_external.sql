@@ -17,10 +17,12 @@
   nulls), so an increment's file (kept rows read back) and a full build's have the same
   bytes. Spark has its own (spark_external.sql).
 
-  A deduplicated table made a folder of parts for a harmonise increment
-  (cdp/io/parts.py) is not written again: the model's rows (the records a new load
-  touched) become a new part, and an earlier part is written again, without them, only
-  when it holds an older row of one of those records or a row of a source taken whole.
+  A table made a folder of parts for an increment (cdp/io/parts.py: a deduplicated table
+  before a harmonise increment, an attributed table before a marts increment) is not
+  written again: the model's rows (the records a new load touched; the attributed rows
+  that changed) become a new part, and an earlier part is written again, without them,
+  only when it holds an older row of one of those records or a row of a source taken
+  whole.
 -#}
 {% materialization external, adapter='duckdb', supported_languages=['sql'] %}
     {%- set location = render(config.get('location', default=external_location(this, config))) -%}
@@ -35,10 +37,11 @@
     {%- set parts = [] %}
     {%- if config.get('parts_touched') %}
         {#- the model chose between parts and kept rows with the same path -#}
-        {%- if location != previous_path(this.identifier, 'harmonised') %}
+        {%- set homes = [previous_path(this.identifier, 'harmonised'), previous_path(this.identifier)] %}
+        {%- if location not in homes %}
             {{ exceptions.raise_compiler_error(
                 this.identifier ~ ': a table kept in parts lives at '
-                ~ previous_path(this.identifier, 'harmonised') ~ ', not ' ~ location) }}
+                ~ homes | join(' or ') ~ ', not ' ~ location) }}
         {%- endif %}
         {%- set parts = previous_parts(location) %}
     {%- endif %}
@@ -93,14 +96,14 @@
     {{ return({'relations': [relation]}) }}
 {%- endmacro %}
 
-{#- A harmonise increment's rows as a new part of the folder `location`, whose part
-    files are `parts`. The older rows of the records computed again and the rows of
-    sources taken whole go from the earlier parts. The records computed again are, by
-    the model's `parts_touched`: 'marked', those of every row the model returns, of
-    which the rows marked `cdp_touched_only` are not written (a deduplicated table:
-    with_unchanged_records; those records are also left in touched_path for
-    int_person_records_prepared); 'this', those of the new part. Returns the new part's
-    row count. -#}
+{#- An increment's rows as a new part of the folder `location`, whose part files are
+    `parts`. The older rows of the records computed again and the rows of sources the
+    layer's increment takes whole go from the earlier parts. The records computed again
+    are, by the model's `parts_touched`: 'marked', those of every row the model returns,
+    of which the rows marked `cdp_touched_only` are not written (a deduplicated table:
+    with_unchanged_records, whose records are also left in touched_path for
+    int_person_records_prepared; an attributed table: attributed_rows); 'this', those of
+    the new part. Returns the new part's row count. -#}
 {% macro cdp_write_part(location, parts) -%}
     {%- set numbers = [] %}
     {%- for part in parts %}
@@ -108,7 +111,8 @@
     {%- endfor %}
     {%- set new_part = location ~ '/part-' ~ ('%05d' | format(numbers | max + 1)) ~ '.parquet' %}
     {%- set new_file = sql_string(new_part) %}
-    {%- set whole = sql_strings(harmonise_increment().get('whole_sources', [])) %}
+    {%- set layer = harmonise_increment() if location == previous_path(this.identifier, 'harmonised') else marts_increment() %}
+    {%- set whole = sql_strings((layer or {}).get('whole_sources', [])) %}
     {%- set gone = 'earlier.source_name in (' ~ whole ~ ')' if whole else 'false' %}
     {%- set touched = adapter.quote('cdp_touched__' ~ this.identifier) %}
     {%- set rows = adapter.quote('cdp_rows__' ~ this.identifier) %}
@@ -123,7 +127,9 @@
         create or replace temporary table {{ touched }} as
             select distinct source_name, source_record_id from {{ rows }};
         drop table {{ rows }};
+        {%- if harmonise_increment() %}
         copy {{ touched }} to {{ sql_string(touched_path(this.identifier)) }} (format parquet);
+        {%- endif %}
         {%- else %}
         copy (
             {{ compiled_code }}

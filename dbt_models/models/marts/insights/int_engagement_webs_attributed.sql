@@ -3,26 +3,33 @@
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_engagement_webs_attributed.parquet',
 ) }}
 
+{%- set increment = marts_increment() %}
+{#- what an increment reads to find the rows to attribute again (activity_again);
+    named at parse time only, so unit tests need not give them -#}
+{%- do parse_time_refs(['int_links_changed', 'int_contact_keys_changed']) %}
+
 -- Every web event with its unified individual: through its logged-in account, else its
 -- cookie once that cookie was seen logged in (a linked anonymous visitor).
 with
 
-web_events as (
-    select * from {{ ref('int_engagement_webs_deduplicated') }}
-),
+{{ activity_again('web_events', ref('int_engagement_webs_deduplicated'), increment, cookie_column='anonymous_id') }}
 
 links as {{ cdp_inlined() }} (
-    select * from {{ source('identity', 'unified_link_individual') }}
+    {{ links_for('web_events', increment, cookie_column='anonymous_id') }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    select * from {{ ref('int_contact_keys_resolved') }}
+    {{ keys_for('web_events', increment) }}
 ),
 
 final as (
     {{ attribute_to_individual('web_events', 'links', 'contact_keys', cookie_column='anonymous_id') }}
-)
+),
 
-select * from final
+-- on an increment, only the rows attributed again that differ from the last
+-- build's, as a new part (macros/increment.sql)
+{{ attributed_rows('int_engagement_webs_attributed', increment) }}
+
+select * from result
 -- a fixed row order: two runs on the same data write the same bytes
 order by source_name, source_record_id

@@ -3,22 +3,25 @@
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_sales_orders_attributed.parquet',
 ) }}
 
+{%- set increment = marts_increment() %}
+{#- what an increment reads to find the rows to attribute again (activity_again);
+    named at parse time only, so unit tests need not give them -#}
+{%- do parse_time_refs(['int_links_changed', 'int_contact_keys_changed']) %}
+
 {%- set reporting = env_var('CDP_REPORTING_CURRENCY') -%}
 
 -- Every order with its unified individual (macro attribute_to_individual), whether it
 -- counts as revenue, and its amount in the reporting currency (seed currency_rates).
 with
 
-orders as (
-    select * from {{ ref('int_sales_orders_deduplicated') }}
-),
+{{ activity_again('orders', ref('int_sales_orders_deduplicated'), increment) }}
 
 links as {{ cdp_inlined() }} (
-    select * from {{ source('identity', 'unified_link_individual') }}
+    {{ links_for('orders', increment) }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    select * from {{ ref('int_contact_keys_resolved') }}
+    {{ keys_for('orders', increment) }}
 ),
 
 rates as (
@@ -55,8 +58,12 @@ final as (
     left join rates as order_rate
         on upper(attributed.currency) = order_rate.currency
     left join reporting_rate on true
-)
+),
 
-select * from final
+-- on an increment, only the rows attributed again that differ from the last
+-- build's, as a new part (macros/increment.sql)
+{{ attributed_rows('int_sales_orders_attributed', increment) }}
+
+select * from result
 -- a fixed row order: two runs on the same data write the same bytes
 order by source_name, source_record_id

@@ -3,25 +3,32 @@
     location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_service_cases_attributed.parquet',
 ) }}
 
+{%- set increment = marts_increment() %}
+{#- what an increment reads to find the rows to attribute again (activity_again);
+    named at parse time only, so unit tests need not give them -#}
+{%- do parse_time_refs(['int_links_changed', 'int_contact_keys_changed']) %}
+
 -- Every customer-service case with its unified individual.
 with
 
-cases as (
-    select * from {{ ref('int_service_cases_deduplicated') }}
-),
+{{ activity_again('cases', ref('int_service_cases_deduplicated'), increment) }}
 
 links as {{ cdp_inlined() }} (
-    select * from {{ source('identity', 'unified_link_individual') }}
+    {{ links_for('cases', increment) }}
 ),
 
 contact_keys as {{ cdp_inlined() }} (
-    select * from {{ ref('int_contact_keys_resolved') }}
+    {{ keys_for('cases', increment) }}
 ),
 
 final as (
     {{ attribute_to_individual('cases', 'links', 'contact_keys') }}
-)
+),
 
-select * from final
+-- on an increment, only the rows attributed again that differ from the last
+-- build's, as a new part (macros/increment.sql)
+{{ attributed_rows('int_service_cases_attributed', increment) }}
+
+select * from result
 -- a fixed row order: two runs on the same data write the same bytes
 order by source_name, source_record_id

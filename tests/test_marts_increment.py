@@ -56,6 +56,58 @@ def _crm_edits(root) -> None:
     )
 
 
+def _consent_edits(root) -> list[tuple]:
+    """A consent delta written by hand. Five consent records that decide someone's consent
+    now are captured again, later, for another customer's email: the first holder loses
+    them (their phone is dropped), the other gains them. And a new withdrawal for an email that already has
+    consent records. Returns the rows the five decided before (person, purpose, channel,
+    record)."""
+    marts = root / "lake" / "marts"
+    landed = str(root / "landing" / "consent_records" / "*.csv")
+    read = f"read_csv('{landed}', header = true, all_varchar = true, quote = '\"')"
+    decided = duckdb.execute(
+        f"""
+        with deciding as (
+            select decided_by_record, min(unified_individual_id) as person
+            from read_parquet('{marts}/individual_consent.parquet')
+            where decided_by_source = 'consent_records'
+            group by 1 having count(*) = 1
+        )
+        select c.consent_id, d.person
+        from {read} c join deciding d on d.decided_by_record = c.consent_id
+        where c.email <> '' order by 1 limit 5
+        """
+    ).fetchall()
+    assert len(decided) == 5
+    ids = ", ".join(f"'{consent_id}'" for consent_id, _ in decided)
+    path = root / "landing" / "consent_records" / "consent_records_09999.csv"
+    duckdb.execute(
+        f"""
+        copy (
+            with emails as (
+                select email, row_number() over (order by email) as n
+                from (select distinct email from {read} where email <> '')
+            ),
+            moved as (
+                select c.*, row_number() over (order by c.consent_id) as n
+                from {read} c where c.consent_id in ({ids})
+            )
+            select m.* exclude (n) replace (
+                e.email as email, '' as phone, '2026-11-02 09:00:00' as captured_at)
+            from moved m join emails e on e.n = m.n * 7 + 40
+            union all
+            select 'CNEW1', email, '', 'marketing', 'email', 'withdrawn', '2026-11-02 10:00:00'
+            from emails where n = 3
+        ) to '{path}' (header, quote '"', force_quote *)
+        """
+    )
+    return duckdb.execute(
+        f"select unified_individual_id, purpose, channel, decided_by_record "
+        f"from read_parquet('{marts}/individual_consent.parquet') "
+        f"where decided_by_record in ({ids}) order by all"
+    ).fetchall()
+
+
 # A help desk that knows its requesters by email only, declared and landed by hand.
 HELPDESK = """\
 name: helpdesk
@@ -145,6 +197,7 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     seen = root / "lake" / "marts" / "_seen"
     assert sorted(p.name for p in seen.iterdir()) == [
         "int_contact_keys_resolved.parquet",
+        "int_contact_point_consents_deduplicated.parquet",
         "unified_link_individual.parquet",
     ]
     subprocess.run(
@@ -154,6 +207,7 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     )
     _crm_edits(root)
     _login_on_old_cookies(root)
+    consent_moved = _consent_edits(root)
     done = _run(root)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     marts = root / "lake" / "marts"
@@ -171,6 +225,17 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     assert count("int_contact_keys_changed", "key_type = 'email'") >= 5
     # tickets untouched by the increment, whose email is now two people's
     assert dict(duckdb.execute(by_email).fetchall())["ambiguous"] >= 5
+    # The consents moved to other emails no longer decide for their first holders, and
+    # the new withdrawal decides for the holder of its email.
+    assert len(consent_moved) == 5
+    for person, purpose, channel, consent_id in consent_moved:
+        row = duckdb.execute(
+            f"select decided_by_record from read_parquet('{marts}/individual_consent.parquet') "
+            "where unified_individual_id = ? and purpose = ? and channel = ?",
+            [person, purpose, channel],
+        ).fetchall()
+        assert row != [(consent_id,)], consent_id
+    assert count("individual_consent", "decided_by_record = 'CNEW1' and not is_granted") >= 1
     # The attributed tables took a new part of what changed: the new web events, and the
     # earlier page views of the cookies that logged in, now their person's.
     webs = marts / "int_engagement_webs_attributed.parquet"

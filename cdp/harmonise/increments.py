@@ -17,7 +17,10 @@ Two layers rebuild only what new loads touch and keep the rest of their last out
   activity tables (ATTRIBUTED) attribute again only the rows of new loads and those
   whose person record, cookie, email or phone now resolves otherwise than in the last
   build, which the marts find by comparing the links and contact keys with the copies
-  that build kept (Layer.seen: int_links_changed, int_contact_keys_changed).
+  that build kept (Layer.seen: int_links_changed, int_contact_keys_changed), and write
+  those that differ as a new part. individual_consent decides again only the changed
+  people and those a consent record of a new load names, now or as that build read it
+  (CONSENT, dbt_models/macros/consent.sql).
 
 `.cdp/<layer>_built.json` records what the last successful build of the layer saw: the
 run's fingerprint (configuration and code, cdp.run_plan) and every raw load then in the
@@ -38,6 +41,7 @@ is handled per layer (plan_build).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,20 +103,31 @@ ATTRIBUTED = (
     "int_sales_orders_attributed",
     "int_service_cases_attributed",
 )
+# Each person's consent, per purpose and channel: it depends only on their records, the
+# emails and phones those hold, and the consent records naming either. An increment
+# decides again only the people whose records changed or whom a new or edited consent
+# record names, now or before its edit (macro consent_again).
+CONSENT = "individual_consent"
 MARTS = Layer(
     name="marts",
     env="CDP_MARTS_INCREMENT",
-    kept=(*_PER_PERSON, *ATTRIBUTED),
+    kept=(*_PER_PERSON, *ATTRIBUTED, CONSENT),
     models=(
         "int_unified_individuals_changed",
         *_PER_PERSON,
         "int_links_changed",
         "int_contact_keys_changed",
         *ATTRIBUTED,
+        CONSENT,
     ),
     folder="marts_dir",
     parted=ATTRIBUTED,
-    seen=(("identity_dir", "unified_link_individual"), ("marts_dir", "int_contact_keys_resolved")),
+    seen=(
+        ("identity_dir", "unified_link_individual"),
+        ("marts_dir", "int_contact_keys_resolved"),
+        # the consent records before their edits: whom an edited record named
+        ("harmonised_dir", "int_contact_point_consents_deduplicated"),
+    ),
 )
 LAYERS = (HARMONISE, MARTS)
 
@@ -329,10 +344,8 @@ def record(ws: Workspace, layer: Layer, hold_back: dict[str, list[str]] | None =
 def keep_seen(ws: Workspace, layer: Layer) -> None:
     """The layer's `seen` inputs as this build read them, beside its record: a hard link
     to each file (every writer replaces a file by renaming a new one over it, so the
-    link keeps this version), or a copy where links are not supported."""
-    import os
-    import shutil
-
+    link keeps this version), or a copy where links are not supported. A table kept in
+    parts (cdp/io/parts.py) is kept as a folder of links to its parts."""
     from cdp.io.atomic import TMP_PREFIX
 
     folder = layer.seen_dir(ws)
@@ -340,13 +353,33 @@ def keep_seen(ws: Workspace, layer: Layer) -> None:
     for attr, name in layer.seen:
         source: Path = getattr(ws, attr) / f"{name}.parquet"
         target = folder / f"{name}.parquet"
-        if not source.is_file():  # (the next build is then full: increment())
-            target.unlink(missing_ok=True)
-            continue
         tmp = folder / f"{TMP_PREFIX}{name}.parquet"
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
+        _remove(tmp)
+        if parts.is_parted(source):
+            tmp.mkdir()
+            for file in [source / parts.MARKER, *parts.part_files(source)]:
+                _link(file, tmp / file.name)
+        elif source.is_file():
+            _link(source, tmp)
+        else:  # (the next build is then full: increment())
+            _remove(target)
+            continue
+        # a folder cannot be renamed over anything (nor a file over a folder): killed
+        # between the two, the input is missing and the next build is full
+        if tmp.is_dir() or target.is_dir():
+            _remove(target)
         os.replace(tmp, target)
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)

@@ -354,9 +354,16 @@
 {%- endmacro %}
 
 {#- An input of the marts as their last build read it (cdp.harmonise.increments.keep_seen:
-    Layer.seen), for an increment to compare with what it is now. -#}
+    Layer.seen; a file or a folder of parts), for an increment to compare with what it
+    is now. -#}
 {% macro seen_input(name) -%}
-    read_parquet({{ sql_string(env_var('CDP_WORKSPACE') ~ '/lake/marts/_seen/' ~ name ~ '.parquet') }})
+    {%- set path = env_var('CDP_WORKSPACE') ~ '/lake/marts/_seen/' ~ name ~ '.parquet' -%}
+    {%- set parts = previous_parts(path) -%}
+    {%- if parts -%}
+    read_parquet([{{ sql_strings(parts) }}])
+    {%- else -%}
+    read_parquet({{ sql_string(path) }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Activity attributed to unified individuals (macro attribute_to_individual) on a marts

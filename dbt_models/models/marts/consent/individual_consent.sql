@@ -9,6 +9,14 @@
 -- for every unified individual it names: through its person record, or through any
 -- email or phone of theirs. It fails closed: a denial or withdrawal without a usable
 -- capture time beats any grant, and at the same time a refusal beats a grant.
+-- An increment decides again only the people consent_again finds (macros/consent.sql)
+-- and keeps last build's rows of everyone else.
+{%- set increment = marts_increment() %}
+{#- what an increment reads to find the people to decide again (consent_again); named at
+    parse time only, so the unit tests need not give them -#}
+{%- do parse_time_refs(['int_unified_individuals_changed']) %}
+{%- if not execute %}{% do source('identity', 'identity_clusters') %}{% endif %}
+
 with
 
 -- joined five ways below, each reading only the columns and rows it needs (inlined:
@@ -29,6 +37,10 @@ phones as (
     select * from {{ ref('int_contact_point_phones_deduplicated') }}
 ),
 
+{%- if increment %}
+{{ consent_again(increment) }}
+{%- endif %}
+
 person_links as (
     select
         unified_individual_id,
@@ -36,6 +48,9 @@ person_links as (
         source_record_id
     from links
     where record_kind = 'person'
+    {%- if increment %}
+        and unified_individual_id in (select unified_individual_id from affected)
+    {%- endif %}
 ),
 
 held_emails as (
@@ -168,8 +183,21 @@ final as (
         end as decided_by
     from decided
     where decision_rank = 1
-    -- a fixed row order: a rerun on the same data writes the same bytes
-    order by unified_individual_id, purpose, channel
-)
+),
 
-select * from final
+{%- if increment %}
+
+-- everyone else who is still a unified individual keeps last build's rows
+kept as (
+    select previous.*
+    from {{ previous_output('individual_consent') }} as previous
+    semi join {{ source('identity', 'identity_clusters') }} as now using (unified_individual_id)
+    anti join affected using (unified_individual_id)
+),
+{%- endif %}
+
+{{ final_and_kept(increment) }}
+
+select * from result
+-- a fixed row order: a rerun on the same data writes the same bytes
+order by unified_individual_id, purpose, channel

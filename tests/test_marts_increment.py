@@ -108,6 +108,46 @@ def _consent_edits(root) -> list[tuple]:
     ).fetchall()
 
 
+CRM_HEADER = (
+    "contact_id,salutation,first_name,last_name,dob,gender,email,phone,street,city,zip,"
+    "state,country,loyalty_no,created_at,modified_at\n"
+)
+
+
+def _bridged(root, stage: str) -> None:
+    """Two people who become one, by hand. First Zed Alpha (two records sharing an email)
+    and Zed Beta (one record, a phone of his own). Then a new contact with Zed Alpha's
+    email and Zed Beta's phone: the match rules join the two, and Zed Beta's record takes
+    the id of the larger cluster, though no row of it changed, nor its email."""
+    crm = root / "landing" / "crm_contacts"
+    if stage == "before":
+        rows = [
+            "C0BRIDGE1,,Zed,Alpha,1970-01-01,M,zed.alpha.bridge@gmail.com,,,Dayton,45402,OH,US,,"
+            "2024-01-01 10:00:00,2024-01-01 10:00:00",
+            "C0BRIDGE2,,Zed,Alpha,1970-01-01,M,zed.alpha.bridge@gmail.com,,,Dayton,45402,OH,US,,"
+            "2024-01-01 10:00:00,2024-01-01 10:00:00",
+            "C0BRIDGE3,,Zed,Beta,1970-01-01,M,zed.beta.bridge@gmail.com,001 614 870 9912,,"
+            "Tucson,85701,AZ,US,,2024-01-01 10:00:00,2024-01-01 10:00:00",
+        ]
+        (crm / "crm_contacts_08000.csv").write_text(CRM_HEADER + "\n".join(rows) + "\n")
+    else:
+        row = (
+            "C0BRIDGE4,,Zed,,,,zed.alpha.bridge@gmail.com,001 614 870 9912,,,,,,,"
+            "2026-11-01 09:00:00,2026-11-01 09:00:00"
+        )
+        (crm / "crm_contacts_09998.csv").write_text(CRM_HEADER + row + "\n")
+
+
+def _bridged_ids(root) -> dict[str, str]:
+    links = root / "lake" / "identity" / "unified_link_individual.parquet"
+    return dict(
+        duckdb.execute(
+            f"select source_record_id, unified_individual_id from read_parquet('{links}') "
+            "where source_record_id like 'C0BRIDGE%'"
+        ).fetchall()
+    )
+
+
 # A help desk that knows its requesters by email only, declared and landed by hand.
 HELPDESK = """\
 name: helpdesk
@@ -187,7 +227,10 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
         [CDP, "generate", "--customers", "300", "-w", str(root)], check=True, capture_output=True
     )
     _helpdesk(root)
+    _bridged(root, "before")
     assert _run(root).returncode == 0
+    ids = _bridged_ids(root)
+    assert ids["C0BRIDGE1"] == ids["C0BRIDGE2"] != ids["C0BRIDGE3"]
     cases = root / "lake" / "marts" / "int_service_cases_attributed.parquet"
     by_email = (
         f"select attributed_by, count(*) from {lake.scan(cases)} "
@@ -198,6 +241,8 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     assert sorted(p.name for p in seen.iterdir()) == [
         "int_contact_keys_resolved.parquet",
         "int_contact_point_consents_deduplicated.parquet",
+        "int_contact_point_emails_deduplicated.parquet",
+        "int_contact_point_phones_deduplicated.parquet",
         "unified_link_individual.parquet",
     ]
     subprocess.run(
@@ -208,8 +253,16 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     _crm_edits(root)
     _login_on_old_cookies(root)
     consent_moved = _consent_edits(root)
+    _bridged(root, "after")
     done = _run(root)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # Zed Beta's record joined Zed Alpha under his id, and his email with it
+    assert set(_bridged_ids(root).values()) == {ids["C0BRIDGE1"]}
+    zed_beta = duckdb.execute(
+        f"select unified_individual_id from read_parquet('{root}/lake/marts/"
+        "int_contact_keys_resolved.parquet') where key_value = 'zedbetabridge@gmail.com'"
+    ).fetchall()
+    assert zed_beta == [(ids["C0BRIDGE1"],)]
     marts = root / "lake" / "marts"
 
     def count(name: str, where: str = "true") -> int:

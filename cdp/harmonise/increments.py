@@ -20,7 +20,9 @@ Two layers rebuild only what new loads touch and keep the rest of their last out
   that build kept (Layer.seen: int_links_changed, int_contact_keys_changed), and write
   those that differ as a new part. individual_consent decides again only the changed
   people and those a consent record of a new load names, now or as that build read it
-  (CONSENT, dbt_models/macros/consent.sql).
+  (CONSENT, dbt_models/macros/consent.sql), and int_contact_keys_resolved counts again
+  only the emails and phones a new or edited row or a changed link carries
+  (CONTACT_KEYS, dbt_models/macros/contact_keys.sql).
 
 `.cdp/<layer>_built.json` records what the last successful build of the layer saw: the
 run's fingerprint (configuration and code, cdp.run_plan) and every raw load then in the
@@ -108,14 +110,19 @@ ATTRIBUTED = (
 # decides again only the people whose records changed or whom a new or edited consent
 # record names, now or before its edit (macro consent_again).
 CONSENT = "individual_consent"
+# How many people hold each email and phone: an increment counts again only the keys
+# carried by a new or edited email or phone row, or by a record linked otherwise
+# (macro contact_keys_again).
+CONTACT_KEYS = "int_contact_keys_resolved"
 MARTS = Layer(
     name="marts",
     env="CDP_MARTS_INCREMENT",
-    kept=(*_PER_PERSON, *ATTRIBUTED, CONSENT),
+    kept=(*_PER_PERSON, *ATTRIBUTED, CONSENT, CONTACT_KEYS),
     models=(
         "int_unified_individuals_changed",
         *_PER_PERSON,
         "int_links_changed",
+        CONTACT_KEYS,
         "int_contact_keys_changed",
         *ATTRIBUTED,
         CONSENT,
@@ -124,9 +131,11 @@ MARTS = Layer(
     parted=ATTRIBUTED,
     seen=(
         ("identity_dir", "unified_link_individual"),
-        ("marts_dir", "int_contact_keys_resolved"),
-        # the consent records before their edits: whom an edited record named
+        ("marts_dir", CONTACT_KEYS),
+        # the records as that build read them: what an edited record named or carried
         ("harmonised_dir", "int_contact_point_consents_deduplicated"),
+        ("harmonised_dir", "int_contact_point_emails_deduplicated"),
+        ("harmonised_dir", "int_contact_point_phones_deduplicated"),
     ),
 )
 LAYERS = (HARMONISE, MARTS)

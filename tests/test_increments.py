@@ -5,6 +5,7 @@ people a run changed, and both equal a full build's answer."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -428,8 +429,9 @@ def test_an_increment_counts_every_holder_of_an_affected_records_emails(tmp_path
 
 
 def _tested(ws, monkeypatch, layer, model: str) -> str | None:
-    """The data tests of `model` alone, run as the layer's increment runs them: None when
-    they pass, else dbt's failing test and message."""
+    """The data tests of `model` alone (or the tests `model` selects, as
+    `test_name:...`), run as the layer's increment runs them: None when they pass, else
+    dbt's failing test and message."""
     from cdp.harmonise.dbt_env import dbt_failure, dbt_resource
 
     dbt = dbt_resource(ws)  # (the workspace's environment, increments off)
@@ -448,7 +450,8 @@ def _tested(ws, monkeypatch, layer, model: str) -> str | None:
 
 
 def _failed_whole(ws, model: str) -> str:
-    """dbt's failing test when `model` is tested whole, as a full build tests it."""
+    """dbt's failing test when `model` (or `test_name:...`) is tested whole, as a full
+    build tests it."""
     from cdp.errors import CdpError
     from cdp.harmonise.dbt_env import run_dbt
 
@@ -477,12 +480,55 @@ def test_an_increment_tests_the_rows_it_wrote(cy_added, monkeypatch):
     individuals = ws.harmonised_dir / "int_individuals_deduplicated.parquet"
     earlier, newest = (individuals / "part-00000.parquet", individuals / "part-00001.parquet")
     points = ws.marts_dir / "unified_contact_point.parquet"
-    pristine = {path: path.read_bytes() for path in (earlier, newest, points)}
+    emails = ws.harmonised_dir / "int_contact_point_emails_deduplicated.parquet"
+    emails = (emails / "part-00000.parquet", emails / "part-00001.parquet")
+    pristine = {path: path.read_bytes() for path in (earlier, newest, points, *emails)}
     try:
         _bad_rows_in_an_increment(ws, monkeypatch, earlier, newest, points, pristine)
+        _rows_naming_a_person_record(ws, monkeypatch, emails, pristine)
     finally:  # the files as the two runs left them, for the next test
         for path, content in pristine.items():
             path.write_bytes(content)
+        shutil.rmtree(increments.touched_dir(ws), ignore_errors=True)
+
+
+# the relationship tests, selected themselves: selecting their model leaves them out
+# (--indirect-selection cautious), as they also read int_individuals_deduplicated
+BELONGS = "test_name:belongs_to_individual"
+
+
+def _rows_naming_a_person_record(ws, monkeypatch, emails, pristine):
+    """belongs_to_individual on an increment: the rows written, and the copied rows whose
+    person record the build staged again (.cdp/touched, as the build leaves it while it
+    runs), the only ones that can have gone."""
+    earlier, newest = emails
+    touched = increments.touched_dir(ws)
+    touched.mkdir(parents=True, exist_ok=True)
+
+    def staged_again(*ids: str) -> None:
+        listed = " union all ".join(
+            f"select 'people' as source_name, '{i}' as source_record_id" for i in ids
+        )
+        duckdb.execute(f"copy ({listed}) to '{touched}/int_individuals_deduplicated.parquet'")
+
+    orphan = (
+        "select * replace ('{id}' as source_record_id, 'people:{id}:x' as contact_point_id) "
+        "from '{{f}}' limit 1"
+    )
+    staged_again("3")  # Cy, as the second run staged him
+    _with_row(earlier, orphan.format(id="99"))  # a copy naming no person record
+    assert _tested(ws, monkeypatch, HARMONISE, BELONGS) is None
+    assert "belongs_to_individual_int_contact_point_emails" in _failed_whole(ws, BELONGS)
+    # ...read when its person record was staged again (and is gone)
+    staged_again("3", "99")
+    found = _tested(ws, monkeypatch, HARMONISE, BELONGS)
+    assert "belongs_to_individual_int_contact_point_emails" in found
+    earlier.write_bytes(pristine[earlier])
+    staged_again("3")
+    _with_row(newest, orphan.format(id="98"))  # a row written
+    found = _tested(ws, monkeypatch, HARMONISE, BELONGS)
+    assert "belongs_to_individual_int_contact_point_emails" in found
+    newest.write_bytes(pristine[newest])
 
 
 def _bad_rows_in_an_increment(ws, monkeypatch, earlier, newest, points, pristine):

@@ -357,6 +357,8 @@ def keep_seen(ws: Workspace, layer: Layer) -> None:
     parts (cdp/io/parts.py) is kept as a folder of links to its parts."""
     from cdp.io.atomic import TMP_PREFIX
 
+    if not layer.seen:
+        return
     folder = layer.seen_dir(ws)
     folder.mkdir(parents=True, exist_ok=True)
     for attr, name in layer.seen:

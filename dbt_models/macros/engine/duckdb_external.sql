@@ -102,8 +102,9 @@
     are, by the model's `parts_touched`: 'marked', those of every row the model returns,
     of which the rows marked `cdp_touched_only` are not written (a deduplicated table:
     with_unchanged_records, whose records are also left in touched_path for
-    int_person_records_prepared; an attributed table: attributed_rows); 'this', those of
-    the new part. Returns the new part's row count. -#}
+    int_person_records_prepared); 'this', those of the new part (identity's input:
+    with_unchanged_person_records; an attributed table: attributed_rows). Returns the new
+    part's row count. -#}
 {% macro cdp_write_part(location, parts) -%}
     {%- set numbers = [] %}
     {%- for part in parts %}

@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.takes(200)]
 
 
 def _marts_kept(ws) -> dict[str, object]:
-    """The marts an increment reads back: the per-person marts' bytes, and the rows of
-    those it keeps in parts, sorted (a folder of parts has no one row order)."""
+    """The marts an increment reads back: the bytes of those it writes as one file, and
+    the rows of those it keeps in parts, sorted (a folder of parts has no one row order)."""
     return {
         name: sorted(_rows(path, "select * from {}"), key=lambda row: tuple(map(str, row)))
         if name in MARTS.parted
@@ -163,7 +163,7 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     assert emails == [("bo.li@y.com",)]
     increment = _marts_kept(ws)
 
-    # The same lake built whole gives the same rows, and the per-person marts the same bytes.
+    # The same lake built whole gives the same rows, and the marts it reads back the same.
     increments.forget(ws)
     _run(ws)
     assert _staged(ws, "stg_people__individuals") == 6

@@ -1,5 +1,8 @@
-"""A marts increment attributes again only the activity whose inputs changed, and its
-marts equal a full build's (cdp/harmonise/increments.py, macro activity_again)."""
+"""An increment of new people, edited and shared emails, a contact retyped as another
+person, consents moved to other emails, two people merged by a new contact, activity
+known by email only and logins on old cookies: its marts equal a full build's of the same
+lake, though it attributes activity, decides consent and counts contact keys again only
+where they can have changed (cdp/harmonise/increments.py)."""
 
 from __future__ import annotations
 
@@ -58,28 +61,28 @@ def _crm_edits(root) -> None:
 
 def _consent_edits(root) -> list[tuple]:
     """A consent delta written by hand. Five consent records that decide someone's consent
-    now are captured again, later, for another customer's email: the first holder loses
-    them (their phone is dropped), the other gains them. And a new withdrawal for an email that already has
-    consent records. Returns the rows the five decided before (person, purpose, channel,
-    record)."""
+    now are captured again, later, for another customer's email and without their phone:
+    the first holder loses them, the other gains them. And a new withdrawal for an email
+    that already has consent records. Returns the rows the five decided before (person,
+    purpose, channel, record)."""
     marts = root / "lake" / "marts"
     landed = str(root / "landing" / "consent_records" / "*.csv")
     read = f"read_csv('{landed}', header = true, all_varchar = true, quote = '\"')"
     decided = duckdb.execute(
         f"""
         with deciding as (
-            select decided_by_record, min(unified_individual_id) as person
+            select decided_by_record
             from read_parquet('{marts}/individual_consent.parquet')
             where decided_by_source = 'consent_records'
             group by 1 having count(*) = 1
         )
-        select c.consent_id, d.person
+        select c.consent_id
         from {read} c join deciding d on d.decided_by_record = c.consent_id
         where c.email <> '' order by 1 limit 5
         """
     ).fetchall()
     assert len(decided) == 5
-    ids = ", ".join(f"'{consent_id}'" for consent_id, _ in decided)
+    ids = ", ".join(f"'{consent_id}'" for (consent_id,) in decided)
     path = root / "landing" / "consent_records" / "consent_records_09999.csv"
     duckdb.execute(
         f"""

@@ -319,6 +319,30 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The CTE `result` of a table kept in parts whose increment computes some records again
+    (the CTE `recomputed`, keyed by source_name and source_record_id): the rows of
+    `final` that differ from those records' rows in `earlier` (a relation of last build's
+    rows), compared column by column (EXCEPT: nulls equal, no hash to collide), and every
+    row of a source the increment takes whole. A recomputed record whose row came out the
+    same is not written, and keeps its row where it is (parts_touched 'this'). -#}
+{% macro rows_that_differ(earlier, recomputed, increment) -%}
+    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
+    result as (
+        select * from final
+        {%- if whole %}
+        where source_name not in ({{ whole }})
+        {%- endif %}
+        except
+        select earlier.*
+        from {{ earlier }} as earlier
+        semi join {{ recomputed }} using (source_name, source_record_id)
+        {%- if whole %}
+        union all
+        select * from final where source_name in ({{ whole }})
+        {%- endif %}
+    )
+{%- endmacro %}
+
 {#- The CTE `result` of int_person_records_prepared: `final` and, on an increment, last
     build's rows of every record not affected (none of a source taken whole).
 
@@ -330,21 +354,7 @@
 {% macro with_unchanged_person_records(increment) -%}
     {{- config(parts_touched='this') -}}
     {%- if increment and previous_parts(previous_path('int_person_records_prepared', 'harmonised')) %}
-    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
-    result as (
-        select * from final
-        {%- if whole %}
-        where source_name not in ({{ whole }})
-        {%- endif %}
-        except
-        select previous.*
-        from previous
-        semi join affected using (source_name, source_record_id)
-        {%- if whole %}
-        union all
-        select * from final where source_name in ({{ whole }})
-        {%- endif %}
-    )
+    {{ rows_that_differ('previous', 'affected', increment) }}
     {%- else %}
     {%- if increment %}
     {{ kept_records('previous', 'affected', increment) }}
@@ -449,28 +459,14 @@
     these rows' older versions, and a whole source's rows, out of the earlier parts
     (parts_touched 'this'), so an earlier part is written again only when a row in it
     changed. A day's new activity then costs its own rows: attributing fewer rows alone,
-    or writing fewer alone, measured no gain (f1e6a5f, 3a74063), as the other half still
-    read or wrote the table whole. Without parts (an empty table last build), last
+    or writing fewer alone, measured no gain (220a349 and 7ea599b, both reverted), as the
+    other half still read or wrote the table whole. Without parts (an empty table last build), last
     build's rows of the activity not attributed again are kept, none of a whole source. -#}
 {% macro attributed_rows(name, increment) -%}
     {{- config(parts_touched='this') -}}
     {%- set parts = previous_parts(previous_path(name)) if increment else [] %}
     {%- if parts %}
-    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
-    result as (
-        select * from final
-        {%- if whole %}
-        where source_name not in ({{ whole }})
-        {%- endif %}
-        except
-        select earlier.*
-        from read_parquet([{{ sql_strings(parts) }}]) as earlier
-        semi join recomputed using (source_name, source_record_id)
-        {%- if whole %}
-        union all
-        select * from final where source_name in ({{ whole }})
-        {%- endif %}
-    )
+    {{ rows_that_differ('read_parquet([' ~ sql_strings(parts) ~ '])', 'recomputed', increment) }}
     {%- else %}
     {%- if increment %}
     {{ kept_records(previous_output(name), 'recomputed', increment) }}

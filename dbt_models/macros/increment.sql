@@ -460,8 +460,9 @@
     (parts_touched 'this'), so an earlier part is written again only when a row in it
     changed. A day's new activity then costs its own rows: attributing fewer rows alone,
     or writing fewer alone, measured no gain (220a349 and 7ea599b, both reverted), as the
-    other half still read or wrote the table whole. Without parts (an empty table last build), last
-    build's rows of the activity not attributed again are kept, none of a whole source. -#}
+    other half still read or wrote the table whole. Without parts (an empty table last
+    build), last build's rows of the activity not attributed again are kept, none of a
+    whole source. -#}
 {% macro attributed_rows(name, increment) -%}
     {{- config(parts_touched='this') -}}
     {%- set parts = previous_parts(previous_path(name)) if increment else [] %}

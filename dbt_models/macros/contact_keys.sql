@@ -21,8 +21,7 @@ links_changed as (
     where record_kind = 'person'
 ),
 
-{%- for kind, table, column in [
-    ('email', 'emails', 'email_match_key'), ('phone', 'phones', 'phone_e164')] %}
+{%- for table, column in [('emails', 'email_match_key'), ('phones', 'phone_e164')] %}
 
 {{ table }}_again as (
     select source_name, source_record_id, {{ column }} as key_value

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -122,29 +121,31 @@ def link_table(records: pa.Table, record_ids: pa.Array, joined: EdgeSet, run_id:
 
 def cookie_table(con, uids: pa.Array, record_ids: pa.Array, run_id: str) -> pa.Table:
     """A cookie joins the person it logged into most (then most recently); it never joins
-    two people together."""
-    membership = pa.table({"unique_id": uids, "unified_individual_id": record_ids})
-    q = duckdb.connect(config={"memory_limit": "1GB"})
-    q.register("links", cookie_links(con))
-    q.register("membership", membership)
-    return (
-        q.sql(
-            f"""
-        select 'anonymous_visitor' as source_name, anonymous_id as source_record_id,
-            unified_individual_id, 'anonymous_visitor' as record_kind,
-            1.0::double as match_probability, 'deterministic:login' as linked_by,
-            '{run_id.replace("'", "''")}' as run_id
-        from links join membership using (unique_id)
-        qualify row_number() over (
-            partition by anonymous_id
-            order by login_events desc nulls last, last_login_ts desc nulls last, unique_id desc
-        ) = 1
-        order by anonymous_id
-        """
+    two people together. `con`: a connect_inputs connection (one sort, in the query, where
+    sorting the logins first and the result again cost 0.65 s at 1M, against 0.45)."""
+    con.register("_membership", pa.table({"unique_id": uids, "unified_individual_id": record_ids}))
+    try:
+        return (
+            con.sql(
+                f"""
+            select 'anonymous_visitor' as source_name, anonymous_id as source_record_id,
+                unified_individual_id, 'anonymous_visitor' as record_kind,
+                1.0::double as match_probability, 'deterministic:login' as linked_by,
+                '{run_id.replace("'", "''")}' as run_id
+            from ({cookie_links()}) as links join _membership using (unique_id)
+            qualify row_number() over (
+                partition by anonymous_id
+                order by login_events desc nulls last, last_login_ts desc nulls last,
+                    unique_id desc
+            ) = 1
+            order by anonymous_id
+            """
+            )
+            .to_arrow_table()
+            .cast(LINK_SCHEMA)
         )
-        .to_arrow_table()
-        .cast(LINK_SCHEMA)
-    )
+    finally:
+        con.unregister("_membership")
 
 
 def _edge_fields(mw_names) -> list[pa.Field]:

@@ -51,14 +51,12 @@ def build_records(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return records.add_column(0, "_i", pa.array(np.arange(records.num_rows, dtype=np.int64)))
 
 
-def cookie_links(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """anonymous_id -> the person record it logged into (unique_id), with login counts."""
-    return con.sql(
-        f"""
+def cookie_links() -> str:
+    """SQL over a connect_inputs connection: anonymous_id -> the person record it logged
+    into (unique_id), with login counts."""
+    return f"""
         select anonymous_id, individual_source_name || ':' || individual_source_record_id as unique_id,
             login_events, last_login_ts
         from {VISITORS}
         where anonymous_id is not null
-        order by anonymous_id, unique_id
         """
-    ).to_arrow_table()

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -36,6 +37,7 @@ from cdp.identity.match_rules import (
 )
 from cdp.identity.model import train_model
 from cdp.identity.outputs import (
+    LINK_SCHEMA,
     EdgeSet,
     clusters_table,
     cookie_table,
@@ -50,6 +52,7 @@ from cdp.identity.prepare import build_records, connect_inputs
 from cdp.identity.scoring import ScoredPairs, score_pairs, splink_db, splink_input
 from cdp.identity.settings import IdentitySettings
 from cdp.identity.stable_ids import assign_ids
+from cdp.io import lake
 from cdp.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -462,7 +465,7 @@ def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> p
             stale,
             stale_near,
         )
-        people = _keep_rows(_previous_people(ws), "unique", stale)
+        people = _previous_people(ws, stale)
         people = pa.concat_tables(
             [people, link_table(core.records, record_ids, core.joined, run_id)]
         )
@@ -492,16 +495,15 @@ def _standing_outputs(
     return (
         pa.concat_tables([clusters, redone_clusters]).sort_by("unified_individual_id"),
         pa.concat_tables(
-            [_keep_rows(pq.read_table(d / "identity_edges.parquet"), "pair", stale), edges],
+            [_kept_rows(d / "identity_edges.parquet", "pair", stale), edges],
             promote_options="permissive",
         ),
         pa.concat_tables(
             [
                 _straddling(
-                    pq.read_table(d / "identity_near_misses.parquet"),
+                    _kept_rows(d / "identity_near_misses.parquet", "pair", stale_near),
                     core.uids,
                     record_ids,
-                    stale_near,
                 ),
                 near,
             ],
@@ -510,12 +512,11 @@ def _standing_outputs(
     )
 
 
-def _straddling(near: pa.Table, uids: pa.Array, record_ids: pa.Array, stale: set[str]) -> pa.Table:
+def _straddling(near: pa.Table, uids: pa.Array, record_ids: pa.Array) -> pa.Table:
     """The earlier near misses that stand: those outside the redone part (`uids`, now in
     the clusters `record_ids`), and those from one of its records to a record outside,
-    whose pair was not scored again, with the redone side's cluster as it is now. None
-    of a `stale` record (new, edited or gone)."""
-    near = _keep_rows(near, "pair", stale)
+    whose pair was not scored again, with the redone side's cluster as it is now.
+    `near`: the earlier near misses but those of a new, edited or gone record."""
     at = {side: pc.index_in(near[f"unique_id_{side}"], value_set=uids) for side in ("l", "r")}
     inside = pc.and_(pc.is_valid(at["l"]), pc.is_valid(at["r"]))
     near = near.filter(pc.invert(inside))
@@ -531,22 +532,36 @@ def _straddling(near: pa.Table, uids: pa.Array, record_ids: pa.Array, stale: set
     return near
 
 
-def _previous_people(ws: Workspace) -> pa.Table:
-    links = pq.read_table(ws.identity_dir / "unified_link_individual.parquet")
-    return links.filter(pc.equal(links["record_kind"], "person"))
-
-
-def _keep_rows(table: pa.Table, kind: str, uids: set[str]) -> pa.Table:
-    """The rows of a previous output that do not touch `uids`."""
-    wanted = pa.array(sorted(uids), pa.string())
-    if kind == "unique":
-        key = pc.binary_join_element_wise(table["source_name"], table["source_record_id"], ":")
-        return table.filter(pc.invert(pc.is_in(key, value_set=wanted)))
-    hit = pc.or_(
-        pc.is_in(table["unique_id_l"], value_set=wanted),
-        pc.is_in(table["unique_id_r"], value_set=wanted),
+def _previous_people(ws: Workspace, stale: set[str] = frozenset()) -> pa.Table:
+    """The last run's person links, but those of the `stale` records (unique ids)."""
+    return _kept_rows(ws.identity_dir / "unified_link_individual.parquet", "unique", stale).cast(
+        LINK_SCHEMA
     )
-    return table.filter(pc.invert(hit))
+
+
+def _kept_rows(path: Path, kind: str, uids: set[str]) -> pa.Table:
+    """The rows of a previous output that do not touch `uids` (unique ids), in the file's
+    order; of the link table (`kind` "unique"), only the person links. Filtered in
+    DuckDB as the file is read, on both cores: at 1M, reading the links and filtering
+    them in pyarrow took 2.0 s, this 0.4 s (the edges 1.4 s against 0.7 s)."""
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("_stale", pa.table({"unique_id": pa.array(sorted(uids), pa.string())}))
+    if kind == "unique":
+        where = (
+            "record_kind = 'person' and source_name || ':' || source_record_id "
+            "not in (select unique_id from _stale)"
+        )
+    else:
+        where = " and ".join(
+            f"unique_id_{side} not in (select unique_id from _stale)" for side in ("l", "r")
+        )
+    try:
+        return con.sql(
+            f"select * exclude (file_row_number) from {lake.scan(path, file_row_number='true')} "
+            f"where {where} order by file_row_number"
+        ).to_arrow_table()
+    finally:
+        con.close()
 
 
 def _links_with_cookies(ws, con, run_id: str, people: pa.Table) -> pa.Table:

@@ -242,13 +242,14 @@ def test_the_pairs_kept_for_the_next_run():
     assert pairs == [("a", "x"), ("b", "y"), ("e", "f")]
 
 
-def test_earlier_near_misses_across_the_redone_part_stay_with_its_new_clusters():
+def test_earlier_near_misses_across_the_redone_part_stay_with_its_new_clusters(tmp_path):
     """A near miss from a redone record to one outside the part was not scored again: it
     stays, naming the redone record's cluster as it is now. Those inside the part are
     written anew, and those of a new, edited or removed record go."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    from cdp.identity.resolve import _straddling
+    from cdp.identity.resolve import _kept_rows, _straddling
 
     near = pa.table(
         {
@@ -259,7 +260,9 @@ def test_earlier_near_misses_across_the_redone_part_stay_with_its_new_clusters()
             "match_probability": [0.5, 0.4, 0.3, 0.2],
         }
     )
-    kept = _straddling(near, pa.array(["a", "b", "n"]), pa.array(["U7", "U2", "U9"]), {"n"})
+    pq.write_table(near, tmp_path / "near.parquet")
+    earlier = _kept_rows(tmp_path / "near.parquet", "pair", {"n"})  # the file, but n's
+    kept = _straddling(earlier, pa.array(["a", "b", "n"]), pa.array(["U7", "U2", "U9"]))
     assert kept.select(["unique_id_l", "unique_id_r", "cluster_l", "cluster_r"]).to_pylist() == [
         {"unique_id_l": "a", "unique_id_r": "x", "cluster_l": "U7", "cluster_r": "U5"},
         {"unique_id_l": "x", "unique_id_r": "y", "cluster_l": "U5", "cluster_r": "U6"},

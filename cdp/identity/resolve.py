@@ -51,7 +51,7 @@ from cdp.identity.outputs import (
 from cdp.identity.prepare import build_records, connect_inputs
 from cdp.identity.scoring import ScoredPairs, score_pairs, splink_db, splink_input
 from cdp.identity.settings import IdentitySettings
-from cdp.identity.stable_ids import assign_ids
+from cdp.identity.stable_ids import assign_ids, id_stem
 from cdp.io import lake
 from cdp.workspace import Workspace
 
@@ -441,7 +441,8 @@ def _write_full(ws, con, run_id, core: _Core, result) -> pa.Table:
 
 def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> pa.Table:
     """Resolve the part again; every other cluster keeps its rows as they were."""
-    last = previous_part(ws, con, core.uids)
+    stems = sorted({id_stem(min(members)) for members in core.groups})
+    last = previous_part(ws, con, core.uids, stems)
     redone, gone = set(core.uids.to_pylist()), last.gone
     touched_ids = set(last.ids.values())
     ids, events = assign_ids(

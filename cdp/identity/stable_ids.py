@@ -22,12 +22,22 @@ class HistoryEvent:
     record_count: int
 
 
-def new_id(smallest_member: str, taken: set[str]) -> str:
+STEM_LENGTH = 16  # "UI" and 14 hex digits
+
+
+def id_stem(smallest_member: str) -> str:
+    """The id a new cluster gets, before any suffix a taken id makes it add: every id
+    new_id can give begins with it."""
     digest = hashlib.sha256(smallest_member.encode()).hexdigest()
-    candidate = f"UI{digest[:14].upper()}"
+    return f"UI{digest[: STEM_LENGTH - 2].upper()}"
+
+
+def new_id(smallest_member: str, taken: set[str]) -> str:
+    stem = id_stem(smallest_member)
+    candidate = stem
     n = 1
     while candidate in taken:
-        candidate = f"UI{digest[:14].upper()}{n}"
+        candidate = f"{stem}{n}"
         n += 1
     return candidate
 

@@ -63,6 +63,31 @@ def test_new_records_are_resolved_alone_and_agree_with_a_full_run(ws, tmp_path):
     assert _partition(_clusters(fresh)) == _partition(after)
 
 
+def test_a_new_cluster_never_takes_an_id_a_cluster_outside_the_part_holds(ws):
+    """A new cluster's id comes from its smallest record. Quinn Moss's cluster got its id
+    from zz:q1; q1 left, the id stayed with zz:q2. A new zz:q1, somebody else, must not
+    take that id, though the increment does not touch Quinn Moss's cluster."""
+    from cdp.identity.stable_ids import id_stem
+
+    quinn = [
+        rec("zz", "q1", "Quinn", "Moss", "1961-02-03", "qm@moss.org", None, "3 fir ln", "73301"),
+        rec("zz", "q2", "Quinn", "Moss", "1961-02-03", "qm@moss.org", None, "3 fir ln", "73301"),
+    ]
+    write_inputs(ws, [*PEOPLE, *quinn])
+    resolve(ws, run_id="r1")
+    held = _clusters(ws)["zz:q2"]
+    assert held == id_stem("zz:q1")
+    write_inputs(ws, [*PEOPLE, quinn[1]])
+    assert resolve(ws, run_id="r2").mode == "incremental"
+    other = rec("zz", "q1", "Ida", "Welk", "2003-12-12", "ida@welk.net", None, "8 bay rd", "99501")
+    write_inputs(ws, [*PEOPLE, quinn[1], other])
+    result = resolve(ws, run_id="r3")
+    assert result.mode == "incremental", result.mode_reason
+    after = _clusters(ws)
+    assert after["zz:q2"] == held
+    assert after["zz:q1"] == id_stem("zz:q1") + "1"
+
+
 def test_a_second_increment_is_incremental_too(ws):
     """An incremental run fixes the household prior to the share learnt by the last full
     run; the state it saves must still say the settings as written, or every run after an

@@ -219,9 +219,11 @@ def shared_contacts(
     # Within a part, only the values its records hold matter (held by anyone, though).
     part = "_in_part" in con.table(table).columns
     for fieldname, column in (("email", "emails"), ("phone", "phones")):
-        part_values = f"select unnest({column}) as value from {table} where _in_part"
         # Flat (value, name) rows, and each name's variants once: fetching a list of
-        # name structs per value cost seconds at a million records.
+        # name structs per value cost seconds at a million records. In a part, only the
+        # holders of the part's values are read: grouping every value's holders, then
+        # keeping the part's, took 0.5 s at 1M, against 0.2 s.
+        part_values = f"select distinct unnest({column}) as value from {table} where _in_part"
         rows = con.sql(
             f"""
             with held as (
@@ -229,10 +231,10 @@ def shared_contacts(
                     select unnest({column}) as value, first_name_key as name
                     from {table}
                     where first_name_key is not null
-                )
+                ) {f"semi join ({part_values}) using (value)" if part else ""}
             )
             select value, name
-            from held {f"semi join ({part_values}) using (value)" if part else ""}
+            from held
             where value in (
                 select value from held group by value
                 having count(*) > 1 and count(*) <= {settings.max_identifier_records}
@@ -243,9 +245,11 @@ def shared_contacts(
         values, names = rows["value"].to_pylist(), rows["name"].to_pylist()
         known = (
             dict(
+                # (a name's variants follow from it: one row per name, without comparing
+                # the lists of every holder, 0.26 s against 0.08 at 1M)
                 con.execute(
-                    f"select distinct first_name_key, first_name_variants from {table} "
-                    "where first_name_key in (select unnest(?))",
+                    f"select first_name_key, any_value(first_name_variants) from {table} "
+                    "where first_name_key in (select unnest(?)) group by first_name_key",
                     [sorted(set(names))],
                 ).fetchall()
             )

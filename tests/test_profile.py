@@ -269,6 +269,44 @@ def test_a_new_store_builds_only_the_documents_whose_rows_changed(ws, monkeypatc
     assert _documents(ws) == after
 
 
+def test_a_document_holds_the_latest_orders_and_a_new_one_builds_it_again(ws):
+    """Of a person's orders, the document holds the RECENT latest, newest first. A new
+    order builds that person's document again (and nobody else's): every order counts
+    towards the hash, only the latest are staged; the store reads as a whole build."""
+    from datetime import datetime, timedelta
+
+    from cdp.serving.profile_store import RECENT
+
+    orders = ws.marts_dir / "int_sales_orders_attributed.parquet"
+
+    def write_orders(n: int) -> None:
+        start = datetime(2026, 1, 1)
+        write_parquet(
+            orders,
+            pa.table(
+                {
+                    "unified_individual_id": ["U1"] * n + ["U2"],
+                    "source_record_id": [f"o{i:02d}" for i in range(n)] + ["p1"],
+                    "order_ts": [start + timedelta(days=i) for i in range(n)] + [start],
+                    "total_amount": [10.0 + i for i in range(n)] + [5.0],
+                }
+            ),
+        )
+
+    write_orders(RECENT + 2)
+    build_profile_store(ws)  # (a section more: the layout changed, every document is built)
+    newest = [o["source_record_id"] for o in _documents(ws)["U1"]["orders"]]
+    assert newest == [f"o{i:02d}" for i in range(RECENT + 1, 1, -1)]
+    write_orders(RECENT + 3)
+    assert build_profile_store(ws)["documents_built"] == 1
+    after = _documents(ws)
+    assert after["U1"]["orders"][0]["source_record_id"] == f"o{RECENT + 2:02d}"
+    assert len(after["U1"]["orders"]) == RECENT
+    assert [o["source_record_id"] for o in after["U2"]["orders"]] == ["p1"]
+    build_profile_store(ws, reuse=False)
+    assert _documents(ws) == after
+
+
 def test_the_lookup_is_written_again_only_for_people_whose_keys_changed(ws, monkeypatch):
     """Ann's email changes and Mary Jones (U2) is renamed: their lookup rows are deleted
     and written again at the table's end, everyone else's stay; a lifetime value moving

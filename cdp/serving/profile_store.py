@@ -547,5 +547,11 @@ def _lookup(con, only: str | None = None) -> str:
         return f"{f} {la}" if f and la else None
 
     if not only:
-        con.create_function("cdp_name_key", name_key, ["VARCHAR", "VARCHAR"], "VARCHAR")
+        # Declared with side effects so that DuckDB calls it only where the query does:
+        # otherwise it pushed the outer `key is not null` below the join with `only`, and
+        # folded the names of a million customers to write the keys of a few thousand
+        # (1.0 s against 0.4 s of the lookup's update at 1M).
+        con.create_function(
+            "cdp_name_key", name_key, ["VARCHAR", "VARCHAR"], "VARCHAR", side_effects=True
+        )
     return "select distinct * from (" + " union all ".join(parts) + ") where key is not null"

@@ -15,43 +15,18 @@
     The CTEs `named` (what those consent records name), `named_keys` and `affected` (the
     people decided again), from the model's `consents`, `links`, `emails` and `phones`. -#}
 {% macro consent_again(increment) -%}
-    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
     {%- set naming = 'source_name, source_record_id, individual_source_name, '
         ~ 'individual_source_record_id, email_match_key, individual_email_match_key, '
         ~ 'phone_e164, individual_phone_e164' %}
-new_loads as (
-    select * from {{ new_loads_relation(increment) }}
-),
-
 named_now as (
-    select {{ naming }}
-    from consents
-    semi join new_loads
-        on consents.source_name = new_loads.source_name and consents._load_id = new_loads.load_id
-    {%- if whole %}
-    union all
-    select {{ naming }} from consents where source_name in ({{ whole }})
-    {%- endif %}
+    {{ rows_loaded_again('consents', naming, increment) }}
 ),
 
 named as (
     select * from named_now
     union all
     -- the same records as the last build read them (none for a new record)
-    select {{ naming }}
-    from {{ seen_input('int_contact_point_consents_deduplicated') }} as seen
-    where
-        seen.source_name is not null
-        and (
-            exists (
-                select 1 from named_now
-                where named_now.source_name = seen.source_name
-                    and named_now.source_record_id = seen.source_record_id
-            )
-            {%- if whole %}
-            or seen.source_name in ({{ whole }})
-            {%- endif %}
-        )
+    {{ rows_as_last_seen('int_contact_point_consents_deduplicated', naming, 'named_now', increment) }}
 ),
 
 named_keys as (

@@ -10,11 +10,6 @@
       (int_links_changed: linked since, moved to another person, or no longer linked).
     The CTE `again` (key_type, key_value), from the model's `emails` and `phones`. -#}
 {% macro contact_keys_again(increment) -%}
-    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
-new_loads as (
-    select * from {{ new_loads_relation(increment) }}
-),
-
 links_changed as (
     select source_name, source_record_id
     from {{ ref('int_links_changed') }}
@@ -24,32 +19,14 @@ links_changed as (
 {%- for table, column in [('emails', 'email_match_key'), ('phones', 'phone_e164')] %}
 
 {{ table }}_again as (
-    select source_name, source_record_id, {{ column }} as key_value
-    from {{ table }}
-    semi join new_loads
-        on {{ table }}.source_name = new_loads.source_name and {{ table }}._load_id = new_loads.load_id
-    {%- if whole %}
-    union all
-    select source_name, source_record_id, {{ column }} from {{ table }}
-    where source_name in ({{ whole }})
-    {%- endif %}
+    {{ rows_loaded_again(table, 'source_name, source_record_id, ' ~ column ~ ' as key_value', increment) }}
 ),
 
 {{ table }}_keys_again as (
     select key_value from {{ table }}_again
     union
     -- the same records as the last build read them
-    select seen.{{ column }}
-    from {{ seen_input('int_contact_point_' ~ table ~ '_deduplicated') }} as seen
-    where
-        exists (
-            select 1 from {{ table }}_again
-            where {{ table }}_again.source_name = seen.source_name
-                and {{ table }}_again.source_record_id = seen.source_record_id
-        )
-        {%- if whole %}
-        or seen.source_name in ({{ whole }})
-        {%- endif %}
+    {{ rows_as_last_seen('int_contact_point_' ~ table ~ '_deduplicated', column, table ~ '_again', increment) }}
     union
     select {{ table }}.{{ column }}
     from {{ table }}

@@ -363,6 +363,42 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The rows of `relation` (its `columns`, unqualified) that a new load of the increment
+    wrote, and every row of a source it takes whole: the records a marts increment reads
+    again. `union`: how the two are joined ('union' drops repeats). -#}
+{% macro rows_loaded_again(relation, columns, increment, union='union all') -%}
+    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
+    select {{ columns }}
+    from {{ relation }} as loaded
+    semi join {{ new_loads_relation(increment) }} as new_loads
+        on loaded.source_name = new_loads.source_name and loaded._load_id = new_loads.load_id
+    {%- if whole %}
+    {{ union }}
+    select {{ columns }} from {{ relation }} where source_name in ({{ whole }})
+    {%- endif %}
+{%- endmacro %}
+
+{#- The same records (those of the CTE `again`, by source_name and source_record_id) as
+    the last marts build read them in its input `name` (seen_input), with every record of
+    a source taken whole: `columns` of them (none for a record that is new). -#}
+{% macro rows_as_last_seen(name, columns, again, increment) -%}
+    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
+    select {{ columns }}
+    from {{ seen_input(name) }} as seen
+    where
+        seen.source_name is not null
+        and (
+            exists (
+                select 1 from {{ again }}
+                where {{ again }}.source_name = seen.source_name
+                    and {{ again }}.source_record_id = seen.source_record_id
+            )
+            {%- if whole %}
+            or seen.source_name in ({{ whole }})
+            {%- endif %}
+        )
+{%- endmacro %}
+
 {#- An input of the marts as their last build read it (cdp.harmonise.increments.keep_seen:
     Layer.seen; a file or a folder of parts), for an increment to compare with what it
     is now. -#}
@@ -386,11 +422,6 @@
     (attributed_rows). On a full build, `cte` is `relation` whole. -#}
 {% macro activity_again(cte, relation, increment, cookie_column=none) -%}
     {%- if increment %}
-    {%- set whole = sql_strings(increment.get('whole_sources', [])) %}
-    new_loads as (
-        select * from {{ new_loads_relation(increment) }}
-    ),
-
     links_changed as (
         select * from {{ ref('int_links_changed') }}
         where record_kind is not null
@@ -402,14 +433,7 @@
     ),
 
     recomputed as (
-        select activity.source_name, activity.source_record_id
-        from {{ relation }} as activity
-        semi join new_loads
-            on activity.source_name = new_loads.source_name and activity._load_id = new_loads.load_id
-        {%- if whole %}
-        union
-        select source_name, source_record_id from {{ relation }} where source_name in ({{ whole }})
-        {%- endif %}
+        {{ rows_loaded_again(relation, 'source_name, source_record_id', increment, 'union') }}
         union
         select activity.source_name, activity.source_record_id
         from {{ relation }} as activity

@@ -1,5 +1,7 @@
 """An increment killed while the harmonised tables are folders of parts (cdp/io/parts.py),
-then run again, gives what the same increment run cleanly gives (tests/crash.py)."""
+then again after identity wrote its outputs but before it made its state for the next
+run current, then run to the end, gives what the same increment run cleanly gives
+(tests/crash.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import duckdb
 import pytest
 
 from cdp.harmonise.increments import HARMONISE
+from cdp.identity.incremental import HASHES
 from cdp.io import lake, parts
-from cdp.io.atomic import TMP_PREFIX
+from cdp.io.atomic import TMP_PREFIX, staged_path
 from tests.crash import CDP, _links, _marts, _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(120)]
@@ -58,6 +61,14 @@ def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(tm
     folder = ws / "lake" / "harmonised"
     counts = {name: len(parts.part_files(folder / f"{name}.parquet")) for name in HARMONISE.parted}
     assert max(counts.values()) == 2 and counts["int_person_records_prepared"] == 1, counts
+    identity = ws / "lake" / "identity"
+    hashes = (identity / HASHES).read_bytes()
+    killed = _run(ws, "identity.state")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    # the links are the increment's, the hashes it staged not yet current
+    assert _links(ws) == _links(clean)
+    assert staged_path(identity / HASHES).exists()
+    assert (identity / HASHES).read_bytes() == hashes
     done = _run(ws)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -45,7 +47,7 @@ import pyarrow.compute as pc
 from cdp.identity import blocking, pair_store, record_values
 from cdp.identity.match_rules import old_value_holders
 from cdp.identity.settings import IdentitySettings
-from cdp.io.atomic import write_parquet, write_text
+from cdp.io.atomic import stage_parquet, staged_path, write_text
 from cdp.workspace import Workspace
 
 STATE = "identity_state.json"
@@ -131,29 +133,45 @@ def read_state(ws: Workspace) -> dict:
         return {}
 
 
-def save_state(
+def stage_state(
     ws: Workspace,
     hashes: pa.Table,
-    fingerprint: str,
-    share: float | None,
     pairs: pa.Table | None,
     values: tuple[pa.Table, pa.Array | None] | None = None,
-    caps: list[int] | None = None,
-    totals: list[int] | None = None,
-) -> None:
-    """`pairs`: every pair scored, for the next run (None: the file stands as it is).
-    `values`: (the records, the ids of those new or edited, or None for all of them),
-    whose matching values are kept (cdp.identity.record_values; None: they stand). The
-    values go first: a lookup matches them against the hashes written after them.
-    `caps`: the cap each blocking rule had (the pairs read back were formed under it),
-    and `totals` the pairs of each within identity.max_block_records (pair_totals)."""
+) -> list[tuple[Path, Path]]:
+    """The bulk of a run's state, written while its outputs are (at 1M, about 1.4 s that
+    ran after them with a core idle): `values` (the records, and the ids of those new or
+    edited, or None for all of them), whose matching values are kept
+    (cdp.identity.record_values: harmless before the hashes that point to them), then
+    `pairs`, every pair scored (None: the file stands), and the record hashes, under
+    temporary names. Returns (staged, target) for `commit_state`, which must come after
+    the links: a run killed before it leaves the last run's state, so the next run
+    resolves the same records again."""
     if values is not None:
         records, changed = values
         columns = [c for c in HASHED if c in records.column_names]
         record_values.save(ws, records, hashes, columns, changed)
-    if pairs is not None:
-        write_parquet(pair_store.path(ws), pairs)
-    write_parquet(ws.identity_dir / HASHES, hashes)
+    staged = []
+    for target, table in ((pair_store.path(ws), pairs), (ws.identity_dir / HASHES, hashes)):
+        if table is not None:
+            staged.append((stage_parquet(target, table), target))
+    return staged
+
+
+def commit_state(
+    ws: Workspace,
+    staged: list[tuple[Path, Path]],
+    fingerprint: str,
+    share: float | None,
+    caps: list[int] | None = None,
+    totals: list[int] | None = None,
+) -> None:
+    """Make the staged state current (the pairs, then the hashes), then the settings
+    it was made under. `caps`: the cap each blocking rule had (the pairs read back were
+    formed under it), and `totals` the pairs of each within identity.max_block_records
+    (pair_totals)."""
+    for path, target in staged:
+        os.replace(path, target)
     write_text(
         ws.identity_dir / STATE,
         json.dumps(
@@ -162,6 +180,12 @@ def save_state(
         )
         + "\n",
     )
+
+
+def discard_staged(ws: Workspace) -> None:
+    """Remove state a run staged and never committed (it failed, or was killed)."""
+    for target in (pair_store.path(ws), ws.identity_dir / HASHES):
+        staged_path(target).unlink(missing_ok=True)
 
 
 def plan(

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cdp import failpoints
 from cdp.config.settings import load_settings
 from cdp.errors import CdpError
 from cdp.harmonise.normalise import name_variants
@@ -155,6 +156,7 @@ def _resolve(
 ) -> ResolveResult:
     started = time.perf_counter()
     settle_history(ws)  # a run killed mid-output leaves its events aside
+    incremental.discard_staged(ws)  # and, before, the state it was about to commit
     settings = _settings(ws, settings)
     result = ResolveResult()
     step = _stepper(progress)
@@ -174,85 +176,84 @@ def _resolve(
     )
     result.mode, result.mode_reason = plan.mode, plan.reason
     share = None
-    kept_pairs = None  # every pair scored, for the next run (None: as they were)
-    values = None  # the records whose matching values are kept (None: as they were)
     caps = plan.caps  # each blocking rule's cap, under which the kept pairs were formed
     totals = plan.totals  # each rule's pairs within identity.max_block_records
-    if plan.mode == "unchanged":
-        step("cookies")
-        links = _links_with_cookies(ws, con, run_id, _previous_people(ws))
-        write_outputs(ws, run_id, links, None, None, None, [])
-        share = plan.household_share
-    elif plan.mode == "incremental":
-        share = plan.household_share
-        if settings.household_prior == "auto" and share is not None:
-            settings = settings.model_copy(update={"household_prior": share})
-        tf = incremental.tf_tables(records, _tf_columns(settings))
-        earlier = pair_store.read(ws)
-        if plan.fresh is None:  # every pair of the part is scored again
-            subset, reuse, shared = plan.subset, None, None
-        else:
-            subset, scored, shared = _linked_part(ws, records, plan, settings, tf, step)
-            reuse = (earlier, np.searchsorted(subset, plan.fresh), scored)
-        core = _core(
-            ws,
-            _reindexed(records.take(pa.array(subset))),
-            settings,
-            result,
-            step,
-            tf=tf,
-            share=share,
-            whole=(records, subset),
-            earlier=reuse,
-            shared=shared,
-            caps=caps,
-        )
-        # The pairs kept for the next run, on the other core while the outputs are made.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            kept = pool.submit(_kept_pairs, earlier, plan, core)
+    # The state for the next run (the pairs, values and hashes) is staged on the other
+    # core while the outputs are written, and made current after the links.
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        if plan.mode == "unchanged":
+            staged = pool.submit(incremental.stage_state, ws, hashes, None)
+            step("cookies")
+            links = _links_with_cookies(ws, con, run_id, _previous_people(ws))
+            write_outputs(ws, run_id, links, None, None, None, [])
+            share = plan.household_share
+        elif plan.mode == "incremental":
+            share = plan.household_share
+            if settings.household_prior == "auto" and share is not None:
+                settings = settings.model_copy(update={"household_prior": share})
+            tf = incremental.tf_tables(records, _tf_columns(settings))
+            earlier = pair_store.read(ws)
+            if plan.fresh is None:  # every pair of the part is scored again
+                subset, reuse, shared = plan.subset, None, None
+            else:
+                subset, scored, shared = _linked_part(ws, records, plan, settings, tf, step)
+                reuse = (earlier, np.searchsorted(subset, plan.fresh), scored)
+            core = _core(
+                ws,
+                _reindexed(records.take(pa.array(subset))),
+                settings,
+                result,
+                step,
+                tf=tf,
+                share=share,
+                whole=(records, subset),
+                earlier=reuse,
+                shared=shared,
+                caps=caps,
+            )
+            staged = pool.submit(_stage_increment, ws, hashes, records, earlier, plan, core)
             links = _write_partial(ws, con, run_id, core, result, plan.changed_ids)
-            kept_pairs = kept.result()
-        values = (records, plan.changed_ids)
-    else:
-        core = _core(ws, records, settings, result, step)
-        share = result.household_share
-        links = _write_full(ws, con, run_id, core, result)
-        kept_pairs = pair_store.pairs_table(core.pairs, core.uids)
-        values = (records, None)
-        caps = core.pairs.blocking.caps
-        totals = incremental.pair_totals(records, settings)
-    # After the run: a full run may have trained the model the fingerprint covers. The
-    # state is written while the summary is counted (files, then counts of the links).
-    fingerprint = incremental.settings_fingerprint(ws, written)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        saved = pool.submit(
-            incremental.save_state,
-            ws,
-            hashes,
-            fingerprint,
-            share,
-            kept_pairs,
-            values,
-            caps,
-            totals,
-        )
+        else:
+            core = _core(ws, records, settings, result, step)
+            share = result.household_share
+            staged = pool.submit(_stage_full, ws, hashes, records, core)
+            links = _write_full(ws, con, run_id, core, result)
+            caps = core.pairs.blocking.caps
+            totals = incremental.pair_totals(records, settings)
         result.household_share = share if share is not None else result.household_share
         _summarise(result, links)
-        saved.result()
+        files = staged.result()
+    except BaseException:
+        pool.shutdown(wait=True)  # what the staging thread wrote, then removed
+        incremental.discard_staged(ws)
+        raise
+    pool.shutdown()
+    # After the outputs: a full run may have trained the model the fingerprint covers.
+    fingerprint = incremental.settings_fingerprint(ws, written)
+    failpoints.reached("identity.state")  # outputs written, the next run's state staged
+    incremental.commit_state(ws, files, fingerprint, share, caps, totals)
     result.seconds = time.perf_counter() - started
     step("done")
     return result
 
 
-def _kept_pairs(earlier: pa.Table, plan: incremental.Plan, core: _Core) -> pa.Table:
-    """Every pair scored, for the next increment: the earlier ones that stand, and the
-    part's."""
-    return pa.concat_tables(
+def _stage_increment(ws, hashes, records, earlier: pa.Table, plan, core: _Core):
+    """An increment's state: every pair scored, the earlier ones that stand and the
+    part's; the values of the records it changed."""
+    kept = pa.concat_tables(
         [
             pair_store.carried(earlier, plan.removed_ids, core.uids, plan.changed_ids),
             pair_store.pairs_table(core.pairs, core.uids),
         ],
         promote_options="permissive",
+    )
+    return incremental.stage_state(ws, hashes, kept, (records, plan.changed_ids))
+
+
+def _stage_full(ws, hashes, records, core: _Core):
+    return incremental.stage_state(
+        ws, hashes, pair_store.pairs_table(core.pairs, core.uids), (records, None)
     )
 
 

@@ -64,6 +64,24 @@ def write_parquet(target: str | os.PathLike, table: pa.Table, **kwargs) -> None:
         pq.write_table(table, tmp, **kwargs)
 
 
+def staged_path(target: str | os.PathLike) -> Path:
+    """Where `stage_parquet` writes `target`: one fixed name beside it, so a run killed
+    before its commit leaves one file, which the next stage overwrites."""
+    target = Path(target)
+    return target.with_name(f"{TMP_PREFIX}staged-{target.name}")
+
+
+def stage_parquet(target: str | os.PathLike, table: pa.Table, **kwargs) -> Path:
+    """Write `table` completely (zstd, synced) under `staged_path(target)` and return
+    that path; `os.replace` onto `target` later makes it current in one step."""
+    kwargs.setdefault("compression", "zstd")
+    staged = staged_path(target)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, staged, **kwargs)
+    _fsync(staged)
+    return staged
+
+
 def replace_dir(target: str | os.PathLike, staged: str | os.PathLike) -> None:
     """Swap a fully written directory `staged` into place as `target`.
 

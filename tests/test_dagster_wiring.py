@@ -180,3 +180,41 @@ def test_definitions_of_an_unprepared_workspace_say_what_to_do(tmp_path):
     ws.sources_dir.mkdir()
     with pytest.raises(CdpError, match="run `cdp prepare`"):
         build_definitions(ws)
+
+
+def test_the_event_log_remembers_tables_it_found_and_asks_again_for_missing_ones(tmp_path):
+    import sqlite3
+
+    from dagster_project.event_log import WorkspaceEventLogStorage
+
+    storage = WorkspaceEventLogStorage(str(tmp_path))
+    try:
+        assert storage.has_table("asset_check_executions")  # made with the index
+        assert storage.supports_asset_checks
+        assert not storage.has_table("cdp_later")
+        with sqlite3.connect(tmp_path / "index.db") as db:  # as a migration would
+            db.execute("create table cdp_later (x integer)")
+        assert storage.has_table("cdp_later")  # a table not found is looked for again
+        # an asset check's result is stored and read back through the kept checks
+        key = dg.AssetCheckKey(dg.AssetKey("people"), "rows")
+        evaluation = dg.AssetCheckEvaluation(
+            asset_key=key.asset_key, check_name="rows", passed=True
+        )
+        event = dg.DagsterEvent(
+            event_type_value="ASSET_CHECK_EVALUATION",
+            job_name="job",
+            event_specific_data=evaluation,
+        )
+        storage.store_event(
+            dg.EventLogEntry(
+                error_info=None,
+                level="INFO",
+                user_message="",
+                run_id="r1",
+                timestamp=time.time(),
+                dagster_event=event,
+            )
+        )
+        assert storage.get_asset_check_execution_history(key, limit=5)
+    finally:
+        storage.dispose()

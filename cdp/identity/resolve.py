@@ -54,6 +54,7 @@ from cdp.identity.scoring import ScoredPairs, score_pairs, splink_db, splink_inp
 from cdp.identity.settings import IdentitySettings
 from cdp.identity.stable_ids import assign_ids, id_stem
 from cdp.io import lake
+from cdp.io.atomic import write_parquet
 from cdp.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -451,37 +452,52 @@ def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> p
     )
     record_ids = pa.array(ids, pa.string()).take(pa.array(core.cluster_no))
     stale, stale_near = redone | gone, gone | set(changed.to_pylist())
-    # Arrow's kernels let go of the GIL: the earlier clusters, edges and near misses that
-    # stand are sorted out on one core while the links are built on the other (at 1M,
-    # about 3 s and 2 s of work, which ran one after the other).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        standing = pool.submit(
-            _standing_outputs,
-            ws,
-            run_id,
-            core,
-            record_ids,
-            ids,
-            last,
-            touched_ids,
-            stale,
-            stale_near,
-        )
+    # The earlier clusters, edges and near misses that stand, with the part's, each
+    # written as soon as it is made while the links are built (Arrow, DuckDB and the
+    # Parquet writer let go of the GIL; at 1M they took 3 to 3.5 s made one after the
+    # other, then 1 s written): all before the links, which commit the run.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        standing = [
+            pool.submit(_standing_edges, ws, core, record_ids, stale),
+            pool.submit(
+                _standing_clusters_and_near,
+                ws,
+                run_id,
+                core,
+                record_ids,
+                ids,
+                last,
+                touched_ids,
+                stale_near,
+            ),
+        ]
         people = _previous_people(ws, stale)
         people = pa.concat_tables(
             [people, link_table(core.records, record_ids, core.joined, run_id)]
         )
         links = _links_with_cookies(ws, con, run_id, people)
-        clusters, edges, near = standing.result()
-    result.paths = write_outputs(ws, run_id, links, clusters, edges, near, events)
+        for done in standing:
+            done.result()
+    result.paths = write_outputs(ws, run_id, links, None, None, None, events)
     return links
 
 
-def _standing_outputs(
-    ws, run_id, core: _Core, record_ids, ids, last, touched_ids, stale, stale_near
-) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """The clusters, edges and near misses after an increment: the earlier rows that
-    stand (none of a cluster the part touched, none of a `stale` record), and the part's.
+def _standing_edges(ws, core: _Core, record_ids, stale) -> None:
+    """The edges after an increment: the earlier ones of no `stale` record, and the
+    part's."""
+    path = ws.identity_dir / "identity_edges.parquet"
+    edges = edge_table(core.joined, core.pairs, core.uids, record_ids, joined=True)
+    write_parquet(
+        path,
+        pa.concat_tables([_kept_rows(path, "pair", stale), edges], promote_options="permissive"),
+    )
+
+
+def _standing_clusters_and_near(
+    ws, run_id, core: _Core, record_ids, ids, last, touched_ids, stale_near
+) -> None:
+    """The clusters and near misses after an increment: the earlier rows that stand (no
+    cluster the part touched, no near miss of a `stale_near` record), and the part's.
     `ids`: the part's cluster ids; `last`: the last resolution of its records;
     `touched_ids`: the clusters those records were in."""
     d = ws.identity_dir
@@ -491,27 +507,15 @@ def _standing_outputs(
             pc.is_in(clusters["unified_individual_id"], pa.array(sorted(touched_ids), pa.string()))
         )
     )
-    redone_clusters = clusters_table(ws, run_id, ids, core.groups, last.ids, last.created)
-    edges = edge_table(core.joined, core.pairs, core.uids, record_ids, joined=True)
-    near = edge_table(core.near, core.pairs, core.uids, record_ids, joined=False)
-    return (
-        pa.concat_tables([clusters, redone_clusters]).sort_by("unified_individual_id"),
-        pa.concat_tables(
-            [_kept_rows(d / "identity_edges.parquet", "pair", stale), edges],
-            promote_options="permissive",
-        ),
-        pa.concat_tables(
-            [
-                _straddling(
-                    _kept_rows(d / "identity_near_misses.parquet", "pair", stale_near),
-                    core.uids,
-                    record_ids,
-                ),
-                near,
-            ],
-            promote_options="permissive",
-        ),
+    redone = clusters_table(ws, run_id, ids, core.groups, last.ids, last.created)
+    write_parquet(
+        d / "identity_clusters.parquet",
+        pa.concat_tables([clusters, redone]).sort_by("unified_individual_id"),
     )
+    near = edge_table(core.near, core.pairs, core.uids, record_ids, joined=False)
+    path = d / "identity_near_misses.parquet"
+    kept = _straddling(_kept_rows(path, "pair", stale_near), core.uids, record_ids)
+    write_parquet(path, pa.concat_tables([kept, near], promote_options="permissive"))
 
 
 def _straddling(near: pa.Table, uids: pa.Array, record_ids: pa.Array) -> pa.Table:

@@ -88,6 +88,8 @@ class Plan:
     removed: int = 0
     removed_ids: pa.Array | None = None  # the records gone since the last run
     clusters: np.ndarray | None = None  # each record's earlier cluster (earlier_clusters)
+    # the last run's person links, unique_id -> unified_individual_id (earlier_people)
+    people: pa.Table | None = None
     caps: list[int] | None = None  # each blocking rule's cap over all records (whole_caps)
     totals: list[int] | None = None  # each rule's pairs within its cap (blocking.pair_totals)
 
@@ -245,7 +247,8 @@ def plan(
     old = record_values.earlier(ws, con, edited + removed) if edited or removed else None
     if (edited or removed) and old is None:
         return Plan("full", "the values edited or removed records had were not kept")
-    clusters, gone_clusters = earlier_clusters(ws, records, removed)
+    people = earlier_people(ws)
+    clusters, gone_clusters = earlier_clusters(people, records, removed)
     subset, partners = _closure(con, records, clusters, gone_clusters, set(changed), settings, old)
     subset = with_kept_apart(ws, records, clusters, subset)
     # The pairs read back were formed under the earlier caps, and a part's own counts
@@ -283,6 +286,7 @@ def plan(
         clusters=clusters,
         caps=caps,
         totals=totals,
+        people=people,
     )
 
 
@@ -395,25 +399,35 @@ def changed_blocks(con, settings: IdentitySettings) -> list[tuple[np.ndarray, np
     return blocks
 
 
+def earlier_people(ws: Workspace) -> pa.Table:
+    """The last run's person links as unique_id, unified_individual_id: read once for
+    the plan (earlier_clusters) and the ids (outputs.previous_part), which each read the
+    1.78 million links of 1M customers for 0.3 to 0.4 s."""
+    links = ws.identity_dir / "unified_link_individual.parquet"
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    try:
+        return con.sql(
+            "select source_name || ':' || source_record_id as unique_id, unified_individual_id "
+            f"from read_parquet('{links}') where record_kind = 'person'"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
 def earlier_clusters(
-    ws: Workspace, records: pa.Table, removed: list[str]
+    people: pa.Table, records: pa.Table, removed: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per record (by index), a number for its cluster in the earlier resolution (-1 for
     a record it did not have), and the numbers of the clusters the `removed` records
-    belonged to."""
-    links = ws.identity_dir / "unified_link_individual.parquet"
+    belonged to. `people`: earlier_people."""
     con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.register("people", people)
     con.register("records", records.select(["unique_id", "_i"]))
     con.register("gone", pa.table({"unique_id": pa.array(sorted(removed), pa.string())}))
     found = con.execute(
-        f"""
-        with people as (
-            select source_name || ':' || source_record_id as unique_id, unified_individual_id
-            from read_parquet('{links}')
-            where record_kind = 'person'
-        ),
+        """
         -- any number per cluster will do, and numbering them unsorted saves a sort
-        numbered as (
+        with numbered as (
             select unified_individual_id, row_number() over () as cluster
             from (select distinct unified_individual_id from people)
         )
@@ -425,6 +439,7 @@ def earlier_clusters(
         where records._i is not null or gone.unique_id is not null
         """
     ).fetchnumpy()
+    con.close()
     at = np.ma.filled(found["_i"], -1).astype(np.int64)  # -1: a removed record
     cluster = np.asarray(found["cluster"], dtype=np.int64)
     is_gone = np.asarray(found["is_gone"], dtype=bool)

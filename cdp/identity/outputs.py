@@ -254,21 +254,28 @@ class PreviousPart:
     taken: set[str]  # the old ids a new id of the part could take (previous_part)
 
 
-def previous_part(ws: Workspace, con, redone: pa.Array, stems: list[str]) -> PreviousPart:
+def previous_part(
+    ws: Workspace, con, redone: pa.Array, stems: list[str], people: pa.Table | None = None
+) -> PreviousPart:
     """The last run's ids for the records an increment resolves again (`redone`) and for
     those that are gone, and the size, age and creating run of the old ids they held.
     The part is closed over clusters, so every record of those old ids is among them.
-    Found in DuckDB from the last links (`con` reads int_person_records_prepared): a
-    dict of every record's id (1.77 million at 1M) cost 1.9 s to build, finding the
-    gone records 1.1 s more."""
+    Found in DuckDB from the last person links (`people`, as incremental.earlier_people
+    read them, or read here; `con` reads int_person_records_prepared): a dict of every
+    record's id (1.77 million at 1M) cost 1.9 s to build, finding the gone records 1.1 s
+    more."""
     path = ws.identity_dir / "unified_link_individual.parquet"
-    if not path.exists():
+    if people is None and not path.exists():
         return PreviousPart({}, set(), {}, {}, {}, set())
     con.register("_redone", pa.table({"unique_id": redone}))
-    links = (
-        "select source_name || ':' || source_record_id as unique_id, unified_individual_id "
-        f"from {lake.scan(path)} where source_name <> '{ANONYMOUS}'"
-    )
+    if people is None:
+        links = (
+            "select source_name || ':' || source_record_id as unique_id, unified_individual_id "
+            f"from {lake.scan(path)} where record_kind = 'person'"
+        )
+    else:
+        con.register("_people", people)
+        links = "select * from _people"
     con.execute(
         f"create or replace temp table _previous as {links}; "
         "create or replace temp table _gone as select unique_id from _previous "
@@ -305,6 +312,8 @@ def previous_part(ws: Workspace, con, redone: pa.Array, stems: list[str]) -> Pre
     gone = {r[0] for r in con.execute("select unique_id from _gone").fetchall()}
     con.execute("drop table _previous; drop table _gone; drop table _part")
     con.unregister("_redone")
+    if people is not None:
+        con.unregister("_people")
     return PreviousPart(ids, gone, sizes, order, created, taken)
 
 

@@ -214,7 +214,7 @@ def _resolve(
                 caps=caps,
             )
             staged = pool.submit(_stage_increment, ws, hashes, records, earlier, plan, core)
-            links = _write_partial(ws, con, run_id, core, result, plan.changed_ids)
+            links = _write_partial(ws, con, run_id, core, result, plan)
         else:
             core = _core(ws, records, settings, result, step)
             share = result.household_share
@@ -441,10 +441,12 @@ def _write_full(ws, con, run_id, core: _Core, result) -> pa.Table:
     return links
 
 
-def _write_partial(ws, con, run_id, core: _Core, result, changed: pa.Array) -> pa.Table:
+def _write_partial(ws, con, run_id, core: _Core, result, plan) -> pa.Table:
     """Resolve the part again; every other cluster keeps its rows as they were."""
     stems = sorted({id_stem(min(members)) for members in core.groups})
-    last = previous_part(ws, con, core.uids, stems)
+    last = previous_part(ws, con, core.uids, stems, plan.people)
+    plan.people = None  # (held no longer than needed)
+    changed = plan.changed_ids
     redone, gone = set(core.uids.to_pylist()), last.gone
     touched_ids = set(last.ids.values())
     ids, events = assign_ids(

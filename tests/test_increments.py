@@ -124,11 +124,17 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
         HEADER + "m2,Gus,Hu,gus@m.com,44,1980-04-04,2024-03-01 10:00:00\n"
     )
     parsed = ws.dbt_target_dir / "partial_parse.msgpack"
-    before = parsed.stat().st_mtime_ns
+    manifest, results = (ws.dbt_target_dir / f for f in ("manifest.json", "run_results.json"))
+    before, manifest_before = parsed.stat().st_mtime_ns, manifest.stat().st_mtime_ns
+    results_before = results.stat().st_mtime_ns
     _run(ws)
     # Neither build parsed the project again: the run id, which changes every run, is
     # read when a model runs (dbt_models/macros/run.sql), not when dbt parses it.
     assert parsed.stat().st_mtime_ns == before
+    # nor wrote the manifest prepare had written (cdp/harmonise/dbt_warm.py); the run's
+    # results, which a failure is read from, are written
+    assert manifest.stat().st_mtime_ns == manifest_before
+    assert results.stat().st_mtime_ns > results_before
     # Harmonise staged Bo's two versions and Di, not Ann or Cy; the snapshot whole.
     assert _staged(ws, "stg_people__individuals") == 3
     assert _staged(ws, "stg_members__individuals") == 1

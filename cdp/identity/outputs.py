@@ -23,7 +23,6 @@ from cdp.identity.cluster import Edge
 from cdp.identity.prepare import cookie_links
 from cdp.identity.scoring import ScoredPairs
 from cdp.identity.stable_ids import STEM_LENGTH, HistoryEvent
-from cdp.io import lake
 from cdp.io.atomic import write_parquet
 from cdp.workspace import Workspace
 
@@ -255,29 +254,17 @@ class PreviousPart:
 
 
 def previous_part(
-    ws: Workspace, con, redone: pa.Array, stems: list[str], people: pa.Table | None = None
+    ws: Workspace, con, redone: pa.Array, stems: list[str], people: pa.Table
 ) -> PreviousPart:
     """The last run's ids for the records an increment resolves again (`redone`) and for
     those that are gone, and the size, age and creating run of the old ids they held.
     The part is closed over clusters, so every record of those old ids is among them.
     Found in DuckDB from the last person links (`people`, as incremental.earlier_people
-    read them, or read here; `con` reads int_person_records_prepared): a dict of every
-    record's id (1.77 million at 1M) cost 1.9 s to build, finding the gone records 1.1 s
-    more."""
-    path = ws.identity_dir / "unified_link_individual.parquet"
-    if people is None and not path.exists():
-        return PreviousPart({}, set(), {}, {}, {}, set())
+    read them; `con` reads int_person_records_prepared): a dict of every record's id
+    (1.77 million at 1M) cost 1.9 s to build, finding the gone records 1.1 s more."""
     con.register("_redone", pa.table({"unique_id": redone}))
-    if people is None:
-        links = (
-            "select source_name || ':' || source_record_id as unique_id, unified_individual_id "
-            f"from {lake.scan(path)} where record_kind = 'person'"
-        )
-    else:
-        con.register("_people", people)
-        links = "select * from _people"
+    con.register("_previous", people)
     con.execute(
-        f"create or replace temp table _previous as {links}; "
         "create or replace temp table _gone as select unique_id from _previous "
         "anti join int_person_records_prepared using (unique_id); "
         "create or replace temp table _part as select * from _previous "
@@ -310,10 +297,9 @@ def previous_part(
     }
     con.unregister("_stems")
     gone = {r[0] for r in con.execute("select unique_id from _gone").fetchall()}
-    con.execute("drop table _previous; drop table _gone; drop table _part")
+    con.execute("drop table _gone; drop table _part")
     con.unregister("_redone")
-    if people is not None:
-        con.unregister("_people")
+    con.unregister("_previous")
     return PreviousPart(ids, gone, sizes, order, created, taken)
 
 

@@ -124,6 +124,22 @@ def test_a_person_is_one_row_of_the_store_in_small_sorted_row_groups(ws):
     assert ROW_GROUP_SIZE <= 16384
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_customer_table_is_in_id_order_whatever_order_the_mart_has(ws, reverse):
+    """The marts write customer_360 in id order, and the store takes its rows as they
+    come; a customer_360 written in another order is sorted."""
+    import pyarrow.parquet as pq
+
+    path = ws.marts_dir / "customer_360.parquet"
+    rows = pq.read_table(path)
+    if reverse:
+        write_parquet(path, rows.take(pa.array(range(rows.num_rows - 1, -1, -1))))
+    assert rows["unified_individual_id"].to_pylist() == ["U1", "U2", "U3"]
+    build_profile_store(ws, reuse=False)
+    assert _store(ws, "select unified_individual_id from customer") == [("U1",), ("U2",), ("U3",)]
+    assert find(open_store(ws), "U3") == ["U3"]
+
+
 def test_a_store_from_an_older_version_asks_for_a_full_refresh(ws):
     import duckdb
 

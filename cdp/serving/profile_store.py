@@ -135,8 +135,12 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
     con.execute("checkpoint store")
     counts: dict[str, int] = {}
 
-    def stored(name: str, sql: str, order: str) -> None:
-        con.execute(f"create table store.{name} as {sql} order by {order}")
+    def stored(name: str, sql: str, order: str, in_order: str | None = None) -> None:
+        # `in_order`: a column the source is already sorted by, as the marts write it.
+        # Then the rows are taken as they come and only checked (at 1M customers,
+        # customer_360 took 2.5 s sorted again, 2.0 s taken in order, 0.06 s checked).
+        if in_order is None or not _taken_in_order(con, name, sql, in_order):
+            con.execute(f"create or replace table store.{name} as {sql} order by {order}")
         counts[name] = con.execute(f"select count(*) from store.{name}").fetchone()[0]
 
     def section(name: str, sql: str | None) -> None:
@@ -146,7 +150,12 @@ def build_profile_store(ws: Workspace, *, reuse: bool = True) -> dict[str, int]:
             con.execute(f"create temp view {name}{ROWS} as {sql}")
 
     not_empty = "where unified_individual_id is not null"  # dbt's empty-model row
-    stored("customer", f"select * from {c360} {not_empty}", "unified_individual_id")
+    stored(
+        "customer",
+        f"select * from {c360} {not_empty}",
+        "unified_individual_id",
+        in_order="unified_individual_id",
+    )
     links = _parquet(identity / "unified_link_individual.parquet")
     section(
         "records",
@@ -269,6 +278,18 @@ def _write_documents(
         con.execute(f"create table store.profile as {sql}", {"low": "", "high": ""})
     counts["profile"] = con.execute("select count(*) from store.profile").fetchone()[0]
     return layout, 0
+
+
+def _taken_in_order(con, name: str, sql: str, column: str) -> bool:
+    """Write `sql`'s rows to store table `name` in the order they come (one file's scan
+    keeps the file's order) and say whether they are in `column` order: no row less than
+    the row before it, counted in the table's own order."""
+    con.execute(f"create table store.{name} as {sql}")
+    out_of_order = con.execute(
+        f"select count(*) from (select {column} < lag({column}) over (order by rowid) as down "
+        f"from store.{name}) where down"
+    ).fetchone()[0]
+    return out_of_order == 0
 
 
 def _attached(con, name: str) -> bool:

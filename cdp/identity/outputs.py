@@ -201,7 +201,13 @@ def edge_table(
     }
     for m in pairs.names:
         cols[m] = from_pairs(pairs.mw[m])
-    return pa.table(cols, schema=pa.schema(_edge_fields(pairs.names)))
+    table = pa.table(cols, schema=pa.schema(_edge_fields(pairs.names)))
+    if joined:
+        return table  # in the clustering's order, the same from run to run
+    # Near misses follow the scoring's order, which DuckDB's threads vary (at 1M, two
+    # runs of one increment wrote them in different orders): sorted by their records
+    # (indexes in unique_id order), the same inputs write the same file.
+    return table.take(pa.array(np.lexsort((hi[keep], lo[keep]))))
 
 
 def previous_state(ws: Workspace):

@@ -28,16 +28,19 @@ def read(ws: Workspace) -> pa.Table:
 
 
 def pairs_table(pairs: ScoredPairs, uids: pa.Array) -> pa.Table:
-    """Every scored pair by record id, with its final probability and match weights."""
+    """Every scored pair by record id, with its final probability and match weights, in
+    the order of their records: Splink gives them in an order DuckDB's threads vary, and
+    the same pairs must write the same file."""
+    at = pairs.in_pair_order
     cols = {
-        "unique_id_l": uids.take(pa.array(pairs.lo, pa.int64())),
-        "unique_id_r": uids.take(pa.array(pairs.hi, pa.int64())),
-        "match_probability": pa.array(pairs.p, pa.float64()),
-        "household": pa.array(pairs.household, pa.bool_()),
-        "match_weight": pa.array(pairs.weight, pa.float64()),
+        "unique_id_l": uids.take(pa.array(pairs.lo[at], pa.int64())),
+        "unique_id_r": uids.take(pa.array(pairs.hi[at], pa.int64())),
+        "match_probability": pa.array(pairs.p[at], pa.float64()),
+        "household": pa.array(pairs.household[at], pa.bool_()),
+        "match_weight": pa.array(pairs.weight[at], pa.float64()),
     }
     for name in pairs.names:
-        cols[name] = pa.array(pairs.mw[name], pa.float64())
+        cols[name] = pa.array(pairs.mw[name][at], pa.float64())
     return pa.table(cols)
 
 

@@ -57,6 +57,11 @@ class ScoredPairs:
     def names(self) -> list[str]:
         return sorted(self.mw)
 
+    @property
+    def in_pair_order(self) -> np.ndarray:
+        """The rows sorted by their records (lo, then hi)."""
+        return self._order
+
     def rows(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Row of each pair (in either order) among the scored pairs, or -1."""
         left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)

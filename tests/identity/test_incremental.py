@@ -536,3 +536,46 @@ def test_a_rule_tightened_to_the_comparison_limit_pairs_as_a_full_run(
     assert _partition(_clusters(ws)) == _partition(_clusters(fresh))
     assert _scored(ws) == _scored(fresh)
     assert _blocking_state(ws) == _blocking_state(fresh)
+
+
+def test_near_misses_and_scored_pairs_are_written_in_the_order_of_their_records():
+    """The scoring gives pairs in no fixed order (at 1M, two runs of one increment wrote
+    their near misses and scored pairs in different orders); a run writes them sorted by
+    their records, so the same inputs give the same files. Joined edges keep the
+    clustering's order."""
+    import numpy as np
+    import pyarrow as pa
+
+    from cdp.identity.outputs import EdgeSet, edge_table
+    from cdp.identity.scoring import ScoredPairs
+
+    lo, hi = np.array([2, 0, 1, 0]), np.array([3, 3, 2, 1])
+    pairs = ScoredPairs(
+        4, lo, hi, np.array([0.1, 0.2, 0.3, 0.4]), np.zeros(4, bool), np.zeros(4), {}
+    )
+    uids = pa.array(["a", "b", "c", "d"])
+    clusters = pa.array(["U1", "U2", "U3", "U4"])
+    edges = EdgeSet.scored(pairs, np.arange(4), "near_miss")
+    near = edge_table(edges, pairs, uids, clusters, joined=False).to_pylist()
+    assert [(r["unique_id_l"], r["unique_id_r"], r["match_probability"]) for r in near] == [
+        ("a", "b", 0.4),
+        ("a", "d", 0.2),
+        ("b", "c", 0.3),
+        ("c", "d", 0.1),
+    ]
+    from cdp.identity.pair_store import pairs_table
+
+    stored = pairs_table(pairs, uids).to_pylist()
+    assert [(r["unique_id_l"], r["unique_id_r"], r["match_probability"]) for r in stored] == [
+        ("a", "b", 0.4),
+        ("a", "d", 0.2),
+        ("b", "c", 0.3),
+        ("c", "d", 0.1),
+    ]
+    joined = edge_table(edges, pairs, uids, clusters, joined=True).to_pylist()
+    assert [(r["unique_id_l"], r["unique_id_r"]) for r in joined] == [
+        ("c", "d"),
+        ("a", "d"),
+        ("b", "c"),
+        ("a", "b"),
+    ]

@@ -547,6 +547,7 @@ def test_near_misses_and_scored_pairs_are_written_in_the_order_of_their_records(
     import pyarrow as pa
 
     from cdp.identity.outputs import EdgeSet, edge_table
+    from cdp.identity.pair_store import pairs_table
     from cdp.identity.scoring import ScoredPairs
 
     lo, hi = np.array([2, 0, 1, 0]), np.array([3, 3, 2, 1])
@@ -563,8 +564,6 @@ def test_near_misses_and_scored_pairs_are_written_in_the_order_of_their_records(
         ("b", "c", 0.3),
         ("c", "d", 0.1),
     ]
-    from cdp.identity.pair_store import pairs_table
-
     stored = pairs_table(pairs, uids).to_pylist()
     assert [(r["unique_id_l"], r["unique_id_r"], r["match_probability"]) for r in stored] == [
         ("a", "b", 0.4),

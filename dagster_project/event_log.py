@@ -80,21 +80,21 @@ class WorkspaceEventLogStorage(SqliteEventLogStorage):
     # `store_asset_check_event`). What was found is remembered; what was not is asked
     # again, since a migration may add it.
     def has_table(self, table_name: str) -> bool:
-        if (table_name, "") in self._present:
-            return True
         # (Dagster's own check, on a connection of its own: it is asked while one of ours
         # holds the lock)
-        found = super().has_table(table_name)
-        if found:
-            self._present.add((table_name, ""))
-        return found
+        return self._found((table_name, ""), super().has_table, table_name)
 
     def _has_asset_key_col_on_connection(self, conn, column_name: str) -> bool:
-        if ("asset_keys", column_name) in self._present:
+        ask = super()._has_asset_key_col_on_connection
+        return self._found(("asset_keys", column_name), ask, conn, column_name)
+
+    def _found(self, key: tuple[str, str], ask, *args) -> bool:
+        """True if `key` was found before; else `ask(*args)`, remembered when true."""
+        if key in self._present:
             return True
-        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        found = ask(*args)
         if found:
-            self._present.add(("asset_keys", column_name))
+            self._present.add(key)
         return found
 
     @contextmanager

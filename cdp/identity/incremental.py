@@ -154,10 +154,15 @@ def stage_state(
         columns = [c for c in HASHED if c in records.column_names]
         record_values.save(ws, records, hashes, columns, changed)
     staged = []
-    for target, table in ((pair_store.path(ws), pairs), (ws.identity_dir / HASHES, hashes)):
+    for target, table in zip(_staged_targets(ws), (pairs, hashes), strict=True):
         if table is not None:
             staged.append((stage_parquet(target, table), target))
     return staged
+
+
+def _staged_targets(ws: Workspace) -> tuple[Path, Path]:
+    """The state files a run stages, in the order it commits them: pairs, then hashes."""
+    return pair_store.path(ws), ws.identity_dir / HASHES
 
 
 def commit_state(
@@ -186,7 +191,7 @@ def commit_state(
 
 def discard_staged(ws: Workspace) -> None:
     """Remove state a run staged and never committed (it failed, or was killed)."""
-    for target in (pair_store.path(ws), ws.identity_dir / HASHES):
+    for target in _staged_targets(ws):
         staged_path(target).unlink(missing_ok=True)
 
 

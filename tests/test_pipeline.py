@@ -423,11 +423,13 @@ def test_customer_360_documents_every_column_segments_may_name(ran):
 
 
 def test_next_best_stops_rather_than_pick_wrongly_when_sums_outgrow_the_pick(ran):
-    """The next best product is picked as one decimal whose digits hold the summed
-    co-buyers, the summed lift and the product (docs/insights.md). The model as this run
-    compiled it, over the run's own order lines and affinities: the same rows as the run
-    wrote; with co-buyers or lift too big for their digits, the query stops with the
-    model's message instead of letting one part spill into the next."""
+    """The next best product is picked as one number whose digits hold the summed
+    co-buyers, the summed lift and the product (docs/insights.md): a bigint while they
+    fit one, else a decimal. The model as this run compiled it, over the run's own order
+    lines and affinities: the same rows as the run wrote; with co-buyers scaled past a
+    bigint's room, the decimal picks the same products; with co-buyers or lift too big
+    for the decimal's digits, the query stops with the model's message instead of letting
+    one part spill into the next."""
     ws, _, _ = ran
     name = "int_next_best_products_aggregated_to_unified_individual"
     sql = next(ws.dbt_target_dir.glob(f"compiled/**/{name}.sql")).read_text()
@@ -443,6 +445,13 @@ def test_next_best_stops_rather_than_pick_wrongly_when_sums_outgrow_the_pick(ran
     for columns, where, expected in (
         ("*", "", written),
         ("*", "where false", []),  # nobody bought two things: nothing to pick, no error
+        # past a bigint (co-buyers x 10^12 with the lift and the products' room), within
+        # the decimal: the same picks, every score scaled alike
+        (
+            "* replace (co_buyers * 1000000000000 as co_buyers)",
+            "",
+            [(*row[:3], row[3] * 10**12, row[4]) for row in written],
+        ),
         ("* replace (co_buyers * 1000000000000000 as co_buyers)", "", message),
         ("* replace (lift * 1000000000 as lift)", "", message),
         # past a bigint of 0.0001 units too: the same message, not a failed cast

@@ -104,24 +104,6 @@ candidates as (
     where already_bought.product_no is null
 ),
 
--- The pick as one number per candidate: co-buyers, then lift (in units of 0.0001), then
--- the lower product number, in that order of significance, so each person's best is a
--- plain max (a max_by over structs was a third of the model's time at a million people:
--- 10.5 -> 7.0 s; summing the lift as integers, then 7.5 -> 5.2 s). The parts take 16, 14
--- and 8 of the decimal's 38 digits.
-ranked as (
-    select
-        person_no,
-        max(
-            cast(affinity_co_buyers as decimal(38, 0))
-            * cast('10000000000000000000000' as decimal(38, 0))
-            + cast(affinity_lift_units as decimal(38, 0)) * cast(100000000 as decimal(38, 0))
-            + (99999999 - cast(product_no as decimal(38, 0)))
-        ) as pick
-    from candidates
-    group by person_no
-),
-
 -- The largest sums any person can score, cast to their digits (null past them, on both
 -- engines): a catalogue or a history too big for the pick stops the build with a message
 -- instead of picking wrongly. A checked cast per candidate row cost 2.4 s at a million
@@ -154,12 +136,71 @@ digits as (
     cross join most_bought
 ),
 
+-- The pick as one number per candidate: co-buyers, then lift (in units of 0.0001), then
+-- the lower product number, in that order of significance, so each person's best is a
+-- plain max (a max_by over structs was a third of the model's time at a million people:
+-- 10.5 -> 7.0 s; summing the lift as integers, then 7.5 -> 5.2 s). Each part gets room
+-- for the largest sum `digits` allows. A bigint holds all three while their rooms
+-- multiplied stay below 9e18 (at a million people 1,128 x 519,387 x 501, about 3e14):
+-- on the 34 million candidate rows of the 1M increment that took 9.1 to 10.5 CPU-s
+-- against 10.1 to 12.1 as decimals, the same picks. Past it, a decimal(38, 0) whose
+-- parts take 16, 14 and 8 digits.
+radix as (
+    select
+        fits,
+        cast(product_no + 1 as bigint) as lift_unit,
+        case when fits then cast((lift + 1) * (product_no + 1) as bigint) end as co_unit
+    from (
+        select
+            *,
+            coalesce(
+                cast(co_buyers + 1 as double) * cast(lift + 1 as double)
+                * cast(product_no + 1 as double) < 9e18,
+                false
+            ) as fits
+        from digits
+    ) as bounds
+),
+
+ranked as (
+    select
+        candidates.person_no,
+        max(
+            case
+                when radix.fits
+                    then
+                        candidates.affinity_co_buyers * radix.co_unit
+                        + candidates.affinity_lift_units * radix.lift_unit
+                        + (radix.lift_unit - 1 - candidates.product_no)
+            end
+        ) as pick,
+        max(
+            case
+                when not radix.fits
+                    then
+                        cast(candidates.affinity_co_buyers as decimal(38, 0))
+                        * cast('10000000000000000000000' as decimal(38, 0))
+                        + cast(candidates.affinity_lift_units as decimal(38, 0))
+                        * cast(100000000 as decimal(38, 0))
+                        + (99999999 - cast(candidates.product_no as decimal(38, 0)))
+            end
+        ) as wide_pick
+    from candidates
+    cross join radix
+    group by candidates.person_no
+),
+
 best as (
     select
         ranked.person_no,
-        99999999 - cast(ranked.pick % 100000000 as integer) as product_no
+        case
+            when radix.fits
+                then cast(radix.lift_unit - 1 - ranked.pick % radix.lift_unit as integer)
+            else 99999999 - cast(ranked.wide_pick % 100000000 as integer)
+        end as product_no
     from ranked
     cross join digits
+    cross join radix
     -- (DuckDB may check the one row of digits before the join: with no pairs at all,
     -- its sums are null and there is nothing to pick)
     where {{ cdp_check(

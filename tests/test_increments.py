@@ -16,6 +16,7 @@ from cdp.harmonise.increments import HARMONISE, MARTS
 from cdp.io import lake, parts
 from cdp.workspace import resolve_workspace
 from dagster_project.run import run_pipeline
+from tests.data_tests import failed_whole, failure_on_increment, with_row
 from tests.ingest.conftest import CSV_SOURCE, HEADER
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(200)]
@@ -434,50 +435,6 @@ def test_an_increment_counts_every_holder_of_an_affected_records_emails(tmp_path
     assert _harmonised(ws) == increment
 
 
-def _tested(ws, monkeypatch, layer, model: str) -> str | None:
-    """The data tests of `model` alone (or the tests `model` selects, as
-    `test_name:...`), run as the layer's increment runs them: None when they pass, else
-    dbt's failing test and message."""
-    from cdp.harmonise.dbt_env import dbt_failure, dbt_resource
-
-    dbt = dbt_resource(ws)  # (the workspace's environment, increments off)
-    monkeypatch.setenv(layer.env, json.dumps({"new_loads": {"people": ["2"]}}))
-    try:
-        (ws.dbt_target_dir / "run_results.json").unlink(missing_ok=True)
-        invocation = dbt.cli(
-            ["test", "--select", model, "--indirect-selection", "cautious"],
-            target_path=ws.dbt_target_dir,
-            raise_on_error=False,
-        )
-        invocation.wait()
-    finally:
-        monkeypatch.setenv(layer.env, "")
-    return None if invocation.is_successful() else dbt_failure(ws.dbt_target_dir)
-
-
-def _failed_whole(ws, model: str) -> str:
-    """dbt's failing test when `model` (or `test_name:...`) is tested whole, as a full
-    build tests it."""
-    from cdp.errors import CdpError
-    from cdp.harmonise.dbt_env import run_dbt
-
-    with pytest.raises(CdpError) as failed:
-        run_dbt(ws, ["test", "--select", model, "--indirect-selection", "cautious"])
-    return str(failed.value)
-
-
-def _with_row(path: Path, sql: str) -> None:
-    """The Parquet file at `path` with one more row, `sql` selecting it from the file;
-    written into the same inode, which the next test of the module checks."""
-    staging = path.with_name(f".{path.name}")
-    duckdb.execute(
-        f"copy (select * from read_parquet('{path}') union all by name ({sql.format(f=path)})) "
-        f"to '{staging}' (format parquet)"
-    )
-    path.write_bytes(staging.read_bytes())
-    staging.unlink()
-
-
 def test_an_increment_tests_the_rows_it_wrote(cy_added, monkeypatch):
     """On an increment, a test that judges each row alone reads the rows the build wrote
     (the newest part; the changed people's rows), and a uniqueness test reads every row
@@ -522,17 +479,17 @@ def _rows_naming_a_person_record(ws, monkeypatch, emails, pristine):
         "from '{{f}}' limit 1"
     )
     staged_again("3")  # Cy, as the second run staged him
-    _with_row(earlier, orphan.format(id="99"))  # a copy naming no person record
-    assert _tested(ws, monkeypatch, HARMONISE, BELONGS) is None
-    assert "belongs_to_individual_int_contact_point_emails" in _failed_whole(ws, BELONGS)
+    with_row(earlier, orphan.format(id="99"))  # a copy naming no person record
+    assert failure_on_increment(ws, monkeypatch, HARMONISE, BELONGS) is None
+    assert "belongs_to_individual_int_contact_point_emails" in failed_whole(ws, BELONGS)
     # ...read when its person record was staged again (and is gone)
     staged_again("3", "99")
-    found = _tested(ws, monkeypatch, HARMONISE, BELONGS)
+    found = failure_on_increment(ws, monkeypatch, HARMONISE, BELONGS)
     assert "belongs_to_individual_int_contact_point_emails" in found
     earlier.write_bytes(pristine[earlier])
     staged_again("3")
-    _with_row(newest, orphan.format(id="98"))  # a row written
-    found = _tested(ws, monkeypatch, HARMONISE, BELONGS)
+    with_row(newest, orphan.format(id="98"))  # a row written
+    found = failure_on_increment(ws, monkeypatch, HARMONISE, BELONGS)
     assert "belongs_to_individual_int_contact_point_emails" in found
     newest.write_bytes(pristine[newest])
 
@@ -541,22 +498,24 @@ def _bad_rows_in_an_increment(ws, monkeypatch, earlier, newest, points, pristine
     """The checks of the test above, each bad row planted in a file and taken out again."""
     # A bad row among the copies (an earlier part) is not read again on an increment; a
     # test of the whole table finds it.
-    _with_row(
+    with_row(
         earlier, "select * replace ('9' as source_record_id, 'Q' as gender) from '{f}' limit 1"
     )
-    assert _tested(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated") is None
-    whole = _failed_whole(ws, "int_individuals_deduplicated")
+    assert failure_on_increment(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated") is None
+    whole = failed_whole(ws, "int_individuals_deduplicated")
     assert "accepted_values" in whole and "gender" in whole
 
     # What the increment wrote is tested: a bad value, and a key an earlier part holds too.
     earlier.write_bytes(pristine[earlier])
-    _with_row(newest, "select * replace ('Q' as gender) from '{f}' limit 1")
-    assert "accepted_values" in _tested(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated")
+    with_row(newest, "select * replace ('Q' as gender) from '{f}' limit 1")
+    assert "accepted_values" in failure_on_increment(
+        ws, monkeypatch, HARMONISE, "int_individuals_deduplicated"
+    )
     newest.write_bytes(pristine[newest])
-    _with_row(
+    with_row(
         newest, "select * from read_parquet('" + str(earlier) + "') where source_record_id = '1'"
     )
-    found = _tested(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated")
+    found = failure_on_increment(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated")
     assert "unique_combination" in found
     newest.write_bytes(pristine[newest])
 
@@ -567,12 +526,14 @@ def _bad_rows_in_an_increment(ws, monkeypatch, earlier, newest, points, pristine
     )[0][0]
     changed = ws.marts_dir / "int_unified_individuals_changed.parquet"
     assert _rows(changed, "select unified_individual_id from {}") == [(cy,)]
-    _with_row(points, f"select * from '{{f}}' where unified_individual_id <> '{cy}' limit 1")
-    assert _tested(ws, monkeypatch, MARTS, "unified_contact_point") is None
-    assert "unique_combination" in _failed_whole(ws, "unified_contact_point")
+    with_row(points, f"select * from '{{f}}' where unified_individual_id <> '{cy}' limit 1")
+    assert failure_on_increment(ws, monkeypatch, MARTS, "unified_contact_point") is None
+    assert "unique_combination" in failed_whole(ws, "unified_contact_point")
     points.write_bytes(pristine[points])
-    _with_row(points, f"select * from '{{f}}' where unified_individual_id = '{cy}' limit 1")
-    assert "unique_combination" in _tested(ws, monkeypatch, MARTS, "unified_contact_point")
+    with_row(points, f"select * from '{{f}}' where unified_individual_id = '{cy}' limit 1")
+    assert "unique_combination" in failure_on_increment(
+        ws, monkeypatch, MARTS, "unified_contact_point"
+    )
 
 
 def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(cy_added):

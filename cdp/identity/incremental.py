@@ -217,19 +217,14 @@ def plan(
     con = duckdb.connect(config={"memory_limit": "1GB"})
     con.register("now", hashes)
     con.execute(f"create view before as select * from read_parquet('{old_hashes}')")
-    changed = [
-        r[0]
-        for r in con.execute(
-            "select now.unique_id from now left join before using (unique_id) "
-            "where before.row_hash is distinct from now.row_hash"
-        ).fetchall()
-    ]
-    removed = [
-        r[0]
-        for r in con.execute(
-            "select unique_id from before anti join now using (unique_id)"
-        ).fetchall()
-    ]
+    # One pass over both runs' hashes finds the new, edited and removed records (three
+    # joins of 1.78 million ids at 1M customers before).
+    compared = con.execute(
+        "select now.unique_id, before.unique_id from now full join before using (unique_id) "
+        "where before.row_hash is distinct from now.row_hash order by all"
+    ).fetchall()
+    changed = [now_id for now_id, _ in compared if now_id is not None]
+    removed = [before_id for now_id, before_id in compared if now_id is None]
     share, earlier_caps = state.get("household_share"), state.get("caps")
     if not changed and not removed:
         return Plan(
@@ -242,13 +237,7 @@ def plan(
     n = max(records.num_rows, 1)
     if (len(changed) + len(removed)) / n > max_share:
         return Plan("full", f"{len(changed) + len(removed):,} records changed")
-    edited = [
-        r[0]
-        for r in con.execute(
-            "select unique_id from now join before using (unique_id) "
-            "where before.row_hash <> now.row_hash"
-        ).fetchall()
-    ]
+    edited = [now_id for now_id, before_id in compared if None not in (now_id, before_id)]
     old = record_values.earlier(ws, con, edited + removed) if edited or removed else None
     if (edited or removed) and old is None:
         return Plan("full", "the values edited or removed records had were not kept")

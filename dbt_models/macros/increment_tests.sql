@@ -3,8 +3,9 @@
     dbt hands every generic test its model through get_where_subquery. On an increment,
     a table whose rows this build did not write is made of copies of rows that passed
     their tests when they were written:
-    - a harmonised table kept in parts (cdp/io/parts.py): the build wrote its newest part;
-      the earlier parts only lost rows;
+    - a table kept in parts (cdp/io/parts.py: a harmonised table, or an attributed mart on
+      a marts increment): the build wrote its newest part; the earlier parts only lost
+      rows;
     - unified_individual and unified_contact_point: the build wrote the rows of the people
       int_unified_individuals_changed lists and copied everyone else's.
     So a test that judges each row alone (not_null, accepted_values, expression_is_true)
@@ -80,12 +81,15 @@
     wrote the table whole (a full build, or a table not kept from one build to the next). -#}
 {% macro rows_written(relation) -%}
     {%- set name = relation.identifier -%}
-    {%- if harmonise_increment() -%}
-        {%- set parts = previous_parts(previous_path(name, 'harmonised')) -%}
+    {%- set harmonising = harmonise_increment() -%}
+    {%- if harmonising or marts_increment() -%}
+        {#- a harmonised table, or an attributed mart, kept in parts: the newest part -#}
+        {%- set parts = previous_parts(previous_path(name, 'harmonised' if harmonising else 'marts')) -%}
         {%- if parts -%}
             {{ return({'rows': 'read_parquet(' ~ sql_string(parts[-1]) ~ ')', 'by': none}) }}
         {%- endif -%}
-    {%- elif marts_increment() and name in ('unified_individual', 'unified_contact_point') -%}
+    {%- endif -%}
+    {%- if marts_increment() and name in ('unified_individual', 'unified_contact_point') -%}
         {{ return({
             'rows': '(select * from ' ~ relation ~ ' semi join read_parquet('
                 ~ sql_string(previous_path('int_unified_individuals_changed'))

@@ -142,9 +142,9 @@ digits as (
 -- 10.5 -> 7.0 s; summing the lift as integers, then 7.5 -> 5.2 s). Each part gets room
 -- for the largest sum `digits` allows. A bigint holds all three while their rooms
 -- multiplied stay below 9e18 (at a million people 1,128 x 519,387 x 501, about 3e14):
--- on the 34 million candidate rows of the 1M increment that took 9.1 to 10.5 CPU-s
--- against 10.1 to 12.1 as decimals, the same picks. Past it, a decimal(38, 0) whose
--- parts take 16, 14 and 8 digits.
+-- over the 34 million candidate rows of the 1M increment the whole model then took 9.1
+-- to 10.5 CPU-s against 10.1 to 12.1 with decimals, for the same picks. Past it, a
+-- decimal(38, 0) whose parts take 16, 14 and 8 digits.
 radix as (
     select
         fits,

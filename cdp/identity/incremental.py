@@ -43,6 +43,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cdp.identity import blocking, pair_store, record_values
 from cdp.identity.match_rules import old_value_holders
@@ -101,8 +102,20 @@ def settings_fingerprint(ws: Workspace, settings: IdentitySettings) -> str:
     return h.hexdigest()
 
 
+def split_hashes(records: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The records without their hash, and unique_id, row_hash of each (in the records'
+    order: build_records sorts them by unique_id). dbt makes the hash as it makes a
+    record's row (int_person_records_prepared.row_hash, macro person_record_hash), so an
+    increment hashes only the records it computes again; records without one (written by
+    hand) are hashed here (record_hashes, the same hash)."""
+    if "row_hash" not in records.column_names:
+        return records, record_hashes(records)
+    return records.drop_columns(["row_hash"]), records.select(["unique_id", "row_hash"])
+
+
 def record_hashes(records: pa.Table) -> pa.Table:
-    """unique_id, row_hash: a hash of each record's matching columns."""
+    """unique_id, row_hash: a hash of each record's matching columns (HASHED), as the
+    dbt macro person_record_hash makes it."""
     con = duckdb.connect(config={"memory_limit": "1GB"})
     con.register("records", records)
     cols = [c for c in HASHED if c in records.column_names]
@@ -117,7 +130,8 @@ def record_hashes(records: pa.Table) -> pa.Table:
     )
     # (in the records' order: build_records sorts them by unique_id)
     return con.sql(
-        f"select unique_id, md5(concat_ws('\x1f', {expr})) as row_hash from records"
+        f"select unique_id, cast(hash(concat_ws(chr(31), {expr})) >> 1 as bigint) as row_hash "
+        "from records"
     ).to_arrow_table()
 
 
@@ -214,6 +228,10 @@ def plan(
         return Plan("full", "the earlier resolution kept no blocking caps (an older version)")
     if state.get("settings") != fingerprint:
         return Plan("full", "the identity settings or the model changed")
+    if pq.read_schema(old_hashes).field("row_hash").type != pa.int64():
+        return Plan(
+            "full", "the earlier resolution hashed its records another way (an older version)"
+        )
     con = duckdb.connect(config={"memory_limit": "1GB"})
     con.register("now", hashes)
     con.execute(f"create view before as select * from read_parquet('{old_hashes}')")

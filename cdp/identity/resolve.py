@@ -162,9 +162,8 @@ def _resolve(
     result = ResolveResult()
     step = _stepper(progress)
     con = connect_inputs(ws)
-    records = build_records(con)
+    records, hashes = incremental.split_hashes(build_records(con))
     result.records = records.num_rows
-    hashes = incremental.record_hashes(records)
     # The settings as written: an incremental run fixes the household prior to the learnt
     # share below, and saving that would make the next run see changed settings.
     written = settings

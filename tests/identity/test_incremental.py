@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -199,6 +201,24 @@ def test_changed_settings_resolve_everything_again(ws):
     resolve(ws, run_id="r1")
     result = resolve(ws, run_id="r2", settings=IdentitySettings(match_threshold=0.9))
     assert result.mode == "full"
+
+
+def test_hashes_of_an_older_version_resolve_everything_again(ws):
+    """Records hashed as md5 text (before the hash became a bigint made in dbt) cannot
+    be compared with today's: the run after the upgrade resolves them all."""
+    write_inputs(ws, PEOPLE)
+    resolve(ws, run_id="r1")
+    path = ws.identity_dir / incremental.HASHES
+    hashes = pq.read_table(path)
+    older = hashes.set_column(1, "row_hash", pc.cast(hashes["row_hash"], pa.string()))
+    pq.write_table(older, path)
+    result = resolve(ws, run_id="r2")
+    assert (result.mode, result.mode_reason) == (
+        "full",
+        "the earlier resolution hashed its records another way (an older version)",
+    )
+    assert pq.read_schema(path).field("row_hash").type == pa.int64()
+    assert resolve(ws, run_id="r3").mode == "unchanged"
 
 
 def test_an_edited_record_is_resolved_again(ws):

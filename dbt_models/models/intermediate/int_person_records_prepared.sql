@@ -112,7 +112,7 @@ record_identifiers as (
     group by source_name, source_record_id
 ),
 
-final as (
+keyed as (
     select
         individuals.source_name,
         individuals.source_record_id,
@@ -141,6 +141,14 @@ final as (
     left join record_addresses using (source_name, source_record_id)
     left join record_identifiers using (source_name, source_record_id)
     where individuals.source_record_id is not null {{- only_affected(increment, 'individuals') }}
+),
+
+final as (
+    select
+        *,
+        -- what identity compares with its last run's to find the records that changed
+        {{ person_record_hash() }} as row_hash
+    from keyed
 ),
 
 {{ with_unchanged_person_records(increment) }}

@@ -58,7 +58,8 @@ HASHES = "identity_record_hashes.parquet"
 # sample (19,297 people), 1% new records left 9 clusters unlike a full run's (6 when the
 # part was scored whole), 10% left 16 (none when scored whole).
 REUSE_MAX_SHARE = 0.05
-# Columns whose change changes what a record says about who it is.
+# Columns whose change changes what a record says about who it is. The dbt macro
+# person_record_hash (dbt_models/macros/record_hash.sql) hashes the same, in this order.
 HASHED = (
     "first_name_key",
     "first_name_canon",

@@ -6,35 +6,27 @@
     took about 1 s a run, and a number is cheaper than md5's 32 characters to carry
     through its sort, compare and keep. -#}
 {% macro person_record_hash() -%}
-    {%- set columns = [
+    {%- set text = cdp_type('varchar') -%}
+    {%- set parts = [] -%}
+    {%- for c in [
         'first_name_key', 'first_name_canon', 'last_name_key', 'birth_date', 'email_key',
         'phone', 'address_line1_key', 'house_number', 'postal_code', 'city_key',
         'national_id',
-    ] -%}
-    {%- set lists = ['emails', 'phones', 'identifiers'] -%}
-    {{ return(adapter.dispatch('person_record_hash', 'cdp')(columns, lists)) }}
+    ] %}
+        {%- do parts.append('cast(' ~ c ~ ' as ' ~ text ~ ')') %}
+    {%- endfor %}
+    {%- for c in ['emails', 'phones', 'identifiers'] %}
+        {%- do parts.append('cast(array_sort(' ~ c ~ ') as ' ~ text ~ ')') %}
+    {%- endfor %}
+    {{ return(adapter.dispatch('hash_bigint', 'cdp')('concat_ws(chr(31), ' ~ parts | join(', ') ~ ')')) }}
 {%- endmacro %}
 
-{% macro default__person_record_hash(columns, lists) -%}
-    cast(hash(concat_ws(chr(31),
-    {%- for c in columns %}
-        cast({{ c }} as varchar),
-    {%- endfor %}
-    {%- for c in lists %}
-        cast(list_sort({{ c }}) as varchar){% if not loop.last %},{% endif %}
-    {%- endfor %}
-    )) >> 1 as bigint)
+{% macro default__hash_bigint(text) -%}
+    cast(hash({{ text }}) >> 1 as bigint)
 {%- endmacro %}
 
 {#- Spark writes values as text and hashes in its own way: the hashes differ from
     DuckDB's, so a workspace that changes engine resolves everything once. -#}
-{% macro spark__person_record_hash(columns, lists) -%}
-    xxhash64(concat_ws(chr(31),
-    {%- for c in columns %}
-        cast({{ c }} as string),
-    {%- endfor %}
-    {%- for c in lists %}
-        cast(array_sort({{ c }}) as string){% if not loop.last %},{% endif %}
-    {%- endfor %}
-    ))
+{% macro spark__hash_bigint(text) -%}
+    xxhash64({{ text }})
 {%- endmacro %}

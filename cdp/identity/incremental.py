@@ -108,7 +108,8 @@ def split_hashes(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     order: build_records sorts them by unique_id). dbt makes the hash as it makes a
     record's row (int_person_records_prepared.row_hash, macro person_record_hash), so an
     increment hashes only the records it computes again; records without one (written by
-    hand) are hashed here (record_hashes, the same hash)."""
+    hand, or harmonised by a version before the column) are hashed here (record_hashes,
+    the same hash)."""
     if "row_hash" not in records.column_names:
         return records, record_hashes(records)
     return records.drop_columns(["row_hash"]), records.select(["unique_id", "row_hash"])

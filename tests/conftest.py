@@ -51,15 +51,32 @@ def demo_workspace(tmp_path_factory):
 @pytest.fixture(scope="session")
 def ran(demo_workspace):
     """One pipeline run over the demo workspace, shared by every test that reads its
-    results (pipeline, console, notebooks, SQL docs): (workspace, outcome, steps)."""
+    results (pipeline, console, notebooks, SQL docs) or starts from a copy of it (the
+    crash tests, the landing sensor): (workspace, outcome, steps). The run's state is
+    recorded as `cdp run` records it, so a copy's next `cdp run` plans from it."""
+    from cdp import run_plan
     from cdp.workspace import resolve_workspace
     from dagster_project.run import run_pipeline
 
     ws = resolve_workspace(demo_workspace)
     steps: list[tuple[str, str]] = []
+    run_plan.run_started(ws)
     outcome = run_pipeline(ws, on_step=lambda step, state: steps.append((step, state)))
+    run_plan.run_finished(ws, outcome.run_id, outcome.success)
     assert outcome.success, (outcome.failed_steps, outcome.error)
     return ws, outcome, steps
+
+
+@pytest.fixture(scope="module")
+def warm_dbt_commands():
+    """Every dbt command of a module's tests (its pipeline runs in process and the dbt
+    commands it runs itself) forked from one warm dbt process, as a run's commands are
+    (cdp/harmonise/dbt_warm.py): each then starts without importing dbt again. Not for a
+    module that kills runs: a killed run's dbt must die with its own warm process."""
+    from cdp.harmonise.dbt_warm import warm_dbt
+
+    with warm_dbt():
+        yield
 
 
 def make_profile_lake(root: Path):

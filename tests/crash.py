@@ -5,8 +5,7 @@ every history event written once.
 A copy of the shared clean run's workspace (fixture `ran`) takes the kills in turn
 (cdp/failpoints.py names the points). Each rerun after a kill starts over (the run plan
 sees an unfinished run); the last one runs to the end and is compared with the clean
-run. The kill points are split over tests/test_crash_early.py and test_crash_late.py,
-so pytest-xdist runs the two halves at once.
+run (tests/test_crash_run.py).
 """
 
 from __future__ import annotations

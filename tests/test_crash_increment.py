@@ -30,16 +30,6 @@ def _harmonised(ws) -> dict[str, list[tuple]]:
     }
 
 
-def _workspace(root, model=None):
-    subprocess.run([CDP, "init", str(root)], check=True, capture_output=True)
-    subprocess.run(
-        [CDP, "generate", "--customers", "300", "-w", str(root)], check=True, capture_output=True
-    )
-    if model is not None:  # the clean run's model: both resolve with the same weights
-        shutil.copy2(model, root / "identity_model.json")
-    assert _run(root).returncode == 0
-
-
 def _append(root) -> None:
     subprocess.run(
         [CDP, "generate", "--append", "--customers", "20", "-w", str(root)],
@@ -48,13 +38,16 @@ def _append(root) -> None:
     )
 
 
-def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(tmp_path):
+def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(ran, tmp_path):
     clean, ws = tmp_path / "clean", tmp_path / "ws"
-    _workspace(clean)
-    _workspace(ws, model=clean / "identity_model.json")
-    for root in (clean, ws):
-        _append(root)
-    assert _run(clean).returncode == 0
+    # Both are copies of the shared demo run's workspace (fixture `ran`). The killed one
+    # runs while the clean one is moved away: it must read only its own files (dbt's
+    # database names each model's file by absolute path; cdp.harmonise.dbt_env.
+    # repoint_views), and the clean one is still at the state before its increment.
+    shutil.copytree(ran[0].root, clean, symlinks=True)
+    shutil.copytree(clean, ws, symlinks=True)
+    aside = clean.rename(tmp_path / "aside")
+    _append(ws)
     killed = _run(ws, "dbt.dbt_harmonise@90")
     assert killed.returncode == -9, killed.stderr[-2000:]
     # killed half way: some tables have their new part, identity's input not yet
@@ -66,12 +59,17 @@ def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(tm
     killed = _run(ws, "identity.state")
     assert killed.returncode == -9, killed.stderr[-2000:]
     # the links are the increment's, the hashes it staged not yet current
-    assert _links(ws) == _links(clean)
+    links_killed = _links(ws)
     assert staged_path(identity / HASHES).exists()
     assert (identity / HASHES).read_bytes() == hashes
     done = _run(ws)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (ws / ".cdp" / "dbt_root").read_text() == str(ws)
 
+    aside.rename(clean)
+    _append(clean)
+    assert _run(clean).returncode == 0
+    assert links_killed == _links(clean)
     assert _harmonised(ws) == _harmonised(clean)
     assert _links(ws) == _links(clean)
     assert _marts(ws) == _marts(clean)

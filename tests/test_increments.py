@@ -14,30 +14,27 @@ import pytest
 
 from cdp.harmonise import increments
 from cdp.harmonise.increments import HARMONISE, MARTS
-from cdp.io import lake, parts
-from cdp.workspace import resolve_workspace
-from dagster_project.run import run_pipeline
-from tests.data_tests import failed_whole, failure_on_increment, with_row
+from cdp.io import parts
+from tests.increment_workspaces import rows, run, workspace_keying_on_two_holders
 from tests.ingest.conftest import CSV_SOURCE, HEADER
 
-pytestmark = [pytest.mark.slow, pytest.mark.takes(200)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.takes(150),
+    pytest.mark.usefixtures("warm_dbt_commands"),
+]
 
 
 def _marts_kept(ws) -> dict[str, object]:
     """The marts an increment reads back: the bytes of those it writes as one file, and
     the rows of those it keeps in parts, sorted (a folder of parts has no one row order)."""
     return {
-        name: sorted(_rows(path, "select * from {}"), key=lambda row: tuple(map(str, row)))
+        name: sorted(rows(path, "select * from {}"), key=lambda row: tuple(map(str, row)))
         if name in MARTS.parted
         else path.read_bytes()
         for name in MARTS.kept
         for path in [ws.marts_dir / f"{name}.parquet"]
     }
-
-
-def _rows(path, sql: str) -> list[tuple]:
-    """The query's rows, `{}` reading the table at `path` (a file or a folder of parts)."""
-    return duckdb.execute(sql.replace("{}", lake.scan(path))).fetchall()
 
 
 def _staged(ws, model: str) -> int:
@@ -57,16 +54,11 @@ def _harmonised(ws) -> dict[str, list[tuple]]:
     input), sorted: row order is not part of the answer."""
     return {
         name: sorted(
-            _rows(ws.harmonised_dir / f"{name}.parquet", "select * from {}"),
+            rows(ws.harmonised_dir / f"{name}.parquet", "select * from {}"),
             key=lambda row: tuple(str(v) for v in row),
         )
         for name in HARMONISE.kept
     }
-
-
-def _run(ws) -> None:
-    outcome = run_pipeline(ws)
-    assert outcome.success, (outcome.failed_steps, outcome.error)
 
 
 def _assert_identity_hashes_as_dbt_made_them(ws) -> None:
@@ -82,25 +74,8 @@ def _assert_identity_hashes_as_dbt_made_them(ws) -> None:
     assert pc.max(pc.list_value_length(records["identifiers"])).as_py() > 0
 
 
-def _workspace_keying_on_two_holders(tmp_path):
-    """A new workspace (`cdp init`) where an email or phone held by more than two records
-    says nothing about who holds it (identity.max_identifier_records: 2)."""
-    from typer.testing import CliRunner
-
-    from cdp.cli.main import app
-
-    root = tmp_path / "ws"
-    assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
-    ws = resolve_workspace(root)
-    settings = ws.settings_file.read_text()
-    ws.settings_file.write_text(
-        settings.replace("identity: {}", "identity: {max_identifier_records: 2}")
-    )
-    return ws
-
-
 def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_path):
-    ws = _workspace_keying_on_two_holders(tmp_path)
+    ws = workspace_keying_on_two_holders(tmp_path)
     (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
     (ws.landing_dir / "people").mkdir(parents=True)
     # a snapshot source: each file is the whole extract, so a record it drops must go;
@@ -123,13 +98,13 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
         + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-01-01 10:00:00\n"
         + "5,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"  # Ann again
     )
-    _run(ws)
+    run(ws)
     changed = ws.marts_dir / "int_unified_individuals_changed.parquet"
-    assert _rows(changed, "select reason, count(*) from {} group by 1") == [("full", 5)]
+    assert rows(changed, "select reason, count(*) from {} group by 1") == [("full", 5)]
     assert _staged(ws, "stg_people__individuals") == 4
     prepared = ws.harmonised_dir / "int_person_records_prepared.parquet"
     email_keys = "select source_record_id, email_key from {} order by 1"
-    assert _rows(prepared, email_keys)[0] == ("1", "ann@x.com")
+    assert rows(prepared, email_keys)[0] == ("1", "ann@x.com")
 
     # Bo gets a new email (the same person: his cluster stays as it was) and Di arrives,
     # with Ann's email: a third holder, so neither of Ann's records keys on it any more.
@@ -145,7 +120,7 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     manifest, results = (ws.dbt_target_dir / f for f in ("manifest.json", "run_results.json"))
     before, manifest_before = parsed.stat().st_mtime_ns, manifest.stat().st_mtime_ns
     results_before = results.stat().st_mtime_ns
-    _run(ws)
+    run(ws)
     # Neither build parsed the project again: the run id, which changes every run, is
     # read when a model runs (dbt_models/macros/run.sql), not when dbt parses it.
     assert parsed.stat().st_mtime_ns == before
@@ -158,7 +133,7 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
     assert _staged(ws, "stg_members__individuals") == 1
     harmonised = _harmonised(ws)
     _assert_identity_hashes_as_dbt_made_them(ws)
-    assert _rows(prepared, email_keys) == [
+    assert rows(prepared, email_keys) == [
         ("1", None),
         ("2", "bo.li@y.com"),
         ("3", "cy@x.com"),
@@ -166,21 +141,21 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
         ("5", None),
         ("m2", "gus@m.com"),
     ]
-    names = _rows(
+    names = rows(
         ws.harmonised_dir / "int_individuals_deduplicated.parquet",
         "select first_name from {} order by 1",
     )
     # Eve left the extract
     assert names == [("Ann",), ("Ann",), ("Bo",), ("Cy",), ("Di",), ("Gus",)]
     people = dict(
-        _rows(
+        rows(
             ws.marts_dir / "unified_individual.parquet",
             "select first_name, unified_individual_id from {}",
         )
     )
-    reasons = dict(_rows(changed, "select unified_individual_id, reason from {}"))
+    reasons = dict(rows(changed, "select unified_individual_id, reason from {}"))
     assert reasons == {people["Bo"]: "records", people["Di"]: "identity", people["Gus"]: "records"}
-    emails = _rows(
+    emails = rows(
         ws.marts_dir / "unified_contact_point.parquet",
         f"select contact_value from {{}} where unified_individual_id = '{people['Bo']}' "
         "and is_best",
@@ -190,10 +165,10 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
 
     # The same lake built whole gives the same rows, and the marts it reads back the same.
     increments.forget(ws)
-    _run(ws)
+    run(ws)
     assert _staged(ws, "stg_people__individuals") == 6
     assert _harmonised(ws) == harmonised
-    assert _rows(changed, "select distinct reason from {}") == [("full",)]
+    assert rows(changed, "select distinct reason from {}") == [("full",)]
     assert _marts_kept(ws) == increment
     # Every column of every file dbt wrote nullable, whatever a plan proved about it: a
     # file's bytes depend on its rows only (macros/engine/duckdb_external.sql).
@@ -205,39 +180,6 @@ def test_an_increment_recomputes_only_what_changed_and_equals_a_full_build(tmp_p
         [[str(p) for p in sorted(written)]],
     ).fetchall()
     assert required == []
-
-
-PARTED = ("int_individuals_deduplicated", "int_person_records_prepared")
-
-
-@pytest.fixture(scope="module")
-def cy_added(tmp_path_factory):
-    """A workspace keying on two holders whose `people` source ran with Ann and Bo, then
-    again with Cy in a second file: two pipeline runs, shared by the two tests at the end
-    of this file. They run in file order: the first puts back every file it changes, byte
-    for byte and in the same inode; the second goes on from there.
-
-    Returns (ws, landing folder, what the second test checks of the first two runs: each
-    parted table's bytes and inode after the first run, and the SQL the second run ran
-    for identity's input)."""
-    root = tmp_path_factory.mktemp("cy_added")
-    ws = _workspace_keying_on_two_holders(root)
-    (ws.sources_dir / "people.yml").write_text(CSV_SOURCE)
-    landing = ws.landing_dir / "people"
-    landing.mkdir(parents=True)
-    (landing / "1.csv").write_text(
-        HEADER
-        + "1,Ann,Lee,ann@x.com,41,1985-02-03,2024-01-01 10:00:00\n"
-        + "2,Bo,Li,bo@x.com,30,1990-01-01,2024-01-01 10:00:00\n"
-    )
-    _run(ws)
-    tables = [ws.harmonised_dir / f"{name}.parquet" for name in PARTED]
-    # a file written again through a temporary one is a new inode, even with the same bytes
-    first = {table: (table.read_bytes(), table.stat().st_ino) for table in tables}
-    (landing / "2.csv").write_text(HEADER + "3,Cy,Wu,cy@x.com,50,1975-05-05,2024-02-01 10:00:00\n")
-    _run(ws)
-    ran = next(ws.dbt_target_dir.glob("run/**/int_person_records_prepared.sql")).read_text()
-    return ws, landing, {"first": first, "prepared_sql": ran}
 
 
 @pytest.mark.parametrize("layer", [HARMONISE, MARTS], ids=lambda layer: layer.name)
@@ -343,7 +285,6 @@ def test_a_moved_workspace_keeps_its_fingerprint(tmp_path):
     """The fingerprint hashes what the files say and where they sit in the workspace, not
     the folder it lives in: a workspace moved (or the same code in a second clone) is no
     reason to rebuild; an edited file is."""
-    import shutil
 
     from cdp.run_plan import fingerprint
     from cdp.workspace import Workspace
@@ -417,7 +358,7 @@ def test_an_increment_counts_every_holder_of_an_affected_records_emails(tmp_path
     computed again (two new records take its first email) and its second email is held
     by two records that are not: the count is 3, over the limit of 2, so a1 keys on no
     email, as a full build finds."""
-    ws = _workspace_keying_on_two_holders(tmp_path)
+    ws = workspace_keying_on_two_holders(tmp_path)
     (ws.sources_dir / "people.yml").write_text(
         CSV_SOURCE.replace(
             "contact_point_email: {email_address: email}",
@@ -432,172 +373,22 @@ def test_an_increment_counts_every_holder_of_an_affected_records_emails(tmp_path
         + "p6,Bo,Li,lee.family@mail.com,,30,1990-01-01,2024-01-01 10:00:00\n"
         + "p7,Cy,Wu,lee.family@mail.com,,50,1975-05-05,2024-01-01 10:00:00\n"
     )
-    _run(ws)
+    run(ws)
     prepared = ws.harmonised_dir / "int_person_records_prepared.parquet"
     a1_key = "select email_key from {} where source_record_id = 'a1'"
-    assert _rows(prepared, a1_key) == [("ann.lee@mail.com",)]
+    assert rows(prepared, a1_key) == [("ann.lee@mail.com",)]
 
     (ws.landing_dir / "people" / "2.csv").write_text(
         header
         + "p8,Di,Ng,ann.lee@mail.com,,22,2002-02-02,2024-03-01 10:00:00\n"
         + "p9,Ed,Ko,ann.lee@mail.com,,33,1991-03-03,2024-03-01 10:00:00\n"
     )
-    _run(ws)
+    run(ws)
     assert _staged(ws, "stg_people__individuals") == 2  # an increment: p8 and p9 only
-    assert _rows(prepared, a1_key) == [(None,)]
+    assert rows(prepared, a1_key) == [(None,)]
     increment = _harmonised(ws)
 
     increments.forget(ws)
-    _run(ws)
+    run(ws)
     assert _staged(ws, "stg_people__individuals") == 5
     assert _harmonised(ws) == increment
-
-
-def test_an_increment_tests_the_rows_it_wrote(cy_added, monkeypatch):
-    """On an increment, a test that judges each row alone reads the rows the build wrote
-    (the newest part; the changed people's rows), and a uniqueness test reads every row
-    sharing a key with one of those: what the build copied passed when it was written."""
-    ws, _, _ = cy_added  # Cy's load was the second run
-    individuals = ws.harmonised_dir / "int_individuals_deduplicated.parquet"
-    earlier, newest = (individuals / "part-00000.parquet", individuals / "part-00001.parquet")
-    points = ws.marts_dir / "unified_contact_point.parquet"
-    emails = ws.harmonised_dir / "int_contact_point_emails_deduplicated.parquet"
-    emails = (emails / "part-00000.parquet", emails / "part-00001.parquet")
-    pristine = {path: path.read_bytes() for path in (earlier, newest, points, *emails)}
-    try:
-        _bad_rows_in_an_increment(ws, monkeypatch, earlier, newest, points, pristine)
-        _rows_naming_a_person_record(ws, monkeypatch, emails, pristine)
-    finally:  # the files as the two runs left them, for the next test
-        for path, content in pristine.items():
-            path.write_bytes(content)
-        shutil.rmtree(increments.touched_dir(ws), ignore_errors=True)
-
-
-# the relationship tests, selected themselves: selecting their model leaves them out
-# (--indirect-selection cautious), as they also read int_individuals_deduplicated
-BELONGS = "test_name:belongs_to_individual"
-
-
-def _rows_naming_a_person_record(ws, monkeypatch, emails, pristine):
-    """belongs_to_individual on an increment: the rows written, and the copied rows whose
-    person record the build staged again (.cdp/touched, as the build leaves it while it
-    runs), the only ones that can have gone."""
-    earlier, newest = emails
-    touched = increments.touched_dir(ws)
-    touched.mkdir(parents=True, exist_ok=True)
-
-    def staged_again(*ids: str) -> None:
-        listed = " union all ".join(
-            f"select 'people' as source_name, '{i}' as source_record_id" for i in ids
-        )
-        duckdb.execute(f"copy ({listed}) to '{touched}/int_individuals_deduplicated.parquet'")
-
-    orphan = (
-        "select * replace ('{id}' as source_record_id, 'people:{id}:x' as contact_point_id) "
-        "from '{{f}}' limit 1"
-    )
-    staged_again("3")  # Cy, as the second run staged him
-    with_row(earlier, orphan.format(id="99"))  # a copy naming no person record
-    assert failure_on_increment(ws, monkeypatch, HARMONISE, BELONGS) is None
-    assert "belongs_to_individual_int_contact_point_emails" in failed_whole(ws, BELONGS)
-    # ...read when its person record was staged again (and is gone)
-    staged_again("3", "99")
-    found = failure_on_increment(ws, monkeypatch, HARMONISE, BELONGS)
-    assert "belongs_to_individual_int_contact_point_emails" in found
-    earlier.write_bytes(pristine[earlier])
-    staged_again("3")
-    with_row(newest, orphan.format(id="98"))  # a row written
-    found = failure_on_increment(ws, monkeypatch, HARMONISE, BELONGS)
-    assert "belongs_to_individual_int_contact_point_emails" in found
-    newest.write_bytes(pristine[newest])
-
-
-def _bad_rows_in_an_increment(ws, monkeypatch, earlier, newest, points, pristine):
-    """The checks of the test above, each bad row planted in a file and taken out again."""
-    # A bad row among the copies (an earlier part) is not read again on an increment; a
-    # test of the whole table finds it.
-    with_row(
-        earlier, "select * replace ('9' as source_record_id, 'Q' as gender) from '{f}' limit 1"
-    )
-    assert failure_on_increment(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated") is None
-    whole = failed_whole(ws, "int_individuals_deduplicated")
-    assert "accepted_values" in whole and "gender" in whole
-
-    # What the increment wrote is tested: a bad value, and a key an earlier part holds too.
-    earlier.write_bytes(pristine[earlier])
-    with_row(newest, "select * replace ('Q' as gender) from '{f}' limit 1")
-    assert "accepted_values" in failure_on_increment(
-        ws, monkeypatch, HARMONISE, "int_individuals_deduplicated"
-    )
-    newest.write_bytes(pristine[newest])
-    with_row(
-        newest, "select * from read_parquet('" + str(earlier) + "') where source_record_id = '1'"
-    )
-    found = failure_on_increment(ws, monkeypatch, HARMONISE, "int_individuals_deduplicated")
-    assert "unique_combination" in found
-    newest.write_bytes(pristine[newest])
-
-    # unified_contact_point: only the changed people's rows (Cy's) are read.
-    cy = _rows(
-        ws.marts_dir / "unified_individual.parquet",
-        "select unified_individual_id from {} where first_name = 'Cy'",
-    )[0][0]
-    changed = ws.marts_dir / "int_unified_individuals_changed.parquet"
-    assert _rows(changed, "select unified_individual_id from {}") == [(cy,)]
-    with_row(points, f"select * from '{{f}}' where unified_individual_id <> '{cy}' limit 1")
-    assert failure_on_increment(ws, monkeypatch, MARTS, "unified_contact_point") is None
-    assert "unique_combination" in failed_whole(ws, "unified_contact_point")
-    points.write_bytes(pristine[points])
-    with_row(points, f"select * from '{{f}}' where unified_individual_id = '{cy}' limit 1")
-    assert "unique_combination" in failure_on_increment(
-        ws, monkeypatch, MARTS, "unified_contact_point"
-    )
-
-
-def test_new_records_add_a_part_and_a_change_rewrites_only_the_part_holding_it(cy_added):
-    """A harmonise increment writes the rows it computed again as a new part of each
-    deduplicated table and of identity's input (cdp/io/parts.py): a load of new records
-    leaves the earlier parts' bytes alone; a changed record's older row leaves the one
-    part that held it."""
-    ws, landing, seen = cy_added  # Cy's load was the second run
-    tables = [ws.harmonised_dir / f"{name}.parquet" for name in PARTED]
-    ids = "select source_record_id from {} order by 1"
-    for table in tables:
-        assert [p.name for p in parts.part_files(table)] == [
-            "part-00000.parquet",
-            "part-00001.parquet",
-        ]
-        first = table / "part-00000.parquet"
-        assert (first.read_bytes(), first.stat().st_ino) == seen["first"][table], table.name
-        assert _rows(table / "part-00001.parquet", ids) == [("3",)]
-    second = {table: (table / "part-00001.parquet").stat().st_ino for table in tables}
-    # identity's input took the records staged again from the deduplicated tables, whose
-    # list of them (record ids) is gone with the build
-    assert "/.cdp/touched/int_individuals_deduplicated.parquet" in seen["prepared_sql"]
-    assert not (ws.state_dir / "touched").exists()
-
-    (landing / "3.csv").write_text(
-        HEADER + "1,Ann,Lee,ann@new.com,41,1985-02-03,2024-03-01 10:00:00\n"
-    )
-    _run(ws)
-    for table in tables:
-        assert len(parts.part_files(table)) == 3
-        assert (table / "part-00001.parquet").stat().st_ino == second[table], table.name
-        assert _rows(table / "part-00000.parquet", ids) == [("2",)]
-        assert _rows(table / "part-00002.parquet", ids) == [("1",)]
-    prepared = tables[1]
-    assert _rows(prepared, "select source_record_id, email_key from {} order by 1") == [
-        ("1", "ann@new.com"),
-        ("2", "bo@x.com"),
-        ("3", "cy@x.com"),
-    ]
-
-    # An erasure reaches every part (and the next build is full: one file again).
-    from cdp.privacy.forget import forget
-
-    forget(ws, "cy@x.com")
-    for table in tables:
-        assert _rows(table, ids) == [("1",), ("2",)]
-        assert _rows(table / "part-00001.parquet", ids) == []
-    _run(ws)
-    assert all(table.is_file() for table in tables)

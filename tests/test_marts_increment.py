@@ -18,7 +18,11 @@ from cdp.workspace import Workspace
 from tests.crash import CDP, _marts, _run
 from tests.data_tests import failed_whole, failure_on_increment, with_row
 
-pytestmark = [pytest.mark.slow, pytest.mark.takes(120)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.takes(120),
+    pytest.mark.usefixtures("warm_dbt_commands"),
+]
 
 
 def _crm_edits(root) -> None:

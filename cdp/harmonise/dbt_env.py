@@ -294,6 +294,7 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
         check_engine()
     check_source_priority(settings, {s.name for s in specs}, ws.settings_file)
     link_project(ws)
+    moved = repoint_views(ws)
     shutil.rmtree(ws.state_dir / "dbt_generated", ignore_errors=True)  # the old place
     generated = write_generated_models(ws, specs, settings)
     # Models a run on the other engine wrote in its own layout (cdp.io.lake).
@@ -315,6 +316,7 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
         or new_project
         or _newest_mtime(DBT_PROJECT_DIR, generated) > manifest.stat().st_mtime
         or _manifest_adapter(manifest) != settings.engine  # parsed for the other engine
+        or moved  # the manifest names each model's file by absolute path
     )
     if force or stale:
         parsed_here.unlink(missing_ok=True)
@@ -340,6 +342,69 @@ def _project_hash() -> str:
         h.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def repoint_views(ws: Workspace) -> bool:
+    """Point dbt's views at this workspace's lake when the workspace was moved or copied.
+
+    dbt-duckdb keeps a view per model in dbt's DuckDB file, over the model's file by
+    absolute path. A build creates again only the views of the models it selects, so
+    after a move an increment's other models and tests still read the old folder, and
+    failed when it was gone (or, worse, read another workspace's lake). The root the
+    views were made under is kept beside the file (`dbt_root`); where it differs, every
+    view naming it is created again naming this one. Returns whether the workspace moved
+    since dbt last ran in it."""
+    import duckdb
+
+    db, marker = ws.dbt_database, ws.state_dir / "dbt_root"
+    root = str(ws.root)  # as dbt_env gives it to dbt
+    old = marker.read_text() if marker.exists() else None
+    moved = 0
+    if db.exists() and old != root:
+        from cdp.harmonise.normalise import register_functions
+
+        con = duckdb.connect(str(db))
+        register_functions(con)  # views call them, and a view is bound when made
+        try:
+            views = con.execute(
+                "select database_name, schema_name, sql from duckdb_views() where not internal"
+            ).fetchall()
+            # Without a marker (a workspace of an older version) the old root is not
+            # known: only views naming a lake that is not this one's are looked at.
+            here = _quoted(root)
+            for database, schema, sql in views:
+                before = _quoted(old) if old is not None else _foreign_root(sql, here)
+                if before is None or before == here or before not in sql:
+                    continue
+                con.execute(f'use "{database}"."{schema}"')
+                con.execute(
+                    sql.replace(before, here).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
+                )
+                moved += 1
+            con.execute("checkpoint")
+        finally:
+            con.close()
+    if old != root:
+        from cdp.io.atomic import write_text
+
+        write_text(marker, root)
+    return moved > 0 or (old is not None and old != root)
+
+
+def _quoted(root: str) -> str:
+    """A root as it opens a path in SQL text: quoted, and with its own quotes doubled."""
+    return "'" + root.replace("'", "''") + "/"
+
+
+def _foreign_root(sql: str, here: str) -> str | None:
+    """The quoted root before `/lake/` in a view's SQL, when it is not `here`."""
+    import re
+
+    match = re.search(r"'((?:[^']|'')*?)/lake/", sql)
+    if match is None:
+        return None
+    found = "'" + match.group(1) + "/"
+    return None if found == here else found
 
 
 def compact_database(ws: Workspace) -> None:

@@ -12,7 +12,11 @@ import cdp.harmonise.dbt_env as dbt_env
 from cdp.cli.main import app
 from cdp.workspace import resolve_workspace
 
-pytestmark = [pytest.mark.slow, pytest.mark.takes(30)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.takes(30),
+    pytest.mark.usefixtures("warm_dbt_commands"),
+]
 
 
 def test_a_new_version_of_the_project_is_parsed_from_scratch(tmp_path, monkeypatch):

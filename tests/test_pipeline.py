@@ -16,7 +16,11 @@ from cdp.workspace import resolve_workspace
 from dagster_project.build import build_definitions
 from dagster_project.run import run_pipeline
 
-pytestmark = [pytest.mark.slow, pytest.mark.takes(180)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.takes(180),
+    pytest.mark.usefixtures("warm_dbt_commands"),
+]
 
 
 def _count(path_glob) -> int:

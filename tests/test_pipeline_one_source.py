@@ -9,7 +9,11 @@ import pytest
 from cdp.workspace import resolve_workspace
 from dagster_project.run import run_pipeline
 
-pytestmark = [pytest.mark.slow, pytest.mark.takes(90)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.takes(90),
+    pytest.mark.usefixtures("warm_dbt_commands"),
+]
 
 
 def _count(path_glob) -> int:

@@ -65,6 +65,9 @@ def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(ra
     done = _run(ws)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (ws / ".cdp" / "dbt_root").read_text() == str(ws)
+    # parsed again: the models' files are the copy's (a run reads its row counts there)
+    manifest = (ws / ".cdp" / "dbt_target" / "manifest.json").read_text()
+    assert f"{ran[0].root}/" not in manifest and f"{ws}/lake/" in manifest
 
     aside.rename(clean)
     _append(clean)

@@ -17,7 +17,7 @@ from cdp.io import lake, parts
 from cdp.io.atomic import TMP_PREFIX, staged_path
 from tests.crash import CDP, _links, _marts, _run
 
-pytestmark = [pytest.mark.slow, pytest.mark.takes(110)]
+pytestmark = [pytest.mark.slow, pytest.mark.takes(150)]
 
 
 def _harmonised(ws) -> dict[str, list[tuple]]:

@@ -18,7 +18,7 @@ from tests.ingest.conftest import CSV_SOURCE, HEADER
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.takes(180),
+    pytest.mark.takes(110),
     pytest.mark.usefixtures("warm_dbt_commands"),
 ]
 

@@ -29,8 +29,8 @@ PARTED = ("int_individuals_deduplicated", "int_person_records_prepared")
 @pytest.fixture(scope="module")
 def cy_added(tmp_path_factory):
     """A workspace keying on two holders whose `people` source ran with Ann and Bo, then
-    again with Cy in a second file: two pipeline runs, shared by the two tests at the end
-    of this file. They run in file order: the first puts back every file it changes, byte
+    again with Cy in a second file: two pipeline runs, shared by the two tests of this
+    file. They run in file order: the first puts back every file it changes, byte
     for byte and in the same inode; the second goes on from there.
 
     Returns (ws, landing folder, what the second test checks of the first two runs: each

@@ -19,10 +19,10 @@ from cdp.harmonise.normalise import fold, phone_e164
 pytestmark = [pytest.mark.takes(130), pytest.mark.usefixtures("warm_dbt_commands")]
 
 
-def _rows(ws, model, order="source_record_id"):
+def _rows(ws, model, order="source_record_id", where="source_name = 'contacts'"):
+    """A harmonised table's rows as dicts (by default the contacts source's)."""
     cur = duckdb.connect().execute(
-        f"select * from '{ws.harmonised_dir / model}.parquet' where source_name = 'contacts' "
-        f"order by {order}"
+        f"select * from '{ws.harmonised_dir / model}.parquet' where {where} order by {order}"
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
@@ -183,17 +183,15 @@ def test_the_kept_buffers_follow_the_ceiling_or_the_users_choice(monkeypatch):
 # --- the mapping language ------------------------------------------------------------
 
 
-def _all_rows(ws, model, order="source_record_id"):
-    cur = duckdb.connect().execute(
-        f"select * from '{ws.harmonised_dir / model}.parquet' where source_name is not null "
-        f"order by {order}"
-    )
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+SOURCED = "source_name is not null"  # every source's rows, without dbt's empty-model row
 
 
 def _by_id(ws, model, source):
-    return {r["source_record_id"]: r for r in _all_rows(ws, model) if r["source_name"] == source}
+    return {
+        r["source_record_id"]: r
+        for r in _rows(ws, model, where=SOURCED)
+        if r["source_name"] == source
+    }
 
 
 @pytest.mark.slow
@@ -280,7 +278,7 @@ def test_locale_numbers_and_value_maps(built):
 def test_values_the_mapping_could_not_use_are_counted_per_source_and_field(built):
     failures = {
         (r["source_name"], r["field"]): r
-        for r in _all_rows(built, "int_parse_failures", "source_name, field")
+        for r in _rows(built, "int_parse_failures", "source_name, field", SOURCED)
     }
     assert failures[("people", "individual.birth_date")]["failures"] == 1
     assert failures[("people", "individual.birth_date")]["example_row_numbers"] == [4]

@@ -17,7 +17,9 @@ def pytest_collection_modifyitems(config, items):
 
     pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands out files in this
     order. Its own order, by number of tests, started the one-test end-to-end files last,
-    so one worker ran them alone for minutes after the other had finished."""
+    so one worker ran them alone for minutes after the other had finished. Each worker
+    starts with two files: the first two in this order go one to each, so the second
+    (test_increments.py) is one that does not wait for the shared run (fixture `ran`)."""
 
     def takes(item) -> float:
         marker = item.get_closest_marker("takes")
@@ -30,14 +32,27 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: (-longest[item.path], first_seen[item.path]))
 
 
-@pytest.fixture(scope="session")
-def demo_workspace(tmp_path_factory):
-    """A workspace made by `cdp init` + `cdp generate` with a few hundred customers."""
+def _shared(tmp_path_factory) -> Path:
+    """A folder the session's xdist workers share (their base folders' parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def parse_cache(tmp_path_factory):
+    """dbt's parse kept for new workspaces (cdp.harmonise.parse_cache) in this session's
+    folder, shared by the xdist workers, instead of the user's cache."""
+    folder = _shared(tmp_path_factory) / "cdp-cache"
+    os.environ["CDP_CACHE_DIR"] = str(folder)
+    return folder
+
+
+def _generate(root: Path) -> Path:
+    """`cdp init` + `cdp generate` with a few hundred customers."""
     from typer.testing import CliRunner
 
     from cdp.cli.main import app
 
-    root = tmp_path_factory.mktemp("demo") / "ws"
     runner = CliRunner()
     result = runner.invoke(app, ["init", str(root)])
     assert result.exit_code == 0, result.output
@@ -49,22 +64,45 @@ def demo_workspace(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def ran(demo_workspace):
-    """One pipeline run over the demo workspace, shared by every test that reads its
+def demo_workspace(tmp_path_factory):
+    """A workspace made by `cdp init` + `cdp generate` with a few hundred customers."""
+    return _generate(tmp_path_factory.mktemp("demo") / "ws")
+
+
+@pytest.fixture(scope="session")
+def ran(tmp_path_factory):
+    """One pipeline run over a generated workspace, shared by every test that reads its
     results (pipeline, console, notebooks, SQL docs) or starts from a copy of it (the
     crash tests, the landing sensor): (workspace, outcome, steps). The run's state is
-    recorded as `cdp run` records it, so a copy's next `cdp run` plans from it."""
+    recorded as `cdp run` records it, so a copy's next `cdp run` plans from it.
+
+    The run is made once a session, by the first xdist worker to need it, in a folder
+    the workers share (the other waits for it); each worker gets its own copy, as its
+    tests run cdp and dbt in it."""
+    import pickle
+    import shutil
+
+    from filelock import FileLock
+
     from cdp import run_plan
     from cdp.workspace import resolve_workspace
     from dagster_project.run import run_pipeline
 
-    ws = resolve_workspace(demo_workspace)
-    steps: list[tuple[str, str]] = []
-    run_plan.run_started(ws)
-    outcome = run_pipeline(ws, on_step=lambda step, state: steps.append((step, state)))
-    run_plan.run_finished(ws, outcome.run_id, outcome.success)
-    assert outcome.success, (outcome.failed_steps, outcome.error)
-    return ws, outcome, steps
+    shared = _shared(tmp_path_factory) / "ran"
+    made = shared / "outcome.pickle"
+    with FileLock(f"{shared}.lock"):
+        if not made.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a worker failed to make it
+            ws = resolve_workspace(_generate(shared / "ws"))
+            steps: list[tuple[str, str]] = []
+            run_plan.run_started(ws)
+            outcome = run_pipeline(ws, on_step=lambda step, state: steps.append((step, state)))
+            run_plan.run_finished(ws, outcome.run_id, outcome.success)
+            assert outcome.success, (outcome.failed_steps, outcome.error)
+            made.write_bytes(pickle.dumps((outcome, steps)))
+    outcome, steps = pickle.loads(made.read_bytes())
+    copy = shutil.copytree(shared / "ws", tmp_path_factory.mktemp("ran") / "ws", symlinks=True)
+    return resolve_workspace(copy), outcome, steps
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ class Models:
             "channel varchar, status varchar, is_granted boolean)"
         )
         env = {
-            "CDP_WORKSPACE": str(self.ws.root),
+            "CDP_DBT_WORKSPACE": str(self.ws.root),  # absolute: rendered here, not in dbt
             "CDP_RUN_ID": run_id,
             "CDP_RUN_STARTED": at or "2026-01-01 00:00:00",
         }

@@ -42,8 +42,9 @@ def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(ra
     clean, ws = tmp_path / "clean", tmp_path / "ws"
     # Both are copies of the shared demo run's workspace (fixture `ran`). The killed one
     # runs while the clean one is moved away: it must read only its own files (dbt's
-    # database names each model's file by absolute path; cdp.harmonise.dbt_env.
-    # repoint_views), and the clean one is still at the state before its increment.
+    # paths are relative to the workspace, its saved parse names the project folder:
+    # cdp.harmonise.dbt_env.prepare), and the clean one is still at the state before its
+    # increment.
     shutil.copytree(ran[0].root, clean, symlinks=True)
     shutil.copytree(clean, ws, symlinks=True)
     aside = clean.rename(tmp_path / "aside")
@@ -65,9 +66,10 @@ def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(ra
     done = _run(ws)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (ws / ".cdp" / "dbt_root").read_text() == str(ws)
-    # parsed again: the models' files are the copy's (a run reads its row counts there)
+    # the manifest names no other folder (a run reads its row counts where it says)
     manifest = (ws / ".cdp" / "dbt_target" / "manifest.json").read_text()
-    assert f"{ran[0].root}/" not in manifest and f"{ws}/lake/" in manifest
+    assert f"{ran[0].root}/" not in manifest and f"{ws}/.cdp/dbt_project" in manifest
+    assert '"location": "../../lake/marts/customer_360.parquet"' in manifest
 
     aside.rename(clean)
     _append(clean)

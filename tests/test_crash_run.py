@@ -8,7 +8,7 @@ import pytest
 
 from tests.crash import killed_then_rerun_equals_clean
 
-pytestmark = [pytest.mark.slow, pytest.mark.takes(170)]
+pytestmark = [pytest.mark.slow, pytest.mark.takes(160)]
 
 
 def test_a_run_killed_anywhere_then_rerun_equals_a_clean_run(ran, tmp_path):

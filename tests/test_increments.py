@@ -20,7 +20,7 @@ from tests.ingest.conftest import CSV_SOURCE, HEADER
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.takes(150),
+    pytest.mark.takes(165),
     pytest.mark.usefixtures("warm_dbt_commands"),
 ]
 
@@ -39,11 +39,10 @@ def _marts_kept(ws) -> dict[str, object]:
 
 def _staged(ws, model: str) -> int:
     """Rows of a staging view in dbt's database: what the last build staged."""
-    from cdp.harmonise.normalise import register_functions
+    from cdp.harmonise.dbt_env import connect_dbt_database
 
-    con = duckdb.connect(str(ws.dbt_database), read_only=True)
+    con = connect_dbt_database(ws)
     try:
-        register_functions(con)
         return con.sql(f"select count(*) from {model}").fetchall()[0][0]
     finally:
         con.close()

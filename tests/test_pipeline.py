@@ -120,7 +120,13 @@ def test_dbt_unit_tests_pass_and_a_wrong_answer_fails(ran, tmp_path):
 
     import yaml
 
-    from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_executable, generated_dir
+    from cdp.harmonise.dbt_env import (
+        DBT_PROJECT_DIR,
+        dbt_env,
+        dbt_executable,
+        generated_dir,
+        project_dir,
+    )
 
     ws, _, _ = ran
     names = {
@@ -156,7 +162,7 @@ unit_tests:
             *("--target-path", str(target)),
         ],
         env={**os.environ, **dbt_env(ws)},
-        cwd=project,
+        cwd=project_dir(ws),  # where the workspace's dbt database names its files from
         capture_output=True,
         text=True,
     )

@@ -457,7 +457,7 @@ def sources_yml(specs: list[SourceSpec]) -> str:
                 + f" Declared in sources/{s.name}.yml.",
                 "config": {
                     "external_location": (
-                        'read_parquet(\'{{ env_var("CDP_WORKSPACE") }}/lake/raw/'
+                        'read_parquet(\'{{ env_var("CDP_DBT_WORKSPACE") }}/lake/raw/'
                         f"{s.name}/*/*.parquet', union_by_name = true)"
                     ),
                     "meta": {"dagster": {"asset_key": ["raw", s.name]}},

@@ -14,6 +14,7 @@ from pathlib import Path
 from cdp.config.settings import RECONCILED_FIELDS, Settings, load_settings
 from cdp.config.sources import load_sources
 from cdp.errors import CdpError, ConfigError
+from cdp.harmonise import parse_cache
 from cdp.io.duckdb_memory import block_allocator_memory
 from cdp.workspace import Workspace
 
@@ -71,7 +72,21 @@ def link_project(ws: Workspace) -> Path:
     return root
 
 
-def dbt_env(ws: Workspace) -> dict[str, str]:
+def dbt_paths(ws: Workspace, engine: str, relative: bool = True) -> tuple[str, str]:
+    """The workspace folder and dbt's DuckDB file as dbt's files name them.
+
+    Relative to the folder dbt runs in, the workspace's project (`project_dir`, where
+    dagster-dbt starts dbt), so neither dbt's parse nor its views name a particular
+    folder: one workspace's parse seeds the next one's (cdp.harmonise.parse_cache), and a
+    moved workspace's views read its own lake. Absolute on Spark, whose relative paths
+    would resolve elsewhere, and for dbt started from another folder (the lint)."""
+    if engine != "duckdb" or not relative:
+        return str(ws.root), str(ws.dbt_database)
+    here = project_dir(ws)
+    return os.path.relpath(ws.root, here), os.path.relpath(ws.dbt_database, here)
+
+
+def dbt_env(ws: Workspace, relative: bool = True) -> dict[str, str]:
     from cdp.identity.settings import IdentitySettings
     from cdp.validate import path_problem
 
@@ -81,10 +96,14 @@ def dbt_env(ws: Workspace) -> dict[str, str]:
     settings = load_settings(ws.settings_file)
     identity = IdentitySettings.from_dict(settings.identity, ws.settings_file)
     memory_limit = os.environ.get("CDP_DBT_MEMORY_LIMIT", "3GB")
+    workspace, database = dbt_paths(ws, settings.engine, relative)
     return {
         **insight_env(settings),
+        # cdp's own code inside dbt (the phone cache, Spark's session) finds the
+        # workspace here; dbt's files use CDP_DBT_WORKSPACE.
         "CDP_WORKSPACE": str(ws.root),
-        "CDP_DBT_DATABASE": str(ws.dbt_database),
+        "CDP_DBT_WORKSPACE": workspace,
+        "CDP_DBT_DATABASE": database,
         # Relative to the project: dbt runs the workspace's project (project_dir).
         "CDP_DBT_GENERATED": "generated",
         "CDP_DEFAULT_REGION": settings.default_region,
@@ -294,6 +313,7 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
         check_engine()
     check_source_priority(settings, {s.name for s in specs}, ws.settings_file)
     link_project(ws)
+    moved_from = _dbt_root(ws)  # (before repoint_views records this root)
     moved = repoint_views(ws)
     shutil.rmtree(ws.state_dir / "dbt_generated", ignore_errors=True)  # the old place
     generated = write_generated_models(ws, specs, settings)
@@ -309,20 +329,37 @@ def prepare(ws: Workspace, force: bool = False) -> Path:
     # state being the one this parse left (another version's dbt may have parsed since).
     parsed_here = ws.dbt_target_dir / "cdp_project.sha256"
     project = _project_hash()
+    target, here = ws.dbt_target_dir, str(project_dir(ws))
+    if moved and moved_from:  # dbt's parse names the project folder it was made in
+        old = str(Path(moved_from) / project_dir(ws).relative_to(ws.root))
+        ours = parsed_here.exists() and parsed_here.read_text() == _parse_state(ws, project)
+        parse_cache.retarget_file(target / parse_cache.PARSE_FILE, old, here)
+        if ours:  # still the parse this prepare made, in its new place
+            parsed_here.write_text(_parse_state(ws, project))
+    # A new workspace starts from the parse of this very project made in another one.
+    seeded = settings.engine == "duckdb" and parse_cache.seed(target, Path(here), project)
     state = _parse_state(ws, project)
-    new_project = not parsed_here.exists() or parsed_here.read_text() != state
+    new_project = not seeded and (not parsed_here.exists() or parsed_here.read_text() != state)
     stale = (
         not manifest.exists()
         or new_project
         or _newest_mtime(DBT_PROJECT_DIR, generated) > manifest.stat().st_mtime
         or _manifest_adapter(manifest) != settings.engine  # parsed for the other engine
-        or moved  # the manifest names each model's file by absolute path
+        or moved  # the manifest names the project's folder
     )
     if force or stale:
         parsed_here.unlink(missing_ok=True)
         run_dbt(ws, ["parse", "--quiet", *(["--no-partial-parse"] if new_project else [])])
         parsed_here.write_text(_parse_state(ws, project))
+        if settings.engine == "duckdb":
+            parse_cache.keep(target, Path(here), project)
     return manifest
+
+
+def _dbt_root(ws: Workspace) -> str | None:
+    """The workspace folder dbt last ran in, as repoint_views recorded it."""
+    marker = ws.state_dir / "dbt_root"
+    return marker.read_text() if marker.exists() else None
 
 
 def _parse_state(ws: Workspace, project: str) -> str:
@@ -347,18 +384,18 @@ def _project_hash() -> str:
 def repoint_views(ws: Workspace) -> bool:
     """Point dbt's views at this workspace's lake when the workspace was moved or copied.
 
-    dbt-duckdb keeps a view per model in dbt's DuckDB file, over the model's file by
-    absolute path. A build creates again only the views of the models it selects, so
-    after a move an increment's other models and tests still read the old folder, and
-    failed when it was gone (or, worse, read another workspace's lake). The root the
-    views were made under is kept beside the file (`dbt_root`); where it differs, every
-    view naming it is created again naming this one. Returns whether the workspace moved
-    since dbt last ran in it."""
+    dbt-duckdb keeps a view per model in dbt's DuckDB file, over the model's file. Those
+    paths are relative now (dbt_paths), but an older version of cdp made them absolute,
+    and a build creates again only the views of the models it selects: after a move an
+    increment's other models and tests read the old folder, and failed when it was gone
+    (or, worse, read another workspace's lake). The root dbt last ran under is kept
+    beside the file (`dbt_root`); where it differs, every view naming it is created again
+    naming this one. Returns whether the workspace moved since dbt last ran in it."""
     import duckdb
 
     db, marker = ws.dbt_database, ws.state_dir / "dbt_root"
-    root = str(ws.root)  # as dbt_env gives it to dbt
-    old = marker.read_text() if marker.exists() else None
+    root = str(ws.root)
+    old = _dbt_root(ws)
     moved = 0
     if db.exists() and old != root:
         from cdp.harmonise.normalise import register_functions
@@ -400,11 +437,25 @@ def _foreign_root(sql: str, here: str) -> str | None:
     """The quoted root before `/lake/` in a view's SQL, when it is not `here`."""
     import re
 
-    match = re.search(r"'((?:[^']|'')*?)/lake/", sql)
+    match = re.search(r"'(/(?:[^']|'')*?)/lake/", sql)  # (relative paths never moved)
     if match is None:
         return None
     found = "'" + match.group(1) + "/"
     return None if found == here else found
+
+
+def connect_dbt_database(ws: Workspace, read_only: bool = True):
+    """dbt's DuckDB file, its views reading what they read inside dbt: their paths are
+    relative to the workspace's dbt project (dbt_paths), whatever this process's folder."""
+    import duckdb
+
+    from cdp.harmonise.normalise import register_functions
+
+    con = duckdb.connect(str(ws.dbt_database), read_only=read_only)
+    register_functions(con)  # staging views call them
+    folder = str(project_dir(ws)).replace("'", "''")
+    con.execute(f"set file_search_path = '{folder}'")
+    return con
 
 
 def compact_database(ws: Workspace) -> None:

@@ -22,8 +22,13 @@ def lint(workspace: str | None = None) -> int:
     return subprocess.call(
         [str(sqlfluff), "lint", str(DBT_PROJECT_DIR / "models")],
         # The package's project, with this workspace's generated models by absolute path
-        # (sqlfluff compiles in memory; it writes no SQL files over them).
-        env={**os.environ, **dbt_env(ws), "CDP_DBT_GENERATED": str(generated_dir(ws))},
+        # (sqlfluff compiles in memory; it writes no SQL files over them), and absolute
+        # paths into the workspace: sqlfluff runs dbt from another folder.
+        env={
+            **os.environ,
+            **dbt_env(ws, relative=False),
+            "CDP_DBT_GENERATED": str(generated_dir(ws)),
+        },
         cwd=DBT_PROJECT_DIR.parent,
     )
 

@@ -122,7 +122,10 @@ def _model_files(manifest: Mapping[str, Any], ws: Workspace) -> dict[str, Path]:
             # a location naming the run, which dbt renders when the model runs
             location = location.replace(RUN_ID_IN_LOCATION, os.environ.get("CDP_RUN_ID", "manual"))
         files[node["name"]] = (
-            Path(location) if location else ws.harmonised_dir / f"{node['name']}.parquet"
+            # relative to the folder dbt runs in (cdp.harmonise.dbt_env.dbt_paths)
+            Path(os.path.normpath(project_dir(ws) / location))
+            if location
+            else ws.harmonised_dir / f"{node['name']}.parquet"
         )
     return files
 

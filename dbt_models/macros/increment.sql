@@ -99,7 +99,7 @@
 {%- endmacro %}
 
 {% macro previous_path(name, folder='marts') -%}
-    {{ return(env_var('CDP_WORKSPACE') ~ '/lake/' ~ folder ~ '/' ~ name ~ '.parquet') }}
+    {{ return(env_var('CDP_DBT_WORKSPACE') ~ '/lake/' ~ folder ~ '/' ~ name ~ '.parquet') }}
 {%- endmacro %}
 
 {#- The CTE `result` of a deduplicated table: its `final` rows and, on a harmonise
@@ -192,7 +192,7 @@
 {#- Where a deduplicated table kept in parts leaves, on a harmonise increment, the records
     it staged again (cdp_write_part; the folder is cdp.harmonise.increments.touched_dir). -#}
 {% macro touched_path(name) -%}
-    {{ return(env_var('CDP_WORKSPACE') ~ '/.cdp/touched/' ~ name ~ '.parquet') }}
+    {{ return(env_var('CDP_DBT_WORKSPACE') ~ '/.cdp/touched/' ~ name ~ '.parquet') }}
 {%- endmacro %}
 
 {#- touched_path(name) when this build wrote it (the folder is emptied before each
@@ -403,7 +403,7 @@
     Layer.seen; a file or a folder of parts), for an increment to compare with what it
     is now. -#}
 {% macro seen_input(name) -%}
-    {%- set path = env_var('CDP_WORKSPACE') ~ '/lake/marts/_seen/' ~ name ~ '.parquet' -%}
+    {%- set path = env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/_seen/' ~ name ~ '.parquet' -%}
     {%- set parts = previous_parts(path) -%}
     {%- if parts -%}
     read_parquet([{{ sql_strings(parts) }}])

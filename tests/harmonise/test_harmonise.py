@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from cdp.errors import CdpError
-from cdp.harmonise.dbt_env import run_dbt
+from cdp.harmonise.dbt_env import connect_dbt_database, run_dbt
 from cdp.harmonise.normalise import fold, phone_e164
 
 pytestmark = [pytest.mark.takes(130), pytest.mark.usefixtures("warm_dbt_commands")]
@@ -32,7 +32,7 @@ def _rows(ws, model, order="source_record_id", where="source_name = 'contacts'")
 def test_one_person_source_builds_every_object(built):
     # Objects no source maps exist, typed and empty, so marts and identity always run.
     # (dbt-duckdb stores an empty external model as one all-null row; its view hides it.)
-    con = duckdb.connect(str(built.dbt_database), read_only=True)
+    con = connect_dbt_database(built)
     for model in ("int_sales_order_lines_deduplicated", "int_products_deduplicated"):
         assert con.execute(f"select count(*) from {model}").fetchone()[0] == 0
     con.close()
@@ -97,7 +97,7 @@ def test_addresses_and_postal_codes(built):
 def test_dbt_tests_catch_a_broken_invariant(built, tmp_path):
     # Two versions of one record with identical recency would both survive only if dedupe broke;
     # here we break the data behind the model instead: a duplicate contact point id.
-    con = duckdb.connect(str(built.dbt_database))
+    con = duckdb.connect()
     path = built.harmonised_dir / "int_contact_point_emails_deduplicated.parquet"
     con.execute(
         f"copy (select * from '{path}' union all (select * from '{path}' limit 1)) "

@@ -74,7 +74,7 @@
 {% macro cdp_external_location(node) -%}
     {%- set location = node.config.get('location') -%}
     {%- if not location -%}
-        {%- set location = env_var('CDP_WORKSPACE') ~ '/lake/harmonised/' ~ node.alias ~ '.parquet' -%}
+        {%- set location = env_var('CDP_DBT_WORKSPACE') ~ '/lake/harmonised/' ~ node.alias ~ '.parquet' -%}
     {%- endif -%}
     {#- (a location may name the run, read when the model runs: macros/run.sql) -#}
     {{ return(render(location)) }}

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/customer_360.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/customer_360.parquet',
     tags=['marts'],
 ) }}
 

@@ -5,7 +5,7 @@
 -- depends_on: {{ source('identity', 'unified_link_individual') }}
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_unified_individuals_changed.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_unified_individuals_changed.parquet',
     tags=['marts'],
 ) }}
 

@@ -2,7 +2,7 @@
 -- depends_on: {{ source('identity', 'identity_clusters') }}
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/unified_contact_point.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/unified_contact_point.parquet',
     tags=['marts'],
 ) }}
 

@@ -1,7 +1,7 @@
 -- depends_on: {{ ref('int_unified_individuals_changed') }}
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/unified_individual.parquet',
     tags=['marts'],
 ) }}
 

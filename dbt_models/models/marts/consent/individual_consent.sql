@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/individual_consent.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/individual_consent.parquet',
     tags=['marts'],
 ) }}
 

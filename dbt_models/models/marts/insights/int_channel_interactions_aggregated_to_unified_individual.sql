@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_channel_interactions_aggregated_to_unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_channel_interactions_aggregated_to_unified_individual.parquet',
 ) }}
 
 -- The channel each unified individual uses most. An interaction is something the person

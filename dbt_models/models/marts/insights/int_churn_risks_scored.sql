@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_churn_risks_scored.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_churn_risks_scored.parquet',
 ) }}
 
 -- A transparent churn score (0-100) for every customer with a revenue order, as the sum

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_contact_keys_changed.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_contact_keys_changed.parquet',
 ) }}
 
 {%- set increment = marts_increment() %}

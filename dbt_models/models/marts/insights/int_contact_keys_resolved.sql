@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_contact_keys_resolved.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_contact_keys_resolved.parquet',
 ) }}
 
 {%- set increment = marts_increment() %}

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_engagement_emails_aggregated_to_unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_engagement_emails_aggregated_to_unified_individual.parquet',
 ) }}
 
 -- Newsletter engagement per unified individual: lifetime counts, and open and click

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_engagement_emails_attributed.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_engagement_emails_attributed.parquet',
 ) }}
 
 {%- set increment = marts_increment() %}

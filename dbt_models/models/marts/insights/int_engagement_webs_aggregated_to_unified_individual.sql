@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_engagement_webs_aggregated_to_unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_engagement_webs_aggregated_to_unified_individual.parquet',
 ) }}
 
 -- Web activity per unified individual (its accounts and linked cookies): lifetime events

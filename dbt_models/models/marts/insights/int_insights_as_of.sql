@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_insights_as_of.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_insights_as_of.parquet',
 ) }}
 
 {#- cdp.yml insights.as_of: latest_event, today, or an ISO date (the end of that day). -#}

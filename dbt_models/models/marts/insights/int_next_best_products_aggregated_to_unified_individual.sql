@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_next_best_products_aggregated_to_unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_next_best_products_aggregated_to_unified_individual.parquet',
 ) }}
 
 {%- set pairs_per_product = env_var('CDP_RECOMMENDATION_PAIRS', '25') | int -%}

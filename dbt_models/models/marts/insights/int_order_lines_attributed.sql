@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_order_lines_attributed.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_order_lines_attributed.parquet',
 ) }}
 
 -- Every line of a revenue order placed up to as_of, with the buyer's unified individual

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_product_affinities_computed.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_product_affinities_computed.parquet',
 ) }}
 
 -- Co-purchase affinity between two products: how many unified individuals bought both

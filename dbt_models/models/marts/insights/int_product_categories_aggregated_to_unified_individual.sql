@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_product_categories_aggregated_to_unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_product_categories_aggregated_to_unified_individual.parquet',
 ) }}
 
 -- The product category each unified individual buys most: the most units over its

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_rfm_scores_aggregated_to_unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_rfm_scores_aggregated_to_unified_individual.parquet',
 ) }}
 
 -- Recency, frequency and monetary quintiles (1-5, 5 best) over the customers with at

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_sales_orders_aggregated_to_unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_sales_orders_aggregated_to_unified_individual.parquet',
 ) }}
 
 -- Order insights per unified individual, over its revenue orders (not cancelled or

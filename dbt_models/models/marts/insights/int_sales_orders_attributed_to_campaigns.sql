@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_sales_orders_attributed_to_campaigns.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_sales_orders_attributed_to_campaigns.parquet',
 ) }}
 
 {%- set window_days = env_var('CDP_ATTRIBUTION_WINDOW_DAYS') | int -%}

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_service_cases_aggregated_to_unified_individual.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_service_cases_aggregated_to_unified_individual.parquet',
 ) }}
 
 -- Customer service per unified individual: cases, the ones still open (any status but

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/int_service_cases_attributed.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/int_service_cases_attributed.parquet',
 ) }}
 
 {%- set increment = marts_increment() %}

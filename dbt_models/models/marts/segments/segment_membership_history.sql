@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('CDP_WORKSPACE') ~ '/lake/marts/segment_membership_history/run={{ cdp_run_id() }}.parquet',
+    location=env_var('CDP_DBT_WORKSPACE') ~ '/lake/marts/segment_membership_history/run={{ cdp_run_id() }}.parquet',
     tags=['marts', 'segments'],
 ) }}
 
@@ -18,7 +18,7 @@ past_events as (
     -- always holds at least an empty file, made when the models are generated).
     select *
     from
-        {{ read_parquet_folder(env_var("CDP_WORKSPACE") ~ '/lake/marts/segment_membership_history') }}
+        {{ read_parquet_folder(env_var("CDP_DBT_WORKSPACE") ~ '/lake/marts/segment_membership_history') }}
     where
         unified_individual_id is not null
         and run_id != '{{ cdp_run_id() }}'

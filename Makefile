@@ -65,11 +65,12 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
 # On every core (pytest-xdist), each test file on one worker so its module fixtures are
-# built once; the demo run (a session fixture) happens once per worker that needs it.
+# built once; the demo run (a session fixture) is made once and copied to each worker.
 # The longest files start first (marker `takes`, tests/conftest.py), in that order.
 # With the Spark extra, so the Spark UDF parity tests run too. The one test that runs a
 # whole workspace on both engines takes about five minutes of JVM start-ups and per-model
-# Spark jobs: it is `make test-engines`, which CI (.ci/run) runs after this.
+# Spark jobs: it is `make test-engines`, which CI (.ci/run) runs after this. The SQL style
+# check (sqlfluff) is `make lint`, which CI runs before it.
 test: venv spark browser
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider \
 		-n auto --dist loadfile --no-loadscope-reorder --durations=15 -m "not (spark and slow)"

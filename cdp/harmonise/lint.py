@@ -11,15 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, generated_dir, prepare
+from cdp.harmonise.dbt_env import DBT_PROJECT_DIR, dbt_env, generated_dir, prepare, run_dbt
 from cdp.workspace import resolve_workspace
 
 
 def lint(workspace: str | None = None) -> int:
     ws = resolve_workspace(workspace)
     prepare(ws)
+    # Models that read a seed while they compile need its table: a workspace that never
+    # ran has none, and sqlfluff would skip those models with a warning.
+    run_dbt(ws, ["seed", "--quiet"])
     sqlfluff = Path(sys.executable).parent / "sqlfluff"
-    return subprocess.call(
+    proc = subprocess.run(
         [str(sqlfluff), "lint", str(DBT_PROJECT_DIR / "models")],
         # The package's project, with this workspace's generated models by absolute path
         # (sqlfluff compiles in memory; it writes no SQL files over them), and absolute
@@ -30,7 +33,16 @@ def lint(workspace: str | None = None) -> int:
             "CDP_DBT_GENERATED": str(generated_dir(ws)),
         },
         cwd=DBT_PROJECT_DIR.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    print(proc.stdout, end="")
+    skipped = [line for line in proc.stdout.splitlines() if "Skipped file" in line]
+    if skipped:  # sqlfluff exits 0 on a file it could not compile: not linted, not passed
+        print(f"lint: {len(skipped)} file(s) not linted (dbt could not compile them)")
+        return 1
+    return proc.returncode
 
 
 if __name__ == "__main__":

@@ -130,13 +130,6 @@ def test_dbt_docs_generate(built):
     assert (built.dbt_target_dir / "catalog.json").exists()
 
 
-@pytest.mark.slow
-def test_sqlfluff_passes_on_the_dbt_models(built):
-    from cdp.harmonise.lint import lint
-
-    assert lint(str(built.root)) == 0
-
-
 def _dbt_duckdb_memory(ws) -> dict:
     """The memory settings of DuckDB inside dbt, asked through dbt itself."""
     import json

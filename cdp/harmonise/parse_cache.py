@@ -66,11 +66,18 @@ def retarget(data: bytes, old: str, new: str) -> bytes:
 
 
 def retarget_file(path: Path, old: str, new: str) -> None:
-    """Rewrite a workspace's partial-parse file in place after its folder moved."""
+    """Rewrite a workspace's partial-parse file in place after its folder moved. One that
+    cannot be read is removed: dbt then parses the project from scratch, as it would."""
     from cdp.io.atomic import write_bytes
 
-    if path.exists():
-        write_bytes(path, retarget(path.read_bytes(), old, new))
+    if not path.exists():
+        return
+    try:
+        moved = retarget(path.read_bytes(), old, new)
+    except ValueError:  # (msgpack's errors are ValueErrors)
+        path.unlink(missing_ok=True)
+        return
+    write_bytes(path, moved)
 
 
 def seed(target: Path, project: Path, project_hash: str) -> bool:

@@ -97,3 +97,9 @@ def test_a_parse_is_kept_without_its_folder_and_seeds_only_its_own_project(tmp_p
     assert parse_cache.seed(fresh, tmp_path, _project_hash())
     assert not parse_cache.seed(fresh, tmp_path, _project_hash())  # it has its own now
     assert str(tmp_path).encode() in (fresh / "partial_parse.msgpack").read_bytes()
+
+    # A parse file that cannot be read, moved: removed, so dbt parses from scratch.
+    broken = fresh / "partial_parse.msgpack"
+    broken.write_bytes(b"\xc1 not msgpack")
+    parse_cache.retarget_file(broken, str(tmp_path), "/elsewhere")
+    assert not broken.exists()

@@ -391,17 +391,13 @@ def repoint_views(ws: Workspace) -> bool:
     (or, worse, read another workspace's lake). The root dbt last ran under is kept
     beside the file (`dbt_root`); where it differs, every view naming it is created again
     naming this one. Returns whether the workspace moved since dbt last ran in it."""
-    import duckdb
-
     db, marker = ws.dbt_database, ws.state_dir / "dbt_root"
     root = str(ws.root)
     old = _dbt_root(ws)
     moved = 0
     if db.exists() and old != root:
-        from cdp.harmonise.normalise import register_functions
-
-        con = duckdb.connect(str(db))
-        register_functions(con)  # views call them, and a view is bound when made
+        # (cdp's functions registered: views call them, and a view is bound when made)
+        con = connect_dbt_database(ws, read_only=False)
         try:
             views = con.execute(
                 "select database_name, schema_name, sql from duckdb_views() where not internal"

@@ -8,7 +8,7 @@ import shutil
 
 import duckdb
 
-from cdp.harmonise.dbt_env import repoint_views
+from cdp.harmonise.dbt_env import connect_dbt_database, repoint_views
 from cdp.harmonise.normalise import register_functions
 from cdp.workspace import Workspace
 
@@ -40,8 +40,7 @@ def _views(ws: Workspace) -> dict[str, str]:
 
 
 def _who(ws: Workspace, view: str = "people") -> str:
-    con = duckdb.connect(str(ws.dbt_database), read_only=True)
-    register_functions(con)
+    con = connect_dbt_database(ws)
     try:
         return con.execute(f"select who from {view}").fetchone()[0]
     finally:

@@ -39,7 +39,7 @@ def failure_on_increment(ws, monkeypatch, layer, model: str) -> str | None:
         invocation.wait()
     finally:
         monkeypatch.setenv(layer.env, "")
-    return None if invocation.is_successful() else dbt_failure(ws.dbt_target_dir)
+    return None if invocation.is_successful() else dbt_failure(ws.dbt_target_dir, ws)
 
 
 def failed_whole(ws, model: str) -> str:

@@ -49,7 +49,7 @@ def test_an_increment_killed_in_harmonise_then_rerun_equals_a_clean_increment(ra
     shutil.copytree(clean, ws, symlinks=True)
     aside = clean.rename(tmp_path / "aside")
     _append(ws)
-    killed = _run(ws, "dbt.dbt_harmonise@90")
+    killed = _run(ws, "dbt.dbt_harmonise@50")
     assert killed.returncode == -9, killed.stderr[-2000:]
     # killed half way: some tables have their new part, identity's input not yet
     folder = ws / "lake" / "harmonised"

@@ -346,10 +346,12 @@ def _tests_read_the_newest_part(ws, monkeypatch, earlier, newest) -> None:
     try:
         with_row(earlier, "select * from '{f}' limit 1")
         assert failure_on_increment(ws, monkeypatch, MARTS, model) is None
-        assert "unique_combination" in failed_whole(ws, model)
+        assert "unique(source_name, source_record_id)" in failed_whole(ws, model)
         earlier.write_bytes(pristine[earlier])
         with_row(newest, f"select * from read_parquet('{earlier}') limit 1")
-        assert "unique_combination" in failure_on_increment(ws, monkeypatch, MARTS, model)
+        assert "unique(source_name, source_record_id)" in failure_on_increment(
+            ws, monkeypatch, MARTS, model
+        )
     finally:
         for path, content in pristine.items():
             path.write_bytes(content)

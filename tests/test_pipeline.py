@@ -273,9 +273,9 @@ def test_lineage_is_one_connected_graph(demo_workspace):
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("raw/crm_contacts", "quarantine_rate") in checks
     assert ("unified_link_individual", "largest_cluster") in checks
-    assert any(
-        a == "int_contact_point_emails_deduplicated" and n.startswith("unique_") for a, n in checks
-    )
+    emails = "int_contact_point_emails_deduplicated"
+    assert (emails, f"invariants_{emails}") in checks
+    assert (emails, f"belongs_to_individual_{emails}_") in checks
 
 
 def _key(user_string: str):

@@ -174,10 +174,11 @@ def _message_line(message: str | None) -> str:
     return (useful or lines or ["failed"])[0]
 
 
-def dbt_failure(target: Path) -> str | None:
+def dbt_failure(target: Path, ws: Workspace | None = None) -> str | None:
     """One line from `run_results.json` in a dbt target path: the first failing node (a
     model, test or seed) and dbt's message, with how many others failed. None when dbt
-    wrote no failing result (it stopped before running anything)."""
+    wrote no failing result (it stopped before running anything). Given the workspace, a
+    failing `invariants` test also names the rules broken (broken_rules)."""
     path = Path(target) / "run_results.json"
     try:
         results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
@@ -189,10 +190,39 @@ def dbt_failure(target: Path) -> str | None:
     first = failed[0]
     kind, _, name = str(first.get("unique_id", "")).partition(".")
     name = name.split(".", 1)[-1] if "." in name else name
+    if kind == "test" and "." in name:
+        name = name.rsplit(".", 1)[0]  # a generic test's id ends in a hash
     line = f"dbt {kind} {name}: {_message_line(first.get('message'))}"
+    if ws is not None and name.startswith("invariants_") and (rules := broken_rules(ws, first)):
+        line += f" ({rules})"
     if len(failed) > 1:
         line += f" (and {len(failed) - 1} more failing node(s); see {path})"
     return line
+
+
+def broken_rules(ws: Workspace, result: dict) -> str | None:
+    """The rules a failing `invariants` test found broken, as "not_null(x): 2 rows; ...",
+    from its compiled query run again on dbt's database (dbt's own message only counts
+    rows). Rules name columns, never values. None when the query cannot run (on Spark,
+    whose dbt keeps no database)."""
+    import duckdb
+
+    sql = result.get("compiled_code")
+    if not sql or not ws.dbt_database.exists():
+        return None
+    try:
+        con = connect_dbt_database(ws, read_only=True)
+        try:
+            rows = con.execute(f"select rule, failing from ({sql}) order by rule").fetchall()
+        finally:
+            con.close()
+    except (duckdb.Error, OSError):
+        return None
+    broken = []
+    for rule, n in rows:
+        what = "value(s) held by several rows" if rule.startswith("unique(") else "row(s)"
+        broken.append(f"{rule}: {n} {what}")
+    return "; ".join(broken) or None
 
 
 def dbt_log_error(text: str) -> str | None:
@@ -269,7 +299,7 @@ def run_dbt(ws: Workspace, args: list[str], target: Path | None = None):
     invocation.wait()
     if not invocation.is_successful():
         error = invocation.get_error()
-        detail = dbt_failure(target) or dbt_log_error(str(error or "")) or "see dbt's log"
+        detail = dbt_failure(target, ws) or dbt_log_error(str(error or "")) or "see dbt's log"
         raise CdpError(f"dbt {args[0]} failed: {detail}")
     return invocation
 

@@ -104,7 +104,7 @@ def dbt_build(
         yield _with_row_count(event, files)
     if not invocation.is_successful():
         error = invocation.get_error()
-        cause = dbt_failure(target) or dbt_log_error(str(error or "")) or "dbt build failed"
+        cause = dbt_failure(target, ws) or dbt_log_error(str(error or "")) or "dbt build failed"
         raise CdpError(cause) from None
 
 

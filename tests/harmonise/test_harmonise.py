@@ -95,20 +95,34 @@ def test_addresses_and_postal_codes(built):
 
 @pytest.mark.slow
 def test_dbt_tests_catch_a_broken_invariant(built, tmp_path):
-    # Two versions of one record with identical recency would both survive only if dedupe broke;
-    # here we break the data behind the model instead: a duplicate contact point id.
+    """A model's rules are one data test (tests/generic/invariants.sql); when it fails,
+    the error names each rule broken and how many rows break it, and no value."""
+    # Break the data behind the model: a second copy of one email contact point (its id
+    # no longer unique) with no validity and an invalid reason no rule gives.
     con = duckdb.connect()
     path = built.harmonised_dir / "int_contact_point_emails_deduplicated.parquet"
     con.execute(
-        f"copy (select * from '{path}' union all (select * from '{path}' limit 1)) "
-        f"to '{tmp_path}/dup.parquet'"
+        f"copy (select * from '{path}' union all (select * replace (null as is_valid, "
+        f"'mistyped' as invalid_reason) from '{path}' limit 1)) to '{tmp_path}/dup.parquet'"
     )
+    email = con.execute(f"select email_address from '{path}' limit 1").fetchone()[0]
     con.close()
+    pristine = path.read_bytes()
     path.write_bytes((tmp_path / "dup.parquet").read_bytes())
-    with pytest.raises(CdpError, match=r"dbt test failed|dbt build failed"):
-        run_dbt(
-            built, ["test", "--select", "int_contact_point_emails_deduplicated,test_type:generic"]
-        )
+    try:
+        with pytest.raises(CdpError) as failed:
+            run_dbt(
+                built,
+                ["test", "--select", "int_contact_point_emails_deduplicated,test_type:generic"],
+            )
+    finally:
+        path.write_bytes(pristine)
+    assert str(failed.value) == (
+        "dbt test failed: dbt test invariants_int_contact_point_emails_deduplicated: "
+        "Got 3 results, configured to fail if != 0 (accepted_values(invalid_reason): 1 row(s); "
+        "not_null(is_valid): 1 row(s); unique(contact_point_id): 1 value(s) held by several rows)"
+    )
+    assert email not in str(failed.value)
 
 
 def test_python_normalisers():

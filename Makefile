@@ -45,8 +45,13 @@ venv: $(BIN)/.installed
 # requirements-spark.lock. Splink's Spark dialect fails under the compiled sqlglot
 # (sqlglotc, pulled in by dagster-dbt): it is removed, and sqlglot runs interpreted
 # (sqlglotrs goes too: sqlglot no longer uses it, and warns on every import beside it).
+# PySpark is published as a source archive only. Online, uv asks the index again and
+# builds it into a wheel each time (about 35 s of CPU); offline it installs the wheel it
+# built before, in a second. So the cache first, the index when the cache lacks it.
 $(BIN)/.spark-installed: requirements-spark.lock $(BIN)/.installed
-	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-spark.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python --offline \
+		-r requirements-spark.lock 2>/dev/null || \
+		$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-spark.lock
 	$(BIN)/uv pip uninstall -q --python $(BIN)/python sqlglotc sqlglotrs
 	touch $@
 

@@ -50,7 +50,10 @@
         ) as cdp_repeated
     {%- endset -%}
     {%- do branches.append(branch) -%}
-{%- endfor %}
+{%- endfor -%}
+{%- if not branches -%}
+    {{ exceptions.raise_compiler_error('invariants names no rule: give it not_null, accepted_values, expressions or unique') }}
+{%- endif %}
 with
 {%- if row_rules %}
 row_rules as (

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from cdp.cli.main import app
 from tests.dagster_server import start
+from tests.in_process import cdp
 
 pytestmark = [pytest.mark.slow, pytest.mark.takes(70)]
 
@@ -32,19 +33,13 @@ CRM_FILE = (
 )
 
 
-def _cdp(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def test_a_file_dropped_in_landing_reaches_the_profile_through_the_sensor(
     ran, tmp_path, monkeypatch
 ):
     # A copy of the shared demo run's workspace, prepared as `make ui` prepares it (which
     # points dbt's views at the copy: cdp.harmonise.dbt_env.repoint_views)
     root = Path(shutil.copytree(ran[0].root, tmp_path / "ws", symlinks=True))
-    _cdp("prepare", "--workspace", str(root))
+    cdp("prepare", "--workspace", str(root))
     (root / "landing" / "crm_contacts" / "crm_contacts_zelda.csv").write_text(CRM_FILE)
 
     home = root / ".cdp" / "dagster_home"

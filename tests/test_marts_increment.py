@@ -10,14 +10,13 @@ import json
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
 
-from cdp.cli.main import app
 from cdp.harmonise.increments import ATTRIBUTED, MARTS
 from cdp.io import lake, parts
 from cdp.workspace import Workspace
 from tests.crash import _marts
 from tests.data_tests import failed_whole, failure_on_increment, with_row
+from tests.in_process import cdp
 
 pytestmark = [
     pytest.mark.slow,
@@ -230,20 +229,13 @@ def _login_on_old_cookies(root) -> None:
     (web / "web_events_09999.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def _cdp(*args: str) -> None:
-    """A cdp command in this process, as `cdp` runs it (the run planned by its CLI), its
-    dbt commands forked from the module's warm dbt."""
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output[-3000:]
-
-
 def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_path, monkeypatch):
     root = tmp_path / "ws"
-    _cdp("init", str(root))
-    _cdp("generate", "--customers", "300", "-w", str(root))
+    cdp("init", str(root))
+    cdp("generate", "--customers", "300", "-w", str(root))
     _helpdesk(root)
     _bridged(root, "before")
-    _cdp("run", "--quiet", "-w", str(root))
+    cdp("run", "--quiet", "-w", str(root))
     ids = _bridged_ids(root)
     assert ids["C0BRIDGE1"] == ids["C0BRIDGE2"] != ids["C0BRIDGE3"]
     cases = root / "lake" / "marts" / "int_service_cases_attributed.parquet"
@@ -260,12 +252,12 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
         "int_contact_point_phones_deduplicated.parquet",
         "unified_link_individual.parquet",
     ]
-    _cdp("generate", "--append", "--customers", "20", "-w", str(root))
+    cdp("generate", "--append", "--customers", "20", "-w", str(root))
     _crm_edits(root)
     _login_on_old_cookies(root)
     consent_moved = _consent_edits(root)
     _bridged(root, "after")
-    _cdp("run", "--quiet", "-w", str(root))
+    cdp("run", "--quiet", "-w", str(root))
     # Zed Beta's record joined Zed Alpha under his id, and his email with it
     assert set(_bridged_ids(root).values()) == {ids["C0BRIDGE1"]}
     zed_beta = duckdb.execute(
@@ -325,7 +317,7 @@ def test_an_increment_of_new_people_and_edited_emails_equals_a_full_build(tmp_pa
     _tests_read_the_newest_part(Workspace(root), monkeypatch, earlier, newest)
 
     # The same lake built whole.
-    _cdp("run", "--quiet", "--full-refresh", "-w", str(root))
+    cdp("run", "--quiet", "--full-refresh", "-w", str(root))
     assert count("int_links_changed", "record_kind is not null") == 0  # nothing to compare
     rebuilt = _marts(root)
     assert webs.is_file()  # built whole: one file again

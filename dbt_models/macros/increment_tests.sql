@@ -52,12 +52,18 @@
         {{ return(rows_naming_gone_records(relation, written, kwargs)) }}
     {%- endif -%}
     {%- if test.name in ('not_null', 'accepted_values') -%}
-        {{ return('(select * from ' ~ written.rows ~ ')') }}
+        {{ return(rows_judged(written)) }}
     {%- endif -%}
     {%- if test.name == 'unique' -%}
         {{ return(rows_keyed(relation, written, [kwargs.column_name])) }}
     {%- endif -%}
     {{ return(none) }}
+{%- endmacro %}
+
+{#- The rows a rule judging each row alone reads on an increment: those written (a
+    parenthesised query). -#}
+{% macro rows_judged(written) -%}
+    {{ return('(select * from ' ~ written.rows ~ ')') }}
 {%- endmacro %}
 
 {#- The rows a uniqueness rule over `keys` reads on an increment: every row sharing a key

@@ -61,7 +61,7 @@ row_rules as (
     {%- for label, broken in row_rules %}
         count(*) filter (where {{ broken }}) as broken_{{ loop.index }}{{ ',' if not loop.last }}
     {%- endfor %}
-    from {{ '(select * from ' ~ written.rows ~ ')' if written is not none else model }} as cdp_rows
+    from {{ rows_judged(written) if written is not none else model }} as cdp_rows
 ),
 {%- endif %}
 rules as (
